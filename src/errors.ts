@@ -1,0 +1,141 @@
+/**
+ * Every error tiercache raises is a {@link CacheError} with a stable `code`. Codes are part of the
+ * public API: match on them (or use the `is*` guards), not on messages, which may get clearer.
+ */
+export type CacheErrorCode =
+  | 'E_INVALID_OPTION'
+  | 'E_INVALID_KEY'
+  | 'E_INVALID_TTL'
+  | 'E_INVALID_VALUE'
+  | 'E_SERIALIZATION'
+  | 'E_CORRUPT_ENTRY'
+  | 'E_LOADER'
+  | 'E_TIER'
+  | 'E_CLOSED';
+
+// A registered symbol survives realms (vm contexts, duplicated package copies) where instanceof
+// does not, so the guards below check it instead.
+const BRAND = Symbol.for('tiercache.CacheError');
+
+export interface CacheErrorDetails {
+  key?: string | undefined;
+  tier?: string | undefined;
+  cause?: unknown;
+}
+
+export class CacheError extends Error {
+  readonly code: CacheErrorCode;
+  /** The cache key the error concerns, when there is one. */
+  readonly key: string | undefined;
+  /** The name of the tier the error came from, when there is one. */
+  readonly tier: string | undefined;
+
+  constructor(code: CacheErrorCode, message: string, details: CacheErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.key = details.key;
+    this.tier = details.tier;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/** An option passed to a constructor or factory is wrong; thrown at construction. */
+export class InvalidOptionError extends CacheError {
+  /** Dotted path of the option, e.g. `tiers[1].ttl`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super('E_INVALID_OPTION', `Invalid option "${option}": ${message}`);
+    this.option = option;
+  }
+}
+
+export class InvalidKeyError extends CacheError {
+  constructor(key: unknown, problem: string) {
+    super('E_INVALID_KEY', `Invalid cache key ${describe(key)}: ${problem}`, {
+      key: typeof key === 'string' ? key : undefined,
+    });
+  }
+}
+
+export class InvalidTtlError extends CacheError {
+  constructor(ttl: unknown, problem: string, key?: string) {
+    super('E_INVALID_TTL', `Invalid TTL ${describe(ttl)}${key === undefined ? '' : ` for key "${key}"`}: ${problem}`, {
+      key,
+    });
+  }
+}
+
+export class InvalidValueError extends CacheError {
+  constructor(key: string, problem: string) {
+    super('E_INVALID_VALUE', `Invalid value for key "${key}": ${problem}`, { key });
+  }
+}
+
+export class SerializationError extends CacheError {
+  constructor(key: string, serializer: string, cause: unknown) {
+    super('E_SERIALIZATION', `Cannot encode the value for key "${key}" with the ${serializer} serializer: ${messageOf(cause)}`, {
+      key,
+      cause,
+    });
+  }
+}
+
+/** A stored payload could not be decoded or is not a tiercache entry; it was treated as a miss. */
+export class CorruptEntryError extends CacheError {
+  constructor(key: string, tier: string, problem: string, cause?: unknown) {
+    super('E_CORRUPT_ENTRY', `Corrupt or foreign entry for key "${key}" in tier "${tier}": ${problem}`, {
+      key,
+      tier,
+      cause,
+    });
+  }
+}
+
+/** The loader threw or rejected; `cause` is what it threw. Nothing was cached. */
+export class LoaderError extends CacheError {
+  constructor(key: string, cause: unknown) {
+    super('E_LOADER', `Loader failed for key "${key}": ${messageOf(cause)}`, { key, cause });
+  }
+}
+
+/** A tier (e.g. Redis) failed an operation; reported to `onError`, the request degraded past it. */
+export class TierError extends CacheError {
+  readonly operation: string;
+  constructor(tier: string, operation: string, cause: unknown, key?: string) {
+    super('E_TIER', `Tier "${tier}" failed ${operation}${key === undefined ? '' : ` for key "${key}"`}: ${messageOf(cause)}`, {
+      key,
+      tier,
+      cause,
+    });
+    this.operation = operation;
+  }
+}
+
+export class CacheClosedError extends CacheError {
+  constructor(operation: string) {
+    super('E_CLOSED', `Cannot ${operation}: the cache is closed`);
+  }
+}
+
+export function isCacheError(value: unknown): value is CacheError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+export function hasErrorCode<C extends CacheErrorCode>(value: unknown, code: C): value is CacheError & { code: C } {
+  return isCacheError(value) && value.code === code;
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** Quotes a bad value for a message without dumping a huge object into logs. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return 'an object';
+}

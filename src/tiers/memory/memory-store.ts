@@ -1,0 +1,123 @@
+import type { Entry, RemovalReason } from '../../entry.js';
+import type { EvictionPolicy, PolicyFactory, PolicyNode } from './policy.js';
+
+export class MemoryNode implements PolicyNode {
+  readonly key: string;
+  entry: Entry;
+  weight: number;
+  prev: PolicyNode | null = null;
+  next: PolicyNode | null = null;
+  region = 0;
+
+  constructor(key: string, entry: Entry, weight: number) {
+    this.key = key;
+    this.entry = entry;
+    this.weight = weight;
+  }
+}
+
+export interface MemoryStoreOptions {
+  maxEntries: number;
+  maxWeight: number;
+  policy: PolicyFactory;
+  onRemove?: ((key: string, entry: Entry, reason: RemovalReason) => void) | undefined;
+}
+
+/**
+ * The L1 map. Lookups are one Map#get plus an expiry compare; expired nodes are dropped when
+ * touched, and otherwise leave through eviction, so no timers run per entry.
+ */
+export class MemoryStore {
+  readonly #map = new Map<string, MemoryNode>();
+  readonly #policy: EvictionPolicy<MemoryNode>;
+  readonly #onRemove: MemoryStoreOptions['onRemove'];
+  evictions = 0;
+
+  constructor(options: MemoryStoreOptions) {
+    this.#onRemove = options.onRemove;
+    this.#policy = options.policy<MemoryNode>(
+      { maxEntries: options.maxEntries, maxWeight: options.maxWeight },
+      (node) => {
+        this.#map.delete(node.key);
+        this.evictions++;
+        this.#onRemove?.(node.key, node.entry, 'evict');
+      },
+    );
+  }
+
+  get policy(): EvictionPolicy<MemoryNode> {
+    return this.#policy;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get weight(): number {
+    return this.#policy.weight;
+  }
+
+  /** The live entry for `key`, recording the access with the policy. */
+  get(key: string, now: number): Entry | undefined {
+    const node = this.#map.get(key);
+    if (node === undefined) {
+      this.#policy.onMiss(key);
+      return undefined;
+    }
+    if (node.entry.expiresAt <= now) {
+      this.#drop(node, 'expire');
+      this.#policy.onMiss(key);
+      return undefined;
+    }
+    this.#policy.onHit(node);
+    return node.entry;
+  }
+
+  /** The live entry for `key` without counting an access. */
+  peek(key: string, now: number): Entry | undefined {
+    const node = this.#map.get(key);
+    if (node === undefined || node.entry.expiresAt <= now) return undefined;
+    return node.entry;
+  }
+
+  set(key: string, entry: Entry, weight: number): void {
+    const existing = this.#map.get(key);
+    if (existing !== undefined) {
+      const previous = existing.entry;
+      const previousWeight = existing.weight;
+      existing.entry = entry;
+      existing.weight = weight;
+      this.#onRemove?.(key, previous, 'replace');
+      this.#policy.onHit(existing);
+      if (weight !== previousWeight) this.#policy.updateWeight(existing, previousWeight);
+      return;
+    }
+    const node = new MemoryNode(key, entry, weight);
+    this.#map.set(key, node);
+    this.#policy.add(node);
+  }
+
+  delete(key: string, reason: RemovalReason = 'delete'): boolean {
+    const node = this.#map.get(key);
+    if (node === undefined) return false;
+    this.#drop(node, reason);
+    return true;
+  }
+
+  clear(reason: RemovalReason = 'delete'): void {
+    const onRemove = this.#onRemove;
+    if (onRemove !== undefined) for (const node of this.#map.values()) onRemove(node.key, node.entry, reason);
+    this.#map.clear();
+    this.#policy.clear();
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#map.keys();
+  }
+
+  #drop(node: MemoryNode, reason: RemovalReason): void {
+    this.#map.delete(node.key);
+    this.#policy.remove(node);
+    this.#onRemove?.(node.key, node.entry, reason);
+  }
+}
