@@ -60,9 +60,13 @@ export class InvalidKeyError extends CacheError {
 
 export class InvalidTtlError extends CacheError {
   constructor(ttl: unknown, problem: string, key?: string) {
-    super('E_INVALID_TTL', `Invalid TTL ${describe(ttl)}${key === undefined ? '' : ` for key "${key}"`}: ${problem}`, {
-      key,
-    });
+    super(
+      'E_INVALID_TTL',
+      `Invalid TTL ${describe(ttl)}${key === undefined ? '' : ` for key "${key}"`}: ${problem}`,
+      {
+        key,
+      },
+    );
   }
 }
 
@@ -74,10 +78,14 @@ export class InvalidValueError extends CacheError {
 
 export class SerializationError extends CacheError {
   constructor(key: string, serializer: string, cause: unknown) {
-    super('E_SERIALIZATION', `Cannot encode the value for key "${key}" with the ${serializer} serializer: ${messageOf(cause)}`, {
-      key,
-      cause,
-    });
+    super(
+      'E_SERIALIZATION',
+      `Cannot encode the value for key "${key}" with the ${serializer} serializer: ${messageOf(cause)}`,
+      {
+        key,
+        cause,
+      },
+    );
   }
 }
 
@@ -103,11 +111,15 @@ export class LoaderError extends CacheError {
 export class TierError extends CacheError {
   readonly operation: string;
   constructor(tier: string, operation: string, cause: unknown, key?: string) {
-    super('E_TIER', `Tier "${tier}" failed ${operation}${key === undefined ? '' : ` for key "${key}"`}: ${messageOf(cause)}`, {
-      key,
-      tier,
-      cause,
-    });
+    super(
+      'E_TIER',
+      `Tier "${tier}" failed ${operation}${key === undefined ? '' : ` for key "${key}"`}: ${messageOf(cause)}`,
+      {
+        key,
+        tier,
+        cause,
+      },
+    );
     this.operation = operation;
   }
 }
@@ -122,7 +134,10 @@ export function isCacheError(value: unknown): value is CacheError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
 
-export function hasErrorCode<C extends CacheErrorCode>(value: unknown, code: C): value is CacheError & { code: C } {
+export function hasErrorCode<C extends CacheErrorCode>(
+  value: unknown,
+  code: C,
+): value is CacheError & { code: C } {
   return isCacheError(value) && value.code === code;
 }
 
@@ -132,7 +147,8 @@ function messageOf(cause: unknown): string {
 
 /** Quotes a bad value for a message without dumping a huge object into logs. */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
   if (value === null || typeof value !== 'object') return String(value);

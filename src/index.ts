@@ -1,1 +1,45 @@
-export * from './errors.js';
+export { TierCache, createCache } from './cache.js';
+export type { BatchLoader, Loader, SetManyItem, WrapOptions } from './cache.js';
+export type {
+  CacheOptions,
+  GetOrSetOptions,
+  NegativeCachingOptions,
+  Tier,
+  TtlByTier,
+  WriteOptions,
+} from './options.js';
+export { CACHE_DEFAULTS } from './options.js';
+export type { LoaderContext } from './loading/load-context.js';
+export type { Entry, RemovalReason } from './entry.js';
+export type { Duration } from './internal/duration.js';
+export type { Clock } from './internal/clock.js';
+export { memoryTier, MemoryTier, MEMORY_TIER_DEFAULTS } from './tiers/memory/memory-tier.js';
+export type { MemoryTierOptions, ValueMode } from './tiers/memory/memory-tier.js';
+export type {
+  EvictionPolicy,
+  PolicyBounds,
+  PolicyFactory,
+  PolicyNode,
+  EvictCallback,
+} from './tiers/memory/policy.js';
+export { redisTier, RedisTier, REDIS_TIER_DEFAULTS, escapeGlob } from './tiers/redis-tier.js';
+export type { RedisTierOptions } from './tiers/redis-tier.js';
+export type { RemoteTier, StoredEntry, PreparedWrite } from './tiers/tier.js';
+export { jsonSerializer } from './serializers/json.js';
+export type { Serializer } from './serializers/serializer.js';
+export type { CacheStats, TierStats } from './metrics/stats.js';
+export {
+  CacheError,
+  CacheClosedError,
+  CorruptEntryError,
+  InvalidKeyError,
+  InvalidOptionError,
+  InvalidTtlError,
+  InvalidValueError,
+  LoaderError,
+  SerializationError,
+  TierError,
+  isCacheError,
+  hasErrorCode,
+} from './errors.js';
+export type { CacheErrorCode, CacheErrorDetails } from './errors.js';

@@ -26,7 +26,8 @@ function normalize(value: unknown, seen: Set<object>): unknown {
     out = { $s: [...value].map((item) => normalize(item, seen)) };
   } else {
     const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) sorted[key] = normalize((value as Record<string, unknown>)[key], seen);
+    for (const key of Object.keys(value).sort())
+      sorted[key] = normalize((value as Record<string, unknown>)[key], seen);
     out = sorted;
   }
   seen.delete(value);

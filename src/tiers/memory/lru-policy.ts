@@ -60,7 +60,7 @@ export class LruPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   clear(): void {
-    for (let node = this.#head; node !== null; ) {
+    for (let node = this.#head; node !== null;) {
       const next = node.next;
       node.prev = node.next = null;
       node.region = 0;

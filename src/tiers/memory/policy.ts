@@ -49,4 +49,7 @@ export interface EvictionPolicy<N extends PolicyNode = PolicyNode> {
   readonly weight: number;
 }
 
-export type PolicyFactory = <N extends PolicyNode>(bounds: PolicyBounds, evict: EvictCallback<N>) => EvictionPolicy<N>;
+export type PolicyFactory = <N extends PolicyNode>(
+  bounds: PolicyBounds,
+  evict: EvictCallback<N>,
+) => EvictionPolicy<N>;

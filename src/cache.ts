@@ -1,0 +1,739 @@
+import type { Entry } from './entry.js';
+import {
+  type CacheError,
+  CacheClosedError,
+  CorruptEntryError,
+  InvalidKeyError,
+  InvalidOptionError,
+  InvalidTtlError,
+  InvalidValueError,
+  LoaderError,
+  SerializationError,
+  TierError,
+  describe,
+  isCacheError,
+} from './errors.js';
+import { parseDuration } from './internal/duration.js';
+import { stableStringify } from './internal/stable-key.js';
+import { FillGuard, type FillTicket } from './loading/fill-guard.js';
+import { LoadContext, type LoaderContext } from './loading/load-context.js';
+import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
+import {
+  checkJitter,
+  resolveOptions,
+  type CacheOptions,
+  type GetOrSetOptions,
+  type ResolvedOptions,
+  type WriteOptions,
+} from './options.js';
+import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
+import type { MemoryStore } from './tiers/memory/memory-store.js';
+import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
+
+export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
+
+/**
+ * A batch loader gets the keys no tier had and returns their values: a Map or plain object keyed
+ * by key, or an array aligned with `keys`. Keys it leaves out load as `undefined`.
+ */
+export type BatchLoader<T> = (
+  keys: string[],
+  context: LoaderContext,
+) => Promise<ReadonlyMap<string, T> | Readonly<Record<string, T>> | readonly (T | undefined)[]>;
+
+export interface SetManyItem<T = unknown> extends WriteOptions {
+  key: string;
+  value: T;
+}
+
+export interface WrapOptions<A extends unknown[]> extends WriteOptions {
+  /** Builds the cache key from the arguments. @default `${name}:${stable JSON of args}` */
+  key?: (...args: A) => string;
+  /** Key prefix for the default key builder. @default the function's name */
+  name?: string;
+}
+
+interface WriteItem {
+  key: string;
+  value: unknown;
+  options: WriteOptions | undefined;
+}
+
+interface Deferred {
+  promise: Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A multi-level cache: an optional in-process tier first, then remote tiers in order, then the
+ * caller's loader. See docs/design.md for the consistency and failure model.
+ */
+export class TierCache {
+  readonly #options: ResolvedOptions;
+  readonly #memory: MemoryTier | undefined;
+  readonly #store: MemoryStore | undefined;
+  readonly #remotes: readonly RemoteTier[];
+  readonly #counters: CacheCounters;
+  readonly #memoryCounters: TierCounters | undefined;
+  readonly #remoteCounters: readonly TierCounters[];
+  /** Every tier's name and default life, memory first; remote tier i sits at i + #offset. */
+  readonly #lives: readonly { readonly name: string; readonly ttl: number }[];
+  readonly #offset: number;
+  readonly #clock: () => number;
+  readonly #flights = new Map<string, Promise<unknown>>();
+  readonly #guard = new FillGuard();
+  readonly #background = new Set<Promise<void>>();
+  /** Keys up to this many UTF-16 units cannot exceed maxKeyBytes, so they skip byte counting. */
+  readonly #shortKey: number;
+  #closed = false;
+
+  constructor(options: CacheOptions = {}) {
+    const resolved = resolveOptions(options, () => memoryTier());
+    this.#options = resolved;
+    this.#memory = resolved.memory;
+    this.#store = resolved.memory?.store;
+    this.#remotes = resolved.remotes;
+    this.#clock = resolved.clock;
+    this.#shortKey = Math.floor(resolved.maxKeyBytes / 3);
+    this.#lives = [...(this.#memory ? [this.#memory] : []), ...this.#remotes];
+    this.#offset = this.#memory ? 1 : 0;
+    this.#counters = new CacheCounters(this.#lives.map((t) => t.name));
+    this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
+    this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
+    for (const tier of this.#remotes) {
+      tier.onCorrupt = (key, problem, cause) => {
+        this.#counters.corrupt++;
+        this.#report(new CorruptEntryError(key, tier.name, problem, cause), false);
+      };
+    }
+  }
+
+  /** The value for `key` from the first tier that has it, or undefined. Never calls a loader. */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    if (typeof key !== 'string' || key.length === 0 || key.length > this.#shortKey) this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('get');
+    const store = this.#store;
+    if (store !== undefined) {
+      const entry = store.get(key, this.#clock());
+      if (entry !== undefined) {
+        this.#memoryCounters!.hits++;
+        return this.#output(entry.value) as T;
+      }
+      this.#memoryCounters!.misses++;
+    }
+    if (this.#remotes.length === 0) return undefined;
+    const ticket = this.#guard.begin(key);
+    try {
+      return (await this.#readRemotes(key, ticket))?.value as T | undefined;
+    } finally {
+      this.#guard.end(ticket);
+    }
+  }
+
+  /**
+   * The cached value for `key`, or the loader's result, which is then written to every tier.
+   * Concurrent calls for one key share one lookup and one loader call.
+   */
+  async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+    if (typeof key !== 'string' || key.length === 0 || key.length > this.#shortKey) this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('getOrSet');
+    const store = this.#store;
+    if (store !== undefined) {
+      const entry = store.get(key, this.#clock());
+      if (entry !== undefined) {
+        this.#memoryCounters!.hits++;
+        return this.#output(entry.value) as T;
+      }
+      this.#memoryCounters!.misses++;
+    }
+    let flight = this.#flights.get(key);
+    if (flight === undefined) {
+      if (typeof loader !== 'function')
+        throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
+      if (options !== undefined) this.#checkWriteOptions(key, options);
+      flight = this.#load(key, loader, options);
+      this.#join(key, flight);
+    }
+    return this.#output(await flight) as T;
+  }
+
+  /** Values for `keys` (aligned), with one lookup per tier for all keys that missed above it. */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    this.#checkKeys(keys);
+    if (this.#closed) throw new CacheClosedError('getMany');
+    const results = new Array<T | undefined>(keys.length).fill(undefined);
+    const missing = this.#memoryPass(keys, results);
+    if (missing.size === 0 || this.#remotes.length === 0) return results;
+    const tickets = [...missing.keys()].map((key) => this.#guard.begin(key));
+    try {
+      const found = await this.#readRemotesMany(tickets);
+      for (const [key, entry] of found)
+        for (const i of missing.get(key)!) results[i] = this.#output(entry.value) as T;
+    } finally {
+      for (const ticket of tickets) this.#guard.end(ticket);
+    }
+    return results;
+  }
+
+  /**
+   * Like `getMany`, then one call of `loader` for every key no tier had; its results are written
+   * to every tier in one round trip per tier. Keys already being loaded by another call are
+   * joined, not loaded twice.
+   */
+  async getManyOrSet<T>(
+    keys: readonly string[],
+    loader: BatchLoader<T>,
+    options?: GetOrSetOptions,
+  ): Promise<T[]> {
+    this.#checkKeys(keys);
+    if (this.#closed) throw new CacheClosedError('getManyOrSet');
+    if (typeof loader !== 'function')
+      throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
+    if (options !== undefined) this.#checkWriteOptions(keys[0] ?? '', options);
+    const results = new Array<T>(keys.length);
+    const missing = this.#memoryPass(keys, results);
+    if (missing.size === 0) return results;
+    const waits: Promise<void>[] = [];
+    const mine = new Map<string, Deferred>();
+    for (const [key, positions] of missing) {
+      let flight = this.#flights.get(key);
+      if (flight === undefined) {
+        const deferred = defer();
+        mine.set(key, deferred);
+        flight = deferred.promise;
+        this.#join(key, flight);
+      }
+      waits.push(
+        flight.then((value) => {
+          for (const i of positions) results[i] = this.#output(value) as T;
+        }),
+      );
+    }
+    if (mine.size > 0) void this.#loadBatch(mine, loader, options);
+    await Promise.all(waits);
+    return results;
+  }
+
+  /** Writes `value` to every tier. Rejects, writing nothing, if the value cannot be encoded. */
+  async set<T>(key: string, value: T, options?: WriteOptions): Promise<void> {
+    this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('set');
+    if (value === undefined)
+      throw new InvalidValueError(key, 'undefined cannot be stored; use delete() to remove a key');
+    if (options !== undefined) this.#checkWriteOptions(key, options);
+    await this.#write([{ key, value, options }], undefined);
+  }
+
+  /** Writes many entries: every value is encoded first, then one round trip per remote tier. */
+  async setMany<T>(items: readonly SetManyItem<T>[], options?: WriteOptions): Promise<void> {
+    if (!Array.isArray(items)) {
+      throw new InvalidOptionError('items', `expected an array of { key, value }, got ${describe(items)}`);
+    }
+    if (this.#closed) throw new CacheClosedError('setMany');
+    const writes: WriteItem[] = items.map((item: SetManyItem<T>) => {
+      this.#checkKey(item.key);
+      if (item.value === undefined)
+        throw new InvalidValueError(item.key, 'undefined cannot be stored; use delete() to remove a key');
+      const own = item.ttl === undefined && item.jitter === undefined ? options : { ...options, ...item };
+      if (own !== undefined) this.#checkWriteOptions(item.key, own);
+      return { key: item.key, value: item.value, options: own };
+    });
+    await this.#write(writes, undefined);
+  }
+
+  /** Removes `key` from every tier; true if any tier had it. */
+  async delete(key: string): Promise<boolean> {
+    return (await this.deleteMany([key])) > 0;
+  }
+
+  /** Removes `keys` from every tier (one round trip per remote tier); how many tier copies went. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    this.#checkKeys(keys);
+    if (this.#closed) throw new CacheClosedError('delete');
+    let removed = 0;
+    for (const key of keys) {
+      this.#guard.invalidate(key);
+      if (this.#store?.delete(key)) {
+        removed++;
+        this.#memoryCounters!.deletes++;
+      }
+    }
+    const counts = await Promise.all(
+      this.#remotes.map(async (tier, i) => {
+        try {
+          const count = await tier.delete(keys);
+          this.#remoteCounters[i]!.deletes += count;
+          return count;
+        } catch (error) {
+          this.#tierFault(tier, i, 'delete', error, keys.length === 1 ? keys[0] : undefined);
+          return 0;
+        }
+      }),
+    );
+    return counts.reduce((sum, n) => sum + n, removed);
+  }
+
+  /** Whether some tier holds a live entry for `key`; does not promote or count as a hit. */
+  async has(key: string): Promise<boolean> {
+    this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('has');
+    if (this.#store?.peek(key, this.#clock()) !== undefined) return true;
+    for (const [i, tier] of this.#remotes.entries()) {
+      try {
+        if (await tier.has(key)) return true;
+      } catch (error) {
+        this.#tierFault(tier, i, 'has', error, key);
+      }
+    }
+    return false;
+  }
+
+  /** Removes this cache's entries from every tier: L1 entirely, remote tiers by their prefix. */
+  async clear(): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('clear');
+    this.#guard.invalidateAll();
+    this.#store?.clear('delete');
+    await Promise.all(
+      this.#remotes.map(async (tier, i) => {
+        try {
+          await tier.clear();
+        } catch (error) {
+          this.#tierFault(tier, i, 'clear', error);
+        }
+      }),
+    );
+  }
+
+  /**
+   * A cached version of `fn`: calls with equal arguments (objects compared by content, key order
+   * ignored) share one cache entry and one in-flight call.
+   */
+  wrap<A extends unknown[], R>(
+    fn: (...args: A) => Promise<R> | R,
+    options: WrapOptions<A> = {},
+  ): (...args: A) => Promise<R> {
+    if (typeof fn !== 'function')
+      throw new InvalidOptionError('wrap', `expected a function, got ${describe(fn)}`);
+    const { key, name = fn.name, ...write } = options;
+    if (key !== undefined && typeof key !== 'function') {
+      throw new InvalidOptionError('wrap.key', `expected a function of the arguments, got ${describe(key)}`);
+    }
+    if (key === undefined && (typeof name !== 'string' || name === '')) {
+      throw new InvalidOptionError(
+        'wrap.name',
+        'an anonymous function needs a `name` or a `key` option to build cache keys',
+      );
+    }
+    if (write.ttl !== undefined || write.jitter !== undefined) this.#checkWriteOptions(name, write);
+    const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
+    return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
+  }
+
+  /** Counters since creation: per tier, loader calls, corrupt payloads, L1 size. */
+  stats(): CacheStats {
+    const stats: CacheStats = snapshot(this.#counters);
+    if (this.#store !== undefined) {
+      stats.memory = {
+        entries: this.#store.size,
+        weight: this.#store.weight,
+        evictions: this.#store.evictions,
+      };
+    }
+    return stats;
+  }
+
+  /**
+   * Stops accepting calls, waits for background promotions, and closes Redis connections the
+   * cache opened itself (from URLs). Clients you passed in stay open.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#background]);
+    await Promise.allSettled(this.#remotes.map((tier) => tier.close()));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #output(value: unknown): unknown {
+    return this.#memory?.valueMode === 'clone' ? structuredClone(value) : value;
+  }
+
+  #join(key: string, flight: Promise<unknown>): void {
+    this.#flights.set(key, flight);
+    const done = (): void => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    };
+    flight.then(done, done);
+  }
+
+  /** L1 pass of a multi-key read: fills hits into `results`, returns missing key → positions. */
+  #memoryPass<T>(keys: readonly string[], results: (T | undefined)[]): Map<string, number[]> {
+    const missing = new Map<string, number[]>();
+    const store = this.#store;
+    const now = this.#clock();
+    keys.forEach((key, i) => {
+      const entry = store?.get(key, now);
+      if (entry !== undefined) {
+        this.#memoryCounters!.hits++;
+        results[i] = this.#output(entry.value) as T;
+        return;
+      }
+      if (store !== undefined) this.#memoryCounters!.misses++;
+      const positions = missing.get(key);
+      if (positions === undefined) missing.set(key, [i]);
+      else positions.push(i);
+    });
+    return missing;
+  }
+
+  async #load(key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined): Promise<unknown> {
+    const ticket = this.#guard.begin(key);
+    try {
+      const found = await this.#readRemotes(key, ticket);
+      if (found !== undefined) return found.value;
+      this.#counters.loaderCalls++;
+      const context = new LoadContext(key);
+      let value: unknown;
+      try {
+        value = await loader(context);
+      } catch (error) {
+        this.#counters.loaderErrors++;
+        throw new LoaderError(key, error);
+      }
+      if (!context.skipped && this.#cacheable(value)) {
+        await this.#write([{ key, value, options: context.overrides ?? options }], new Map([[key, ticket]]));
+      }
+      return value;
+    } finally {
+      this.#guard.end(ticket);
+    }
+  }
+
+  async #loadBatch(
+    mine: Map<string, Deferred>,
+    loader: BatchLoader<unknown>,
+    options: GetOrSetOptions | undefined,
+  ): Promise<void> {
+    const keys = [...mine.keys()];
+    const tickets = keys.map((key) => this.#guard.begin(key));
+    try {
+      const found = await this.#readRemotesMany(tickets);
+      for (const [key, entry] of found) mine.get(key)!.resolve(entry.value);
+      const rest = keys.filter((key) => !found.has(key));
+      if (rest.length === 0) return;
+      this.#counters.loaderCalls++;
+      const context = new LoadContext(rest[0]!);
+      let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
+      try {
+        loaded = await loader(rest, context);
+      } catch (error) {
+        this.#counters.loaderErrors++;
+        for (const key of rest) mine.get(key)!.reject(new LoaderError(key, error));
+        return;
+      }
+      const values = valuesOf(rest, loaded);
+      const writes: WriteItem[] = [];
+      if (!context.skipped) {
+        rest.forEach((key, i) => {
+          if (this.#cacheable(values[i]))
+            writes.push({ key, value: values[i], options: context.overrides ?? options });
+        });
+      }
+      const byKey = new Map(keys.map((key, i) => [key, tickets[i]!]));
+      await this.#write(writes, byKey);
+      rest.forEach((key, i) => mine.get(key)!.resolve(values[i]));
+    } catch (error) {
+      // Whatever failed (a loader result that cannot be encoded, a bad batch shape, a tier
+      // fault under tierErrors:'throw') fails every key of this batch that is still waiting.
+      for (const [key, deferred] of mine)
+        deferred.reject(isCacheError(error) ? error : new LoaderError(key, error));
+    } finally {
+      for (const ticket of tickets) this.#guard.end(ticket);
+    }
+  }
+
+  #cacheable(value: unknown): boolean {
+    if (value === undefined) return this.#options.cacheUndefined;
+    if (value === null) return this.#options.cacheNull;
+    return true;
+  }
+
+  /** Looks `key` up in the remote tiers in order and promotes a hit to the tiers above it. */
+  async #readRemotes(key: string, ticket: FillTicket): Promise<Entry | undefined> {
+    const remotes = this.#remotes;
+    for (let i = 0; i < remotes.length; i++) {
+      const tier = remotes[i]!;
+      const counters = this.#remoteCounters[i]!;
+      let found: StoredEntry | undefined;
+      try {
+        found = await tier.get(key);
+      } catch (error) {
+        this.#tierFault(tier, i, 'get', error, key);
+        continue;
+      }
+      if (found === undefined || found.entry.expiresAt <= this.#clock()) {
+        counters.misses++;
+        continue;
+      }
+      counters.hits++;
+      this.#promote([[ticket, found]], i);
+      return found.entry;
+    }
+    return undefined;
+  }
+
+  /** The multi-key form of #readRemotes: one getMany per tier for the keys still missing. */
+  async #readRemotesMany(tickets: readonly FillTicket[]): Promise<Map<string, Entry>> {
+    const found = new Map<string, Entry>();
+    let pending = tickets;
+    for (let i = 0; i < this.#remotes.length && pending.length > 0; i++) {
+      const tier = this.#remotes[i]!;
+      const counters = this.#remoteCounters[i]!;
+      let stored: (StoredEntry | undefined)[];
+      try {
+        stored = await tier.getMany(pending.map((t) => t.key));
+      } catch (error) {
+        this.#tierFault(tier, i, 'getMany', error);
+        continue;
+      }
+      const now = this.#clock();
+      const hits: [FillTicket, StoredEntry][] = [];
+      const next: FillTicket[] = [];
+      pending.forEach((ticket, j) => {
+        const hit = stored[j];
+        if (hit === undefined || hit.entry.expiresAt <= now) {
+          counters.misses++;
+          next.push(ticket);
+        } else {
+          counters.hits++;
+          hits.push([ticket, hit]);
+          found.set(ticket.key, hit.entry);
+        }
+      });
+      if (hits.length > 0) this.#promote(hits, i);
+      pending = next;
+    }
+    return found;
+  }
+
+  /**
+   * Copies hits from remote tier `index` into every tier above it. A copy gets the smaller of
+   * its tier's TTL and the life the entry has left below, so it never outlives its source; a
+   * read that raced a write (stale ticket) promotes nothing.
+   */
+  #promote(hits: readonly [FillTicket, StoredEntry][], index: number): void {
+    const now = this.#clock();
+    const current = hits.filter(([ticket]) => this.#guard.isCurrent(ticket));
+    if (current.length === 0) return;
+    const memory = this.#memory;
+    if (memory !== undefined) {
+      for (const [ticket, { entry, size }] of current) {
+        memory.set(ticket.key, copyWithLife(entry, Math.min(now + memory.ttl, entry.expiresAt)), size);
+      }
+    }
+    for (let i = 0; i < index; i++) {
+      const tier = this.#remotes[i]!;
+      const writes: PreparedWrite[] = [];
+      const lives: number[] = [];
+      for (const [ticket, { entry }] of current) {
+        const expiresAt = Math.min(now + tier.ttl, entry.expiresAt);
+        writes.push(tier.prepare(ticket.key, copyWithLife(entry, expiresAt)));
+        lives.push(expiresAt - now);
+      }
+      this.#track(
+        tier.setMany(writes, lives).catch((error: unknown) => {
+          this.#tierFault(tier, i, 'promote', error, undefined, false);
+        }),
+      );
+    }
+  }
+
+  /**
+   * Writes entries to every tier. With tickets (loader results), a key whose ticket went stale
+   * while it loaded is returned to its callers but not cached. Encodes everything before
+   * writing anything.
+   */
+  async #write(
+    items: readonly WriteItem[],
+    tickets: ReadonlyMap<string, FillTicket> | undefined,
+  ): Promise<void> {
+    const now = this.#clock();
+    const memory = this.#memory;
+    const remotes = this.#remotes;
+    const perTier: PreparedWrite[][] = remotes.map(() => []);
+    const lives: number[][] = remotes.map(() => []);
+    const memoryEntries: [string, Entry][] = [];
+    const written: string[] = [];
+    for (const item of items) {
+      if (tickets !== undefined && !this.#guard.isCurrent(tickets.get(item.key)!)) continue;
+      written.push(item.key);
+      const expiries = this.#expiries(item, now);
+      remotes.forEach((tier, i) => {
+        const entry: Entry = { value: item.value, createdAt: now, expiresAt: expiries[i + this.#offset]! };
+        try {
+          perTier[i]!.push(tier.prepare(item.key, entry));
+        } catch (error) {
+          throw isCacheError(error) ? error : new SerializationError(item.key, tier.name, error);
+        }
+        lives[i]!.push(entry.expiresAt - now);
+      });
+      if (memory !== undefined)
+        memoryEntries.push([item.key, { value: item.value, createdAt: now, expiresAt: expiries[0]! }]);
+    }
+    // Reads of these keys that are still in flight now hold older data: they may not fill.
+    for (const key of written) this.#guard.invalidate(key);
+    for (const [key, entry] of memoryEntries) {
+      memory!.set(key, entry, undefined);
+      this.#memoryCounters!.sets++;
+    }
+    await Promise.all(
+      remotes.map(async (tier, i) => {
+        const writes = perTier[i]!;
+        if (writes.length === 0) return;
+        try {
+          await tier.setMany(writes, lives[i]!);
+          this.#remoteCounters[i]!.sets += writes.length;
+        } catch (error) {
+          this.#tierFault(tier, i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
+        }
+      }),
+    );
+  }
+
+  /**
+   * Absolute expiry per tier, aligned with #lives. Each tier's life comes from the write's
+   * `ttl` (one duration, or by tier name), else the negative-caching TTL for null/undefined,
+   * else the tier's default; jitter shortens it; then every copy is capped by the one below.
+   */
+  #expiries(item: WriteItem, now: number): number[] {
+    const { ttl, jitter = this.#options.jitter } = item.options ?? {};
+    const negative = item.value === null || item.value === undefined ? this.#options.negativeTtl : undefined;
+    const tiers = this.#lives;
+    const expiries = new Array<number>(tiers.length);
+    let cap = Number.POSITIVE_INFINITY;
+    for (let i = tiers.length - 1; i >= 0; i--) {
+      const tier = tiers[i]!;
+      let life: number = tier.ttl;
+      if (typeof ttl === 'object') {
+        const own = ttl[tier.name];
+        if (own !== undefined) life = parseDuration(own) as number;
+      } else if (ttl !== undefined) {
+        life = parseDuration(ttl) as number;
+      } else if (negative !== undefined) {
+        life = negative;
+      }
+      if (jitter > 0 && life !== Number.POSITIVE_INFINITY) life -= life * jitter * Math.random();
+      cap = Math.min(cap, now + life);
+      expiries[i] = cap;
+    }
+    return expiries;
+  }
+
+  #checkWriteOptions(key: string, options: WriteOptions): void {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', `expected an options object, got ${describe(options)}`);
+    }
+    const { ttl, jitter } = options;
+    if (jitter !== undefined) checkJitter(jitter, 'jitter');
+    if (ttl === undefined) return;
+    if (typeof ttl === 'object' && ttl !== null) {
+      const names = new Set([this.#memory?.name, ...this.#remotes.map((t) => t.name)]);
+      for (const [name, life] of Object.entries(ttl)) {
+        if (!names.has(name)) throw new InvalidTtlError(ttl, `no tier is named "${name}"`, key);
+        const parsed = parseDuration(life);
+        if (typeof parsed === 'string') throw new InvalidTtlError(life, `${parsed} (tier "${name}")`, key);
+      }
+      return;
+    }
+    const parsed = parseDuration(ttl);
+    if (typeof parsed === 'string') throw new InvalidTtlError(ttl, parsed, key);
+  }
+
+  #checkKey(key: unknown): asserts key is string {
+    if (typeof key !== 'string') throw new InvalidKeyError(key, `expected a string, got ${typeof key}`);
+    if (key.length === 0) throw new InvalidKeyError(key, 'a key cannot be empty');
+    if (key.length > this.#shortKey) {
+      const bytes = Buffer.byteLength(key, 'utf8');
+      if (bytes > this.#options.maxKeyBytes) {
+        throw new InvalidKeyError(
+          key,
+          `it is ${bytes} bytes long, more than maxKeyBytes (${this.#options.maxKeyBytes})`,
+        );
+      }
+    }
+  }
+
+  #checkKeys(keys: readonly string[]): void {
+    if (!Array.isArray(keys)) throw new InvalidKeyError(keys, 'expected an array of keys');
+    for (const key of keys) this.#checkKey(key);
+  }
+
+  /** Counts and reports a tier fault; rethrows it when the cache was built with tierErrors:'throw'. */
+  #tierFault(
+    tier: RemoteTier,
+    index: number,
+    operation: string,
+    cause: unknown,
+    key?: string,
+    mayThrow = true,
+  ): void {
+    this.#remoteCounters[index]!.errors++;
+    this.#report(new TierError(tier.name, operation, cause, key), mayThrow);
+  }
+
+  #report(error: CacheError, mayThrow: boolean): void {
+    if (mayThrow && this.#options.throwTierErrors) throw error;
+    try {
+      this.#options.onError(error);
+    } catch {
+      // A throwing error hook must not turn a degraded request into a failed one.
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    this.#background.add(work);
+    void work.finally(() => this.#background.delete(work));
+  }
+}
+
+/** Creates a {@link TierCache}. */
+export function createCache(options: CacheOptions = {}): TierCache {
+  return new TierCache(options);
+}
+
+function copyWithLife(entry: Entry, expiresAt: number): Entry {
+  return expiresAt === entry.expiresAt
+    ? entry
+    : { value: entry.value, createdAt: entry.createdAt, expiresAt };
+}
+
+function defer(): Deferred {
+  let resolve!: (value: unknown) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<unknown>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function valuesOf(keys: readonly string[], loaded: unknown): unknown[] {
+  if (loaded instanceof Map) return keys.map((key) => loaded.get(key) as unknown);
+  if (Array.isArray(loaded)) {
+    if (loaded.length !== keys.length) {
+      throw new InvalidValueError(
+        keys[0]!,
+        `the batch loader returned ${loaded.length} values for ${keys.length} keys`,
+      );
+    }
+    return loaded;
+  }
+  if (typeof loaded === 'object' && loaded !== null)
+    return keys.map((key) => (loaded as Record<string, unknown>)[key]);
+  throw new InvalidValueError(
+    keys[0]!,
+    `the batch loader must return a Map, an object or an array, got ${describe(loaded)}`,
+  );
+}

@@ -1,0 +1,39 @@
+import { InvalidTtlError } from '../errors.js';
+import { parseDuration, type Duration } from '../internal/duration.js';
+import type { TtlByTier, WriteOptions } from '../options.js';
+
+/**
+ * Handed to a loader so it can decide how its result is cached from what it loaded: a TTL from
+ * an HTTP max-age, or "do not cache this one".
+ */
+export interface LoaderContext {
+  /** The key being loaded (for batch loaders, the first of the batch). */
+  readonly key: string;
+  /** Caches this result with a different life (one duration, or per tier name). */
+  setTtl(ttl: Duration | TtlByTier): void;
+  /** Returns this result to the callers without caching it in any tier. */
+  skipCache(): void;
+}
+
+export class LoadContext implements LoaderContext {
+  readonly key: string;
+  skipped = false;
+  overrides: WriteOptions | undefined;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  setTtl(ttl: Duration | TtlByTier): void {
+    // Validate now, inside the loader, so the mistake is reported where it was made.
+    if (typeof ttl !== 'object') {
+      const parsed = parseDuration(ttl);
+      if (typeof parsed === 'string') throw new InvalidTtlError(ttl, parsed, this.key);
+    }
+    this.overrides = { ttl };
+  }
+
+  skipCache(): void {
+    this.skipped = true;
+  }
+}

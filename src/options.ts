@@ -1,0 +1,159 @@
+import { CacheError, InvalidOptionError, describe } from './errors.js';
+import type { Clock } from './internal/clock.js';
+import { parseDuration, type Duration } from './internal/duration.js';
+import { MemoryTier } from './tiers/memory/memory-tier.js';
+import type { RemoteTier } from './tiers/tier.js';
+
+export type Tier = MemoryTier | RemoteTier;
+
+export interface NegativeCachingOptions {
+  /** Cache a loader's `undefined` result. @default false */
+  undefined?: boolean;
+  /** Cache a loader's `null` result. @default true */
+  null?: boolean;
+  /** Life of a cached null/undefined in every tier. @default the tiers' own TTLs */
+  ttl?: Duration;
+}
+
+export interface CacheOptions {
+  /**
+   * The tiers, fastest first. At most one memory tier, and it must come first.
+   * @default [memoryTier()]
+   */
+  tiers?: Tier[];
+  /**
+   * Fraction (0–1) by which each written entry's life is shortened at random, so keys written
+   * together do not expire together. 0.1 spreads expiries over the last 10% of the TTL.
+   * @default 0
+   */
+  jitter?: number;
+  /** Whether null/undefined loader results are cached, and for how long. */
+  negativeCaching?: NegativeCachingOptions;
+  /** Longest key accepted, in UTF-8 bytes. @default 1024 */
+  maxKeyBytes?: number;
+  /**
+   * Receives errors that did not fail a request: tier faults the cache degraded past, corrupt
+   * payloads treated as misses, failed background promotions. @default ignore (they are counted)
+   */
+  onError?: (error: CacheError) => void;
+  /**
+   * `'degrade'`: a tier fault on a read or write is reported to `onError` and the request goes
+   * on (next tier, origin, or success for writes that reached L1). `'throw'`: such faults
+   * reject the request. @default 'degrade'
+   */
+  tierErrors?: 'degrade' | 'throw';
+  /** Source of the current time in epoch ms (tests inject a fake one). @default Date.now */
+  clock?: Clock;
+}
+
+/** Per-tier lives by tier name, for entries whose tiers should differ from the defaults. */
+export type TtlByTier = Readonly<Record<string, Duration>>;
+
+export interface WriteOptions {
+  /**
+   * Life of the entry: one duration for every tier, or a map from tier name to duration (tiers
+   * not named keep their default). A copy in an upper tier never outlives the copy below it.
+   */
+  ttl?: Duration | TtlByTier;
+  /** Overrides the cache's `jitter` for this write. */
+  jitter?: number;
+}
+
+export type GetOrSetOptions = WriteOptions;
+
+export const CACHE_DEFAULTS = Object.freeze({
+  jitter: 0,
+  maxKeyBytes: 1024,
+  tierErrors: 'degrade',
+  negativeCaching: Object.freeze({ undefined: false, null: true }),
+} as const);
+
+export interface ResolvedOptions {
+  memory: MemoryTier | undefined;
+  remotes: RemoteTier[];
+  jitter: number;
+  maxKeyBytes: number;
+  cacheUndefined: boolean;
+  cacheNull: boolean;
+  negativeTtl: number | undefined;
+  onError: (error: CacheError) => void;
+  throwTierErrors: boolean;
+  clock: Clock;
+}
+
+export function resolveOptions(options: CacheOptions, defaultMemory: () => MemoryTier): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', `expected an options object, got ${describe(options)}`);
+  }
+  const tiers = options.tiers ?? [defaultMemory()];
+  if (!Array.isArray(tiers) || tiers.length === 0) {
+    throw new InvalidOptionError('tiers', `expected a non-empty array of tiers, got ${describe(tiers)}`);
+  }
+  let memory: MemoryTier | undefined;
+  const remotes: RemoteTier[] = [];
+  const names = new Set<string>();
+  tiers.forEach((tier, i) => {
+    if (tier instanceof MemoryTier) {
+      if (i !== 0)
+        throw new InvalidOptionError(
+          `tiers[${i}]`,
+          'a memory tier must be the first tier, and only one is allowed',
+        );
+      memory = tier;
+    } else if (typeof tier === 'object' && tier !== null && (tier as { kind?: unknown }).kind === 'remote') {
+      remotes.push(tier);
+    } else {
+      throw new InvalidOptionError(
+        `tiers[${i}]`,
+        `expected memoryTier() or redisTier(), got ${describe(tier)}`,
+      );
+    }
+    if (names.has(tier.name))
+      throw new InvalidOptionError(`tiers[${i}].name`, `the name "${tier.name}" is used by two tiers`);
+    names.add(tier.name);
+  });
+  const jitter = options.jitter ?? CACHE_DEFAULTS.jitter;
+  checkJitter(jitter, 'jitter');
+  const maxKeyBytes = options.maxKeyBytes ?? CACHE_DEFAULTS.maxKeyBytes;
+  if (!Number.isInteger(maxKeyBytes) || maxKeyBytes < 1) {
+    throw new InvalidOptionError('maxKeyBytes', `expected a positive integer, got ${describe(maxKeyBytes)}`);
+  }
+  const negative = options.negativeCaching ?? {};
+  let negativeTtl: number | undefined;
+  if (negative.ttl !== undefined) {
+    const parsed = parseDuration(negative.ttl);
+    if (typeof parsed === 'string') throw new InvalidOptionError('negativeCaching.ttl', parsed);
+    negativeTtl = parsed;
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new InvalidOptionError('onError', `expected a function, got ${describe(options.onError)}`);
+  }
+  const tierErrors = options.tierErrors ?? CACHE_DEFAULTS.tierErrors;
+  if (tierErrors !== 'degrade' && tierErrors !== 'throw') {
+    throw new InvalidOptionError('tierErrors', `expected 'degrade' or 'throw', got ${describe(tierErrors)}`);
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    throw new InvalidOptionError(
+      'clock',
+      `expected a function returning epoch ms, got ${describe(options.clock)}`,
+    );
+  }
+  return {
+    memory,
+    remotes,
+    jitter,
+    maxKeyBytes,
+    cacheUndefined: negative.undefined ?? CACHE_DEFAULTS.negativeCaching.undefined,
+    cacheNull: negative.null ?? CACHE_DEFAULTS.negativeCaching.null,
+    negativeTtl,
+    onError: options.onError ?? (() => {}),
+    throwTierErrors: tierErrors === 'throw',
+    clock: options.clock ?? Date.now,
+  };
+}
+
+export function checkJitter(jitter: unknown, option: string): asserts jitter is number {
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new InvalidOptionError(option, `expected a fraction from 0 to 1, got ${describe(jitter)}`);
+  }
+}

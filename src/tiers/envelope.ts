@@ -1,0 +1,33 @@
+import type { Entry } from '../entry.js';
+
+/**
+ * The wire form of an entry in a remote tier. Short field names keep payloads small; the format
+ * is `{ c: createdAt, e: expiresAt | null (forever), v: value }`, with `u: 1` standing for an
+ * `undefined` value (negative caching), which JSON cannot carry.
+ */
+export interface WireEnvelope {
+  c: number;
+  e: number | null;
+  v?: unknown;
+  u?: 1;
+}
+
+export function toWire(entry: Entry): WireEnvelope {
+  const e = entry.expiresAt === Number.POSITIVE_INFINITY ? null : entry.expiresAt;
+  return entry.value === undefined
+    ? { c: entry.createdAt, e, u: 1 }
+    : { c: entry.createdAt, e, v: entry.value };
+}
+
+/** The entry a decoded payload holds, or a sentence saying why it is not one of ours. */
+export function fromWire(raw: unknown): Entry | string {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return 'payload is not an envelope object';
+  const wire = raw as Partial<WireEnvelope>;
+  if (typeof wire.c !== 'number') return 'envelope has no creation time';
+  if (typeof wire.e !== 'number' && wire.e !== null) return 'envelope has no expiry';
+  if (wire.u === 1)
+    return { value: undefined, createdAt: wire.c, expiresAt: wire.e ?? Number.POSITIVE_INFINITY };
+  if (!('v' in wire)) return 'envelope has no value';
+  return { value: wire.v, createdAt: wire.c, expiresAt: wire.e ?? Number.POSITIVE_INFINITY };
+}

@@ -1,0 +1,218 @@
+import { Redis } from 'ioredis';
+import type { Entry } from '../entry.js';
+import { InvalidOptionError, SerializationError, describe } from '../errors.js';
+import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { jsonSerializer } from '../serializers/json.js';
+import type { Serializer } from '../serializers/serializer.js';
+import { fromWire, toWire } from './envelope.js';
+import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
+
+export interface RedisTierOptions {
+  /**
+   * An ioredis client, or a `redis://` URL from which the tier creates (and on `close()` quits)
+   * its own client with auto-pipelining on. A client you pass in stays yours to close.
+   */
+  client: Redis | string;
+  /** Name in stats, errors and per-tier TTL maps. @default 'redis' */
+  name?: string;
+  /** Default life of entries in this tier. @default '5m' */
+  ttl?: Duration;
+  /** Prefix of every key this tier writes; `clear()` removes exactly these. @default 'tc:' */
+  prefix?: string;
+  /** @default jsonSerializer() (Dates kept); `msgpackSerializer()` from 'tiercache/msgpack' is faster */
+  serializer?: Serializer;
+  /** Keys per SCAN/UNLINK batch in `clear()`. @default 500 */
+  scanCount?: number;
+}
+
+export const REDIS_TIER_DEFAULTS = Object.freeze({
+  name: 'redis',
+  ttl: '5m',
+  prefix: 'tc:',
+  scanCount: 500,
+} as const);
+
+/** A Redis tier (L2, or a regional/global tier in a chain). */
+export function redisTier(options: RedisTierOptions): RedisTier {
+  return new RedisTier(options);
+}
+
+export class RedisTier implements RemoteTier {
+  readonly kind = 'remote';
+  readonly name: string;
+  readonly ttl: number;
+  readonly prefix: string;
+  readonly client: Redis;
+  readonly #owned: boolean;
+  readonly #serializer: Serializer;
+  readonly #scanCount: number;
+  onCorrupt: RemoteTier['onCorrupt'] = undefined;
+
+  constructor(options: RedisTierOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('redisTier', `expected an options object, got ${describe(options)}`);
+    }
+    const { client } = options;
+    if (typeof client === 'string') {
+      if (!/^rediss?:\/\//.test(client)) {
+        throw new InvalidOptionError(
+          'redisTier.client',
+          `expected a redis:// URL or an ioredis client, got ${describe(client)}`,
+        );
+      }
+      this.client = new Redis(client, { enableAutoPipelining: true, lazyConnect: false });
+      // An owned client's connection errors surface through command rejections; without this
+      // listener ioredis would print every reconnect attempt as an unhandled 'error' event.
+      this.client.on('error', () => {});
+      this.#owned = true;
+    } else if (
+      typeof client === 'object' &&
+      client !== null &&
+      typeof (client as { mget?: unknown }).mget === 'function'
+    ) {
+      this.client = client;
+      this.#owned = false;
+    } else {
+      throw new InvalidOptionError(
+        'redisTier.client',
+        `expected a redis:// URL or an ioredis client, got ${describe(client)}`,
+      );
+    }
+    this.name = options.name ?? REDIS_TIER_DEFAULTS.name;
+    if (typeof this.name !== 'string' || this.name === '') {
+      throw new InvalidOptionError(
+        'redisTier.name',
+        `expected a non-empty string, got ${describe(this.name)}`,
+      );
+    }
+    const ttl = parseDuration(options.ttl ?? REDIS_TIER_DEFAULTS.ttl);
+    if (typeof ttl === 'string') throw new InvalidOptionError(`${this.name}.ttl`, ttl);
+    this.ttl = ttl;
+    this.prefix = options.prefix ?? REDIS_TIER_DEFAULTS.prefix;
+    if (typeof this.prefix !== 'string') {
+      throw new InvalidOptionError(`${this.name}.prefix`, `expected a string, got ${describe(this.prefix)}`);
+    }
+    this.#serializer = options.serializer ?? jsonSerializer();
+    const scanCount = options.scanCount ?? REDIS_TIER_DEFAULTS.scanCount;
+    if (!Number.isInteger(scanCount) || scanCount < 1) {
+      throw new InvalidOptionError(
+        `${this.name}.scanCount`,
+        `expected a positive integer, got ${describe(scanCount)}`,
+      );
+    }
+    this.#scanCount = scanCount;
+  }
+
+  prepare(key: string, entry: Entry): PreparedWrite {
+    try {
+      return { key, entry, payload: this.#serializer.encode(toWire(entry)) };
+    } catch (error) {
+      throw new SerializationError(key, this.#serializer.name, error);
+    }
+  }
+
+  async get(key: string): Promise<StoredEntry | undefined> {
+    const full = this.prefix + key;
+    const payload = this.#serializer.binary ? await this.client.getBuffer(full) : await this.client.get(full);
+    return payload === null ? undefined : this.#decode(key, payload);
+  }
+
+  async getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
+    if (keys.length === 0) return [];
+    const full = keys.map((key) => this.prefix + key);
+    const payloads: (string | Buffer | null)[] = this.#serializer.binary
+      ? await this.client.mgetBuffer(full)
+      : await this.client.mget(full);
+    return payloads.map((payload, i) =>
+      payload === null ? undefined : this.#decode(keys[i] as string, payload),
+    );
+  }
+
+  async setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
+    if (writes.length === 1) {
+      await this.#set(writes[0] as PreparedWrite, ttls[0] as number);
+      return;
+    }
+    const pipeline = this.client.pipeline();
+    writes.forEach((write, i) => {
+      const [full, body] = this.#payload(write);
+      const ttl = ttls[i] as number;
+      if (ttl === FOREVER) pipeline.set(full, body);
+      else pipeline.set(full, body, 'PX', toPx(ttl));
+    });
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error !== null);
+    if (failed) throw failed[0] as Error;
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.client.exists(this.prefix + key)) === 1;
+  }
+
+  async delete(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    return this.client.unlink(...keys.map((key) => this.prefix + key));
+  }
+
+  async clear(): Promise<number> {
+    const match = `${escapeGlob(this.prefix)}*`;
+    let removed = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', match, 'COUNT', this.#scanCount);
+      cursor = next;
+      if (keys.length > 0) removed += await this.client.unlink(...keys);
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owned) return;
+    try {
+      await this.client.quit();
+    } catch {
+      // Already disconnected: nothing left to release.
+      this.client.disconnect();
+    }
+  }
+
+  #set(write: PreparedWrite, ttl: number): Promise<unknown> {
+    const [full, body] = this.#payload(write);
+    return ttl === FOREVER ? this.client.set(full, body) : this.client.set(full, body, 'PX', toPx(ttl));
+  }
+
+  #payload(write: PreparedWrite): [string, string | Buffer] {
+    const { payload } = write;
+    const body =
+      typeof payload === 'string' || Buffer.isBuffer(payload)
+        ? payload
+        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    return [this.prefix + write.key, body];
+  }
+
+  #decode(key: string, payload: string | Buffer): StoredEntry | undefined {
+    let raw: unknown;
+    try {
+      raw = this.#serializer.decode(payload);
+    } catch (error) {
+      this.onCorrupt?.(key, `the ${this.#serializer.name} serializer cannot decode it`, error);
+      return undefined;
+    }
+    const entry = fromWire(raw);
+    if (typeof entry === 'string') {
+      this.onCorrupt?.(key, entry);
+      return undefined;
+    }
+    return { entry, size: payload.length };
+  }
+}
+
+/** Redis wants whole milliseconds of at least 1; a fractional life rounds up so it is never 0. */
+function toPx(ttl: number): number {
+  return Math.max(1, Math.ceil(ttl));
+}
+
+/** Escapes Redis glob metacharacters so a prefix or key matches only itself in SCAN MATCH. */
+export function escapeGlob(literal: string): string {
+  return literal.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,39 @@
+import type { Entry } from '../entry.js';
+
+/** An entry read from a remote tier, with its encoded size so L1 can account bytes exactly. */
+export interface StoredEntry {
+  entry: Entry;
+  size: number;
+}
+
+/** A write prepared (encoded) before anything is written, so encoding errors write nothing. */
+export interface PreparedWrite {
+  key: string;
+  entry: Entry;
+  payload: string | Uint8Array;
+}
+
+/**
+ * A tier below L1: Redis today, regional/global Redis chains and other stores later. All
+ * methods may reject; the cache turns rejections into `TierError`s and degrades past the tier.
+ */
+export interface RemoteTier {
+  readonly kind: 'remote';
+  readonly name: string;
+  /** Default life of entries written to this tier, in ms (Infinity for forever). */
+  readonly ttl: number;
+  /** Encodes without writing; throws the serializer's error for values it cannot encode. */
+  prepare(key: string, entry: Entry): PreparedWrite;
+  get(key: string): Promise<StoredEntry | undefined>;
+  /** One round trip for all keys; the result is aligned with `keys`. */
+  getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]>;
+  /** Writes each prepared entry with its own life in ms, in one round trip. */
+  setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void>;
+  has(key: string): Promise<boolean>;
+  delete(keys: readonly string[]): Promise<number>;
+  /** Removes every key this tier owns (its prefix), in batches. */
+  clear(): Promise<number>;
+  close(): Promise<void>;
+  /** Receives corrupt-payload reports; set by the cache that owns the tier. */
+  onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;
+}
