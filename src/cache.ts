@@ -13,6 +13,7 @@ import {
   describe,
   isCacheError,
 } from './errors.js';
+import { coarseClock } from './internal/clock.js';
 import { parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
 import { FillGuard, type FillTicket } from './loading/fill-guard.js';
@@ -81,11 +82,14 @@ export class TierCache {
   readonly #lives: readonly { readonly name: string; readonly ttl: number }[];
   readonly #offset: number;
   readonly #clock: () => number;
+  /** The clock for L1 expiry checks on hits: coarse unless the caller injected one. */
+  readonly #readClock: () => number;
   readonly #flights = new Map<string, Promise<unknown>>();
   readonly #guard = new FillGuard();
   readonly #background = new Set<Promise<void>>();
   /** Keys up to this many UTF-16 units cannot exceed maxKeyBytes, so they skip byte counting. */
   readonly #shortKey: number;
+  readonly #clone: boolean;
   #closed = false;
 
   constructor(options: CacheOptions = {}) {
@@ -95,7 +99,9 @@ export class TierCache {
     this.#store = resolved.memory?.store;
     this.#remotes = resolved.remotes;
     this.#clock = resolved.clock;
+    this.#readClock = resolved.clock === Date.now ? coarseClock() : resolved.clock;
     this.#shortKey = Math.floor(resolved.maxKeyBytes / 3);
+    this.#clone = resolved.memory?.valueMode === 'clone';
     this.#lives = [...(this.#memory ? [this.#memory] : []), ...this.#remotes];
     this.#offset = this.#memory ? 1 : 0;
     this.#counters = new CacheCounters(this.#lives.map((t) => t.name));
@@ -110,52 +116,49 @@ export class TierCache {
   }
 
   /** The value for `key` from the first tier that has it, or undefined. Never calls a loader. */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    if (typeof key !== 'string' || key.length === 0 || key.length > this.#shortKey) this.#checkKey(key);
-    if (this.#closed) throw new CacheClosedError('get');
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    // Not async: an L1 hit returns an already-settled promise without an async frame, which is
+    // most of the cost of a hit. Every failure still arrives as a rejection, never a throw.
     const store = this.#store;
-    if (store !== undefined) {
-      const entry = store.get(key, this.#clock());
+    if (
+      store !== undefined &&
+      typeof key === 'string' &&
+      key.length !== 0 &&
+      key.length <= this.#shortKey &&
+      !this.#closed
+    ) {
+      const entry = store.get(key, this.#readClock());
       if (entry !== undefined) {
         this.#memoryCounters!.hits++;
-        return this.#output(entry.value) as T;
+        return Promise.resolve((this.#clone ? structuredClone(entry.value) : entry.value) as T);
       }
       this.#memoryCounters!.misses++;
+      return this.#getBelow<T>(key);
     }
-    if (this.#remotes.length === 0) return undefined;
-    const ticket = this.#guard.begin(key);
-    try {
-      return (await this.#readRemotes(key, ticket))?.value as T | undefined;
-    } finally {
-      this.#guard.end(ticket);
-    }
+    return this.#getChecked<T>(key);
   }
-
   /**
    * The cached value for `key`, or the loader's result, which is then written to every tier.
    * Concurrent calls for one key share one lookup and one loader call.
    */
-  async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
-    if (typeof key !== 'string' || key.length === 0 || key.length > this.#shortKey) this.#checkKey(key);
-    if (this.#closed) throw new CacheClosedError('getOrSet');
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     const store = this.#store;
-    if (store !== undefined) {
-      const entry = store.get(key, this.#clock());
+    if (
+      store !== undefined &&
+      typeof key === 'string' &&
+      key.length !== 0 &&
+      key.length <= this.#shortKey &&
+      !this.#closed
+    ) {
+      const entry = store.get(key, this.#readClock());
       if (entry !== undefined) {
         this.#memoryCounters!.hits++;
-        return this.#output(entry.value) as T;
+        return Promise.resolve((this.#clone ? structuredClone(entry.value) : entry.value) as T);
       }
       this.#memoryCounters!.misses++;
+      return this.#getOrLoad(key, loader, options);
     }
-    let flight = this.#flights.get(key);
-    if (flight === undefined) {
-      if (typeof loader !== 'function')
-        throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
-      if (options !== undefined) this.#checkWriteOptions(key, options);
-      flight = this.#load(key, loader, options);
-      this.#join(key, flight);
-    }
-    return this.#output(await flight) as T;
+    return this.#getOrSetChecked(key, loader, options);
   }
 
   /** Values for `keys` (aligned), with one lookup per tier for all keys that missed above it. */
@@ -356,8 +359,59 @@ export class TierCache {
 
   // ---------------------------------------------------------------------------------------------
 
+  async #getChecked<T>(key: string): Promise<T | undefined> {
+    this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('get');
+    const entry = this.#store?.get(key, this.#clock());
+    if (entry !== undefined) {
+      this.#memoryCounters!.hits++;
+      return this.#output(entry.value) as T;
+    }
+    if (this.#memoryCounters !== undefined) this.#memoryCounters.misses++;
+    return this.#getBelow<T>(key);
+  }
+
+  async #getOrSetChecked<T>(
+    key: string,
+    loader: Loader<T>,
+    options: GetOrSetOptions | undefined,
+  ): Promise<T> {
+    this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('getOrSet');
+    const entry = this.#store?.get(key, this.#clock());
+    if (entry !== undefined) {
+      this.#memoryCounters!.hits++;
+      return this.#output(entry.value) as T;
+    }
+    if (this.#memoryCounters !== undefined) this.#memoryCounters.misses++;
+    return this.#getOrLoad(key, loader, options);
+  }
+
+  /** After an L1 miss: join the key's flight, or start one (lower tiers, then the loader). */
+  async #getOrLoad<T>(key: string, loader: Loader<T>, options: GetOrSetOptions | undefined): Promise<T> {
+    let flight = this.#flights.get(key);
+    if (flight === undefined) {
+      if (typeof loader !== 'function')
+        throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
+      if (options !== undefined) this.#checkWriteOptions(key, options);
+      flight = this.#load(key, loader, options);
+      this.#join(key, flight);
+    }
+    return this.#output(await flight) as T;
+  }
+
+  async #getBelow<T>(key: string): Promise<T | undefined> {
+    if (this.#remotes.length === 0) return undefined;
+    const ticket = this.#guard.begin(key);
+    try {
+      return (await this.#readRemotes(key, ticket))?.value as T | undefined;
+    } finally {
+      this.#guard.end(ticket);
+    }
+  }
+
   #output(value: unknown): unknown {
-    return this.#memory?.valueMode === 'clone' ? structuredClone(value) : value;
+    return this.#clone ? structuredClone(value) : value;
   }
 
   #join(key: string, flight: Promise<unknown>): void {

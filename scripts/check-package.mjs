@@ -1,0 +1,42 @@
+// Loads the built package the two ways users do (import and require) through its exports map,
+// so a broken dual build fails the test command instead of a user's install.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const esm = await import('tiercache');
+const cjs = require('tiercache');
+const esmMsgpack = await import('tiercache/msgpack');
+const cjsMsgpack = require('tiercache/msgpack');
+const problems = [];
+for (const [name, mod] of [
+  ['import', esm],
+  ['require', cjs],
+]) {
+  for (const symbol of [
+    'createCache',
+    'TierCache',
+    'memoryTier',
+    'redisTier',
+    'CacheError',
+    'isCacheError',
+  ]) {
+    if (typeof mod[symbol] !== 'function')
+      problems.push(`${name}('tiercache').${symbol} is ${typeof mod[symbol]}`);
+  }
+}
+for (const [name, mod] of [
+  ['import', esmMsgpack],
+  ['require', cjsMsgpack],
+]) {
+  if (typeof mod.msgpackSerializer !== 'function')
+    problems.push(`${name}('tiercache/msgpack') has no msgpackSerializer`);
+}
+const cache = cjs.createCache();
+await cache.set('k', 1);
+if ((await cache.get('k')) !== 1) problems.push('the CommonJS build does not round-trip a value');
+await cache.close();
+if (problems.length > 0) {
+  console.error(problems.join('\n'));
+  process.exit(1);
+}
+console.log('package: ESM and CommonJS entry points load and work');
