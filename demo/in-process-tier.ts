@@ -30,7 +30,10 @@ export class InProcessTier implements RemoteTier {
     const found = this.#data.get(key);
     if (found === undefined || found.deleteAt <= Date.now()) return undefined;
     const wire = this.#serializer.decode(found.payload) as { c: number; e: number | null; v: unknown };
-    return { entry: { value: wire.v, createdAt: wire.c, expiresAt: wire.e ?? Infinity }, size: found.payload.length };
+    return {
+      entry: { value: wire.v, createdAt: wire.c, expiresAt: wire.e ?? Infinity },
+      size: found.payload.length,
+    };
   }
 
   async getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
@@ -38,7 +41,9 @@ export class InProcessTier implements RemoteTier {
   }
 
   async setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
-    writes.forEach((write, i) => this.#data.set(write.key, { payload: write.payload as string, deleteAt: Date.now() + ttls[i]! }));
+    writes.forEach((write, i) =>
+      this.#data.set(write.key, { payload: write.payload as string, deleteAt: Date.now() + ttls[i]! }),
+    );
   }
 
   async has(key: string): Promise<boolean> {

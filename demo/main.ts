@@ -38,7 +38,11 @@ async function chooseL2(): Promise<L2> {
   const prefix = `tiercache-demo:${process.pid}:`;
   if (process.env['REDIS_URL']) {
     const url = process.env['REDIS_URL'];
-    return { label: `Redis at ${url} (REDIS_URL)`, tier: () => redisTier({ client: url, prefix }), stop: async () => {} };
+    return {
+      label: `Redis at ${url} (REDIS_URL)`,
+      tier: () => redisTier({ client: url, prefix }),
+      stop: async () => {},
+    };
   }
   try {
     const { startRedis } = await import('../test/helpers/redis-server.js');
@@ -70,7 +74,12 @@ let originCalls = 0;
 async function loadProduct(id: number): Promise<Product> {
   originCalls++;
   await new Promise((resolve) => setTimeout(resolve, 20 + ((id * 7919) % 21)));
-  return { id, name: `Product ${id}`, price: Math.round((id % 500) * 1.37 * 100) / 100, updatedAt: new Date() };
+  return {
+    id,
+    name: `Product ${id}`,
+    price: Math.round((id % 500) * 1.37 * 100) / 100,
+    updatedAt: new Date(),
+  };
 }
 
 const latency = { memory: new Samples(), redis: new Samples(), origin: new Samples() };
@@ -100,9 +109,13 @@ function fmtMicros(us: number): string {
 
 async function main(): Promise<void> {
   const l2 = await chooseL2();
-  console.log(`tiercache demo: ${INSTANCES} service instances, each with its own L1 (${L1_SIZE} entries, 30 s),`);
+  console.log(
+    `tiercache demo: ${INSTANCES} service instances, each with its own L1 (${L1_SIZE} entries, 30 s),`,
+  );
   console.log(`sharing L2 = ${l2.label}.`);
-  console.log(`Workload: ${PRODUCTS} products, Zipf(1.0) reads, ${CONCURRENCY} concurrent requests per instance, ${SECONDS} s.`);
+  console.log(
+    `Workload: ${PRODUCTS} products, Zipf(1.0) reads, ${CONCURRENCY} concurrent requests per instance, ${SECONDS} s.`,
+  );
   console.log('Origin: a simulated database read of 20–40 ms.\n');
 
   const caches = Array.from({ length: INSTANCES }, () =>
@@ -115,13 +128,16 @@ async function main(): Promise<void> {
   const progress = setInterval(() => {
     const requests = latency.memory.count + latency.redis.count + latency.origin.count;
     const elapsed = (performance.now() - started) / 1000;
+    // On a terminal the progress line rewrites itself; in a log it prints one line per second.
     process.stdout.write(
-      `\r  ${elapsed.toFixed(0).padStart(3)} s  ${requests.toLocaleString('en-US').padStart(10)} requests  ` +
+      `${process.stdout.isTTY ? '\r' : '\n'}  ${elapsed.toFixed(0).padStart(3)} s  ${requests.toLocaleString('en-US').padStart(10)} requests  ` +
         `${originCalls.toLocaleString('en-US').padStart(7)} origin calls  ` +
         `${((1 - originCalls / Math.max(1, requests)) * 100).toFixed(1)}% served from cache `,
     );
   }, 1000);
-  await Promise.all(caches.flatMap((cache) => Array.from({ length: CONCURRENCY }, () => worker(cache, draw, until))));
+  await Promise.all(
+    caches.flatMap((cache) => Array.from({ length: CONCURRENCY }, () => worker(cache, draw, until))),
+  );
   clearInterval(progress);
   process.stdout.write('\n\n');
 
@@ -142,7 +158,9 @@ async function main(): Promise<void> {
   const l2Hits = l2Stats.reduce((sum, t) => sum + t.hits, 0);
   const l2Misses = l2Stats.reduce((sum, t) => sum + t.misses, 0);
   const l1Hits = caches.reduce((sum, c) => sum + c.stats().tiers[0]!.hits, 0);
-  console.log(`\nL1 hit rate ${((l1Hits / total) * 100).toFixed(1)}%, L2 hit rate (of L1 misses) ${((l2Hits / Math.max(1, l2Hits + l2Misses)) * 100).toFixed(1)}%`);
+  console.log(
+    `\nL1 hit rate ${((l1Hits / total) * 100).toFixed(1)}%, L2 hit rate (of L1 misses) ${((l2Hits / Math.max(1, l2Hits + l2Misses)) * 100).toFixed(1)}%`,
+  );
   console.log(
     `origin calls: ${originCalls.toLocaleString('en-US')} for ${total.toLocaleString('en-US')} requests — ` +
       `${(total - originCalls).toLocaleString('en-US')} saved (${(((total - originCalls) / total) * 100).toFixed(1)}%), ` +

@@ -6,7 +6,9 @@ import type { Serializer } from './serializer.js';
  * keeps Dates, Maps, Sets, BigInts and binary data. Import from `tiercache/msgpack`.
  */
 export function msgpackSerializer(): Serializer {
-  const packr = new Packr({ moreTypes: true, useRecords: false });
+  // structuredClone mode keeps Maps and Sets apart from plain objects (and allows shared refs);
+  // its record definitions travel inside each payload, so any instance can decode any payload.
+  const packr = new Packr({ moreTypes: true, structuredClone: true });
   return {
     name: 'msgpack',
     binary: true,

@@ -167,13 +167,15 @@ export class RedisTier implements RemoteTier {
   }
 
   async close(): Promise<void> {
-    if (!this.#owned) return;
+    if (!this.#owned || this.client.status === 'end') return;
+    // quit() resolves on the server's OK, before the socket closes; 'end' means it is released.
+    const ended = new Promise<void>((resolve) => this.client.once('end', () => resolve()));
     try {
       await this.client.quit();
     } catch {
-      // Already disconnected: nothing left to release.
       this.client.disconnect();
     }
+    await ended;
   }
 
   #set(write: PreparedWrite, ttl: number): Promise<unknown> {

@@ -39,7 +39,11 @@ function instance(options: CacheOptions & { memoryTtl?: number; redisTtl?: numbe
   const cache = createCache({
     tiers: [
       memoryTier(memoryTtl === undefined ? {} : { ttl: memoryTtl }),
-      redisTier({ client: server.client({ enableAutoPipelining: true }), prefix, ...(redisTtl === undefined ? {} : { ttl: redisTtl }) }),
+      redisTier({
+        client: server.client({ enableAutoPipelining: true }),
+        prefix,
+        ...(redisTtl === undefined ? {} : { ttl: redisTtl }),
+      }),
     ],
     ...rest,
   });
@@ -48,7 +52,9 @@ function instance(options: CacheOptions & { memoryTtl?: number; redisTtl?: numbe
 }
 
 async function commandCalls(command: string): Promise<number> {
-  const info = (await admin.info('commandstats')).split('\n').find((line) => line.startsWith(`cmdstat_${command}:`));
+  const info = (await admin.info('commandstats'))
+    .split('\n')
+    .find((line) => line.startsWith(`cmdstat_${command}:`));
   return info === undefined ? 0 : Number(/calls=(\d+)/.exec(info)![1]);
 }
 
@@ -216,7 +222,12 @@ describe('payloads', () => {
 
   it('round-trips Dates, Maps and binary data through msgpack', async () => {
     const make = () =>
-      createCache({ tiers: [memoryTier(), redisTier({ client: server.client(), prefix, serializer: msgpackSerializer() })] });
+      createCache({
+        tiers: [
+          memoryTier(),
+          redisTier({ client: server.client(), prefix, serializer: msgpackSerializer() }),
+        ],
+      });
     const a = make();
     const b = make();
     caches.push(a, b);
@@ -232,7 +243,10 @@ describe('when Redis fails', () => {
     try {
       const errors: CacheError[] = [];
       const cache = createCache({
-        tiers: [memoryTier(), redisTier({ client: own.client({ enableOfflineQueue: false, maxRetriesPerRequest: 0 }), prefix })],
+        tiers: [
+          memoryTier(),
+          redisTier({ client: own.client({ enableOfflineQueue: false, maxRetriesPerRequest: 0 }), prefix }),
+        ],
         onError: (error) => errors.push(error),
       });
       caches.push(cache);
@@ -252,7 +266,10 @@ describe('when Redis fails', () => {
     const own = await startRedis();
     try {
       const cache = createCache({
-        tiers: [memoryTier(), redisTier({ client: own.client({ enableOfflineQueue: false, maxRetriesPerRequest: 0 }), prefix })],
+        tiers: [
+          memoryTier(),
+          redisTier({ client: own.client({ enableOfflineQueue: false, maxRetriesPerRequest: 0 }), prefix }),
+        ],
         tierErrors: 'throw',
       });
       caches.push(cache);
