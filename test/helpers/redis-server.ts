@@ -15,7 +15,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +159,9 @@ function installCleanup(): void {
   cleanupInstalled = true;
   sweepOrphans();
   process.on('exit', cleanUpNow);
+  // A forked test worker (vitest's forks pool) whose parent died is orphaned but may keep
+  // running, holding its servers; losing the IPC channel is the sign.
+  if (process.channel !== undefined) process.once('disconnect', cleanUpNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       cleanUpNow();
@@ -232,7 +243,9 @@ export function ping(host: string, port: number, timeoutMs = 500): Promise<void>
       if (error) reject(error);
       else resolve();
     };
-    socket.setTimeout(timeoutMs, () => finish(new Error(`PING to ${host}:${port} got no reply in ${timeoutMs} ms`)));
+    socket.setTimeout(timeoutMs, () =>
+      finish(new Error(`PING to ${host}:${port} got no reply in ${timeoutMs} ms`)),
+    );
     socket.once('error', finish);
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk: Buffer) => {
@@ -256,7 +269,11 @@ export function parseInfo(text: string): Map<string, string> {
 }
 
 function tail(text: string, lines: number): string {
-  return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+  return text
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n')
+    .trimEnd();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,6 +329,7 @@ class RedisServer implements RedisProcess {
     // stopAllRedis removes the run dir; a restart after it must not fail on a missing dir.
     mkdirSync(this.dir, { recursive: true });
     const configFile = join(this.dir, 'redis.conf');
+    // prettier-ignore
     const argv = [
       ...(existsSync(configFile) ? [configFile] : []),
       '--port', String(this.#port),
@@ -353,7 +371,9 @@ class RedisServer implements RedisProcess {
       };
       // 'error' covers a failed spawn (no redis-server on PATH): 'exit' never comes then.
       child.once('error', (error) => onGone(`failed to spawn ${REDIS_SERVER}: ${error.message}`));
-      child.once('exit', (code, signal) => onGone(signal === null ? `exit code ${code}` : `signal ${signal}`));
+      child.once('exit', (code, signal) =>
+        onGone(signal === null ? `exit code ${code}` : `signal ${signal}`),
+      );
     });
     if (child.pid !== undefined) {
       this.#pid = child.pid;
@@ -374,7 +394,11 @@ class RedisServer implements RedisProcess {
         await ping(this.host, this.#port);
         return done(undefined);
       },
-      { description: `${this.label} to answer PING on port ${this.#port}`, timeoutMs: this.#startTimeoutMs, intervalMs: 20 },
+      {
+        description: `${this.label} to answer PING on port ${this.#port}`,
+        timeoutMs: this.#startTimeoutMs,
+        intervalMs: 20,
+      },
     ).catch(async (error: unknown) => {
       if (error instanceof RedisStartError) throw error;
       // Alive but silent: do not leave it running behind a failed start.
@@ -418,7 +442,9 @@ class RedisServer implements RedisProcess {
 
   async resume(): Promise<void> {
     const child = this.#child;
-    if (child === undefined || !this.#paused) throw new Error(`Cannot resume ${this.label}: it is ${this.state}, not paused.`);
+    if (child === undefined || !this.#paused) {
+      throw new Error(`Cannot resume ${this.label}: it is ${this.state}, not paused.`);
+    }
     child.kill('SIGCONT');
     this.#paused = false;
     await this.#waitForKernelState((state) => state !== 'T', 'running');
@@ -440,7 +466,11 @@ class RedisServer implements RedisProcess {
           throw new GiveUp(error);
         }
       },
-      { description: `${this.label} to restart on port ${this.#port}`, timeoutMs: this.#startTimeoutMs, intervalMs: 100 },
+      {
+        description: `${this.label} to restart on port ${this.#port}`,
+        timeoutMs: this.#startTimeoutMs,
+        intervalMs: 100,
+      },
     );
   }
 
@@ -488,7 +518,9 @@ class RedisServer implements RedisProcess {
   }
 
   #requireRunning(action: string): ChildProcess {
-    if (this.#child === undefined || this.#paused) throw new Error(`Cannot ${action} ${this.label}: it is ${this.state}.`);
+    if (this.#child === undefined || this.#paused) {
+      throw new Error(`Cannot ${action} ${this.label}: it is ${this.state}.`);
+    }
     return this.#child;
   }
 
@@ -498,7 +530,9 @@ class RedisServer implements RedisProcess {
       () => {
         const state = processState(pid);
         // Without /proc there is nothing to poll; the signal has been sent, which is the best we know.
-        return Promise.resolve(state === undefined || accept(state) ? done(undefined) : notYet(`kernel state ${state}`));
+        return Promise.resolve(
+          state === undefined || accept(state) ? done(undefined) : notYet(`kernel state ${state}`),
+        );
       },
       { description: `${this.label} (pid ${pid}) to be ${description}`, timeoutMs: 2_000, intervalMs: 5 },
     );
@@ -517,7 +551,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       await server.start();
       return server;
     } catch (error) {
-      const retry = options.port === undefined && attempt < 5 && error instanceof RedisStartError && error.portInUse;
+      const retry =
+        options.port === undefined && attempt < 5 && error instanceof RedisStartError && error.portInUse;
       if (!retry) {
         servers.delete(server);
         throw error;
