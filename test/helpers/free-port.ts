@@ -77,7 +77,9 @@ export async function getFreeClusterPorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   for (let attempt = 0; ports.length < count; attempt++) {
     if (attempt > count * 50) {
-      throw new Error(`Could not find ${count} free port pairs (port and port + ${CLUSTER_BUS_PORT_OFFSET}) on ${LOOPBACK}.`);
+      throw new Error(
+        `Could not find ${count} free port pairs (port and port + ${CLUSTER_BUS_PORT_OFFSET}) on ${LOOPBACK}.`,
+      );
     }
     const port = await getFreePort();
     const bus = port + CLUSTER_BUS_PORT_OFFSET;

@@ -8,7 +8,14 @@
 import { execFile } from 'node:child_process';
 import { Cluster, type ClusterOptions } from 'ioredis';
 import { getFreeClusterPorts } from './free-port.js';
-import { noop, parseInfo, registerGroup, RedisStartError, startRedis, type RedisProcess } from './redis-server.js';
+import {
+  noop,
+  parseInfo,
+  registerGroup,
+  RedisStartError,
+  startRedis,
+  type RedisProcess,
+} from './redis-server.js';
 import { done, notYet, waitFor, type Probe } from './wait-for.js';
 
 export interface StartClusterOptions {
@@ -59,32 +66,53 @@ export interface RedisClusterHandle {
 const SLOT_COUNT = 16_384;
 const NODE_START_ATTEMPTS = 5;
 
-type SlotRange = [start: number, end: number, master: [host: string, port: number, ...rest: unknown[]], ...replicas: unknown[]];
+type SlotRange = [
+  start: number,
+  end: number,
+  master: [host: string, port: number, ...rest: unknown[]],
+  ...replicas: unknown[],
+];
 
 function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
+      if (error) {
+        reject(new Error(`${file} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
+      } else {
+        resolve(stdout);
+      }
     });
   });
 }
 
 /** `ROLE` reply: ['master', offset, replicas] or ['slave', masterHost, masterPort, state, offset]. */
-async function roleOf(node: RedisProcess): Promise<{ role: string; masterPort?: number; linkState?: string }> {
+async function roleOf(
+  node: RedisProcess,
+): Promise<{ role: string; masterPort?: number; linkState?: string }> {
   const reply = (await node.cli('ROLE')) as unknown[];
   const role = String(reply[0]);
   if (role !== 'slave') return { role };
   return { role, masterPort: Number(reply[2]), linkState: String(reply[3]) };
 }
 
-async function startNode(port: number, label: string, args: readonly string[], usedPorts: Set<number>): Promise<RedisProcess> {
+async function startNode(
+  port: number,
+  label: string,
+  args: readonly string[],
+  usedPorts: Set<number>,
+): Promise<RedisProcess> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startRedis({ port, label, args: [...args, '--cluster-config-file', `nodes-${port}.conf`] });
+      return await startRedis({
+        port,
+        label,
+        args: [...args, '--cluster-config-file', `nodes-${port}.conf`],
+      });
     } catch (error) {
       // The ports were free when chosen; another test file may have bound one since.
-      if (!(error instanceof RedisStartError && error.portInUse) || attempt >= NODE_START_ATTEMPTS) throw error;
+      if (!(error instanceof RedisStartError && error.portInUse) || attempt >= NODE_START_ATTEMPTS) {
+        throw error;
+      }
       let next: number | undefined;
       while (next === undefined || usedPorts.has(next)) [next] = await getFreeClusterPorts(1);
       usedPorts.add(next);
@@ -102,8 +130,13 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   const replicasPerMaster = options.replicasPerMaster ?? 1;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const total = masterCount * (1 + replicasPerMaster);
-  if (masterCount < 3) throw new TypeError(`startCluster: options.masters must be at least 3 (redis-cli refuses fewer), got ${masterCount}.`);
+  if (masterCount < 3) {
+    throw new TypeError(
+      `startCluster: options.masters must be at least 3 (redis-cli refuses fewer), got ${masterCount}.`,
+    );
+  }
 
+  // prettier-ignore
   const nodeArgs = [
     '--cluster-enabled', 'yes',
     '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1_000),
@@ -130,9 +163,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
     await run(
       'redis-cli',
       [
-        '--cluster', 'create',
+        '--cluster',
+        'create',
         ...nodes.map((node) => `${node.host}:${node.port}`),
-        '--cluster-replicas', String(replicasPerMaster),
+        '--cluster-replicas',
+        String(replicasPerMaster),
         // Answers the "Can I set the above configuration?" prompt.
         '--cluster-yes',
       ],
@@ -194,9 +229,15 @@ class RedisCluster implements RedisClusterHandle {
     const slot = Number(await node.cli('CLUSTER', 'KEYSLOT', key));
     const ranges = (await node.cli('CLUSTER', 'SLOTS')) as SlotRange[];
     const range = ranges.find(([start, end]) => start <= slot && slot <= end);
-    if (range === undefined) throw new Error(`No node serves slot ${slot} (key ${JSON.stringify(key)}) according to ${node.label}.`);
+    if (range === undefined) {
+      throw new Error(`No node serves slot ${slot} (key ${JSON.stringify(key)}) according to ${node.label}.`);
+    }
     const owner = this.#byPort(Number(range[2][1]));
-    if (owner === undefined) throw new Error(`Slot ${slot} is served by ${range[2][0]}:${range[2][1]}, which is not a node of this cluster.`);
+    if (owner === undefined) {
+      throw new Error(
+        `Slot ${slot} is served by ${range[2][0]}:${range[2][1]}, which is not a node of this cluster.`,
+      );
+    }
     return owner;
   }
 
@@ -230,7 +271,11 @@ class RedisCluster implements RedisClusterHandle {
    * Dead masters are not waited for, so a failed-over cluster is healthy without a restart.
    */
   async waitUntilHealthy(timeoutMs = 15_000): Promise<void> {
-    await waitFor(() => this.#health(), { description: 'the cluster to be healthy', timeoutMs, intervalMs: 100 });
+    await waitFor(() => this.#health(), {
+      description: 'the cluster to be healthy',
+      timeoutMs,
+      intervalMs: 100,
+    });
   }
 
   async #health(): Promise<Probe<undefined>> {
@@ -243,11 +288,15 @@ class RedisCluster implements RedisClusterHandle {
         ['cluster_slots_ok', String(SLOT_COUNT)],
         ['cluster_known_nodes', String(this.nodes.length)],
       ] as const) {
-        if (info.get(field) !== wanted) return notYet(`${node.label}: ${field}:${info.get(field)}, want ${wanted}`);
+        if (info.get(field) !== wanted) {
+          return notYet(`${node.label}: ${field}:${info.get(field)}, want ${wanted}`);
+        }
       }
       const ranges = (await node.cli('CLUSTER', 'SLOTS')) as SlotRange[];
       const stale = ranges.find((range) => !runningPorts.has(Number(range[2][1])));
-      if (stale) return notYet(`${node.label} routes slots ${stale[0]}-${stale[1]} to stopped port ${stale[2][1]}`);
+      if (stale) {
+        return notYet(`${node.label} routes slots ${stale[0]}-${stale[1]} to stopped port ${stale[2][1]}`);
+      }
       const joining = String(await node.cli('CLUSTER', 'NODES'))
         .split('\n')
         .find((line) => line.includes('handshake'));
@@ -256,7 +305,9 @@ class RedisCluster implements RedisClusterHandle {
     const roles = await Promise.all(running.map(roleOf));
     const masters = roles.filter((role) => role.role === 'master').length;
     if (masters !== this.#masterCount) return notYet(`${masters} running masters, want ${this.#masterCount}`);
-    const detached = running.find((_node, index) => roles[index]?.role === 'slave' && roles[index].linkState !== 'connected');
+    const detached = running.find(
+      (_node, index) => roles[index]?.role === 'slave' && roles[index].linkState !== 'connected',
+    );
     if (detached) return notYet(`${detached.label} is not yet connected to its master`);
     return done(undefined);
   }

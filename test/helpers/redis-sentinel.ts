@@ -51,7 +51,8 @@ export interface RedisSentinelHandle {
 function fields(reply: unknown): Map<string, string> {
   const list = reply as string[];
   const map = new Map<string, string>();
-  for (let index = 0; index + 1 < list.length; index += 2) map.set(String(list[index]), String(list[index + 1]));
+  for (let index = 0; index + 1 < list.length; index += 2)
+    map.set(String(list[index]), String(list[index + 1]));
   return map;
 }
 
@@ -69,7 +70,10 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
   try {
     const master = await startRedis({ label: 'sentinel-master' });
     started.push(master);
-    const replica = await startRedis({ label: 'sentinel-replica', args: ['--replicaof', master.host, String(master.port)] });
+    const replica = await startRedis({
+      label: 'sentinel-replica',
+      args: ['--replicaof', master.host, String(master.port)],
+    });
     started.push(replica);
     await waitFor(
       async () => {
@@ -96,7 +100,11 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
     started.push(...sentinels);
 
     const handle = new RedisSentinel(masterName, master, replica, sentinels);
-    await waitFor(() => handle.settled(), { description: `every sentinel to see ${masterName}, its replica and its peers`, timeoutMs, intervalMs: 100 });
+    await waitFor(() => handle.settled(), {
+      description: `every sentinel to see ${masterName}, its replica and its peers`,
+      timeoutMs,
+      intervalMs: 100,
+    });
     return handle;
   } catch (error) {
     await Promise.allSettled(started.reverse().map((node) => node.stop()));
@@ -113,7 +121,12 @@ class RedisSentinel implements RedisSentinelHandle {
   readonly #clients = new Set<Redis>();
   readonly #unregister: () => void;
 
-  constructor(masterName: string, master: RedisProcess, replica: RedisProcess, sentinels: readonly RedisProcess[]) {
+  constructor(
+    masterName: string,
+    master: RedisProcess,
+    replica: RedisProcess,
+    sentinels: readonly RedisProcess[],
+  ) {
     this.masterName = masterName;
     this.#master = master;
     this.#replica = replica;
@@ -145,13 +158,17 @@ class RedisSentinel implements RedisSentinelHandle {
         ['num-slaves', '1'],
         ['num-other-sentinels', peers],
       ] as const) {
-        if (master.get(field) !== wanted) return notYet(`${sentinel.label}: ${field} ${master.get(field)}, want ${wanted}`);
+        if (master.get(field) !== wanted) {
+          return notYet(`${sentinel.label}: ${field} ${master.get(field)}, want ${wanted}`);
+        }
       }
       const replicas = (await sentinel.cli('SENTINEL', 'REPLICAS', this.masterName)) as unknown[];
       const replica = fields(replicas[0]);
       // Without the replica's own INFO the sentinel would not pick it in a failover.
       if (replica.get('flags') !== 'slave' || replica.get('master-link-status') !== 'ok') {
-        return notYet(`${sentinel.label}: replica flags ${replica.get('flags')}, link ${replica.get('master-link-status')}`);
+        return notYet(
+          `${sentinel.label}: replica flags ${replica.get('flags')}, link ${replica.get('master-link-status')}`,
+        );
       }
     }
     return done(undefined);
@@ -173,7 +190,8 @@ class RedisSentinel implements RedisSentinelHandle {
   async masterAddress(): Promise<{ host: string; port: number }> {
     const answers = await Promise.all(
       this.#runningSentinels().map(async (sentinel) => {
-        const reply = (await sentinel.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName)) as [string, string] | null;
+        const reply = (await sentinel.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName)) as
+          [string, string] | null;
         return reply === null ? 'none' : `${reply[0]}:${reply[1]}`;
       }),
     );
@@ -188,7 +206,8 @@ class RedisSentinel implements RedisSentinelHandle {
 
   async failover(options: SentinelFailoverOptions = {}): Promise<RedisProcess> {
     const { port } = await this.masterAddress();
-    const [oldMaster, newMaster] = port === this.#master.port ? [this.#master, this.#replica] : [this.#replica, this.#master];
+    const [oldMaster, newMaster] =
+      port === this.#master.port ? [this.#master, this.#replica] : [this.#replica, this.#master];
     await oldMaster.kill();
     await waitFor(
       async () => {
@@ -197,7 +216,11 @@ class RedisSentinel implements RedisSentinelHandle {
         const [role] = (await newMaster.cli('ROLE')) as [string];
         return role === 'master' ? done(undefined) : notYet(`${newMaster.label} reports role ${role}`);
       },
-      { description: `the sentinels to promote ${newMaster.label}`, timeoutMs: options.timeoutMs ?? 20_000, intervalMs: 100 },
+      {
+        description: `the sentinels to promote ${newMaster.label}`,
+        timeoutMs: options.timeoutMs ?? 20_000,
+        intervalMs: 100,
+      },
     );
     this.#master = newMaster;
     this.#replica = oldMaster;

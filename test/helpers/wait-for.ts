@@ -16,7 +16,8 @@ export interface WaitForOptions {
 }
 
 /** A probe's verdict: `done` with a value, or not yet with the reason (shown if time runs out). */
-export type Probe<T> = { readonly done: true; readonly value: T } | { readonly done: false; readonly reason: string };
+export type Probe<T> =
+  { readonly done: true; readonly value: T } | { readonly done: false; readonly reason: string };
 
 export const done = <T>(value: T): Probe<T> => ({ done: true, value });
 export const notYet = (reason: string): Probe<never> => ({ done: false, reason });
@@ -53,14 +54,20 @@ export async function waitFor<T>(probe: () => Promise<Probe<T>>, options: WaitFo
       last = error instanceof Error ? error.message : String(error);
     }
     if (Date.now() >= deadline) {
-      throw new WaitTimeoutError(`Timed out after ${timeoutMs} ms waiting for ${options.description}; last state: ${last}`);
+      throw new WaitTimeoutError(
+        `Timed out after ${timeoutMs} ms waiting for ${options.description}; last state: ${last}`,
+      );
     }
     await delay(intervalMs);
   }
 }
 
 /** Rejects with a WaitTimeoutError if `promise` has not settled within `timeoutMs`. */
-export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, description: string): Promise<T> {
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  description: string,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
