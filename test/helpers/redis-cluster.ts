@@ -76,9 +76,11 @@ type SlotRange = [
 function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
-      if (error)
+      if (error) {
         reject(new Error(`${file} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
+      } else {
+        resolve(stdout);
+      }
     });
   });
 }
@@ -108,8 +110,9 @@ async function startNode(
       });
     } catch (error) {
       // The ports were free when chosen; another test file may have bound one since.
-      if (!(error instanceof RedisStartError && error.portInUse) || attempt >= NODE_START_ATTEMPTS)
+      if (!(error instanceof RedisStartError && error.portInUse) || attempt >= NODE_START_ATTEMPTS) {
         throw error;
+      }
       let next: number | undefined;
       while (next === undefined || usedPorts.has(next)) [next] = await getFreeClusterPorts(1);
       usedPorts.add(next);
@@ -127,20 +130,19 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   const replicasPerMaster = options.replicasPerMaster ?? 1;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const total = masterCount * (1 + replicasPerMaster);
-  if (masterCount < 3)
+  if (masterCount < 3) {
     throw new TypeError(
       `startCluster: options.masters must be at least 3 (redis-cli refuses fewer), got ${masterCount}.`,
     );
+  }
 
+  // prettier-ignore
   const nodeArgs = [
-    '--cluster-enabled',
-    'yes',
-    '--cluster-node-timeout',
-    String(options.nodeTimeoutMs ?? 1_000),
+    '--cluster-enabled', 'yes',
+    '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1_000),
     // A replica whose link looks stale refuses to take over by default; a test that kills a
     // master right after pausing a replica still wants a failover, so always allow it.
-    '--cluster-replica-validity-factor',
-    '0',
+    '--cluster-replica-validity-factor', '0',
     ...(options.args ?? []),
   ];
   const ports = await getFreeClusterPorts(total);
@@ -227,13 +229,15 @@ class RedisCluster implements RedisClusterHandle {
     const slot = Number(await node.cli('CLUSTER', 'KEYSLOT', key));
     const ranges = (await node.cli('CLUSTER', 'SLOTS')) as SlotRange[];
     const range = ranges.find(([start, end]) => start <= slot && slot <= end);
-    if (range === undefined)
+    if (range === undefined) {
       throw new Error(`No node serves slot ${slot} (key ${JSON.stringify(key)}) according to ${node.label}.`);
+    }
     const owner = this.#byPort(Number(range[2][1]));
-    if (owner === undefined)
+    if (owner === undefined) {
       throw new Error(
         `Slot ${slot} is served by ${range[2][0]}:${range[2][1]}, which is not a node of this cluster.`,
       );
+    }
     return owner;
   }
 
@@ -284,13 +288,15 @@ class RedisCluster implements RedisClusterHandle {
         ['cluster_slots_ok', String(SLOT_COUNT)],
         ['cluster_known_nodes', String(this.nodes.length)],
       ] as const) {
-        if (info.get(field) !== wanted)
+        if (info.get(field) !== wanted) {
           return notYet(`${node.label}: ${field}:${info.get(field)}, want ${wanted}`);
+        }
       }
       const ranges = (await node.cli('CLUSTER', 'SLOTS')) as SlotRange[];
       const stale = ranges.find((range) => !runningPorts.has(Number(range[2][1])));
-      if (stale)
+      if (stale) {
         return notYet(`${node.label} routes slots ${stale[0]}-${stale[1]} to stopped port ${stale[2][1]}`);
+      }
       const joining = String(await node.cli('CLUSTER', 'NODES'))
         .split('\n')
         .find((line) => line.includes('handshake'));

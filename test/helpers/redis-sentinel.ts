@@ -158,8 +158,9 @@ class RedisSentinel implements RedisSentinelHandle {
         ['num-slaves', '1'],
         ['num-other-sentinels', peers],
       ] as const) {
-        if (master.get(field) !== wanted)
+        if (master.get(field) !== wanted) {
           return notYet(`${sentinel.label}: ${field} ${master.get(field)}, want ${wanted}`);
+        }
       }
       const replicas = (await sentinel.cli('SENTINEL', 'REPLICAS', this.masterName)) as unknown[];
       const replica = fields(replicas[0]);

@@ -159,6 +159,9 @@ function installCleanup(): void {
   cleanupInstalled = true;
   sweepOrphans();
   process.on('exit', cleanUpNow);
+  // A forked test worker (vitest's forks pool) whose parent died is orphaned but may keep
+  // running, holding its servers; losing the IPC channel is the sign.
+  if (process.channel !== undefined) process.once('disconnect', cleanUpNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       cleanUpNow();
@@ -326,32 +329,23 @@ class RedisServer implements RedisProcess {
     // stopAllRedis removes the run dir; a restart after it must not fail on a missing dir.
     mkdirSync(this.dir, { recursive: true });
     const configFile = join(this.dir, 'redis.conf');
+    // prettier-ignore
     const argv = [
       ...(existsSync(configFile) ? [configFile] : []),
-      '--port',
-      String(this.#port),
-      '--bind',
-      this.host,
+      '--port', String(this.#port),
+      '--bind', this.host,
       // No persistence: a restart must come back empty, and nothing is written outside dir.
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      this.dir,
-      '--logfile',
-      this.logFile,
-      '--daemonize',
-      'no',
+      '--save', '',
+      '--appendonly', 'no',
+      '--dir', this.dir,
+      '--logfile', this.logFile,
+      '--daemonize', 'no',
       // Redis 7 waits up to 10 s on SIGTERM for lagging replicas (a paused one never catches up).
-      '--shutdown-on-sigterm',
-      'nosave',
-      '--shutdown-timeout',
-      '0',
+      '--shutdown-on-sigterm', 'nosave',
+      '--shutdown-timeout', '0',
       // A master waits 5 s by default before a diskless full sync in case more replicas come;
       // every new or restarted replica in a test would pay that.
-      '--repl-diskless-sync-delay',
-      '0',
+      '--repl-diskless-sync-delay', '0',
       ...this.#args,
     ];
     this.#output = '';
@@ -448,8 +442,9 @@ class RedisServer implements RedisProcess {
 
   async resume(): Promise<void> {
     const child = this.#child;
-    if (child === undefined || !this.#paused)
+    if (child === undefined || !this.#paused) {
       throw new Error(`Cannot resume ${this.label}: it is ${this.state}, not paused.`);
+    }
     child.kill('SIGCONT');
     this.#paused = false;
     await this.#waitForKernelState((state) => state !== 'T', 'running');
@@ -523,8 +518,9 @@ class RedisServer implements RedisProcess {
   }
 
   #requireRunning(action: string): ChildProcess {
-    if (this.#child === undefined || this.#paused)
+    if (this.#child === undefined || this.#paused) {
       throw new Error(`Cannot ${action} ${this.label}: it is ${this.state}.`);
+    }
     return this.#child;
   }
 
