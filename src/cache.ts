@@ -85,7 +85,7 @@ export class TierCache {
   /** The clock for L1 expiry checks on hits: coarse unless the caller injected one. */
   readonly #readClock: () => number;
   readonly #flights = new Map<string, Promise<unknown>>();
-  readonly #guard = new FillGuard();
+  readonly #guard: FillGuard;
   readonly #background = new Set<Promise<void>>();
   /** Keys up to this many UTF-16 units cannot exceed maxKeyBytes, so they skip byte counting. */
   readonly #shortKey: number;
@@ -99,6 +99,7 @@ export class TierCache {
     this.#store = resolved.memory?.store;
     this.#remotes = resolved.remotes;
     this.#clock = resolved.clock;
+    this.#guard = new FillGuard(resolved.memory !== undefined || resolved.remotes.length > 1);
     this.#readClock = resolved.clock === Date.now ? coarseClock() : resolved.clock;
     this.#shortKey = Math.floor(resolved.maxKeyBytes / 3);
     this.#clone = resolved.memory?.valueMode === 'clone';
@@ -371,6 +372,16 @@ export class TierCache {
     return this.#getBelow<T>(key);
   }
 
+  async #getBelow<T>(key: string): Promise<T | undefined> {
+    if (this.#remotes.length === 0) return undefined;
+    const ticket = this.#guard.begin(key);
+    try {
+      return (await this.#readRemotes(key, ticket))?.value as T | undefined;
+    } finally {
+      this.#guard.end(ticket);
+    }
+  }
+
   async #getOrSetChecked<T>(
     key: string,
     loader: Loader<T>,
@@ -398,16 +409,6 @@ export class TierCache {
       this.#join(key, flight);
     }
     return this.#output(await flight) as T;
-  }
-
-  async #getBelow<T>(key: string): Promise<T | undefined> {
-    if (this.#remotes.length === 0) return undefined;
-    const ticket = this.#guard.begin(key);
-    try {
-      return (await this.#readRemotes(key, ticket))?.value as T | undefined;
-    } finally {
-      this.#guard.end(ticket);
-    }
   }
 
   #output(value: unknown): unknown {
@@ -532,7 +533,7 @@ export class TierCache {
         continue;
       }
       counters.hits++;
-      this.#promote([[ticket, found]], i);
+      if (i > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], i);
       return found.entry;
     }
     return undefined;
@@ -566,7 +567,7 @@ export class TierCache {
           found.set(ticket.key, hit.entry);
         }
       });
-      if (hits.length > 0) this.#promote(hits, i);
+      if (hits.length > 0 && (i > 0 || this.#memory !== undefined)) this.#promote(hits, i);
       pending = next;
     }
     return found;

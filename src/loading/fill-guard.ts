@@ -18,11 +18,24 @@ export interface FillTicket {
   readonly globalEpoch: number;
 }
 
+/** The record of tickets from a guard with nothing to protect; it is never invalidated. */
+const DETACHED: ReadRecord = { readers: 0, epoch: 0 };
+
 export class FillGuard {
   readonly #reads = new Map<string, ReadRecord>();
+  readonly #enabled: boolean;
   #globalEpoch = 0;
 
+  /**
+   * @param enabled false when the cache has no tier a read could fill (no L1 and a single
+   *   remote tier): tickets are then detached and cost no map operations.
+   */
+  constructor(enabled = true) {
+    this.#enabled = enabled;
+  }
+
   begin(key: string): FillTicket {
+    if (!this.#enabled) return { key, record: DETACHED, epoch: 0, globalEpoch: this.#globalEpoch };
     let record = this.#reads.get(key);
     if (record === undefined) {
       record = { readers: 0, epoch: 0 };
@@ -38,6 +51,7 @@ export class FillGuard {
   }
 
   end(ticket: FillTicket): void {
+    if (ticket.record === DETACHED) return;
     if (--ticket.record.readers === 0) this.#reads.delete(ticket.key);
   }
 

@@ -111,10 +111,13 @@ export class RedisTier implements RemoteTier {
     }
   }
 
-  async get(key: string): Promise<StoredEntry | undefined> {
+  get(key: string): Promise<StoredEntry | undefined> {
+    // A plain then() rather than an async method: one promise less on every L2 read.
     const full = this.prefix + key;
-    const payload = this.#serializer.binary ? await this.client.getBuffer(full) : await this.client.get(full);
-    return payload === null ? undefined : this.#decode(key, payload);
+    const payload: Promise<string | Buffer | null> = this.#serializer.binary
+      ? this.client.getBuffer(full)
+      : this.client.get(full);
+    return payload.then((raw) => (raw === null ? undefined : this.#decode(key, raw)));
   }
 
   async getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {

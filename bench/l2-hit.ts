@@ -1,0 +1,48 @@
+import { Redis } from 'ioredis';
+import { createCache, redisTier } from '../src/index.js';
+import { comparePair, concurrentRate, fmtRate, verdict } from './harness.js';
+
+const KEYS = 5_000;
+const OPS = 100_000;
+const WORKERS = 64;
+
+/**
+ * L2 hits with L1 out of the way (a Redis-only cache), 64 concurrent callers, against raw ioredis
+ * with auto-pipelining doing GET + JSON.parse of the very same payloads.
+ */
+export async function l2Hit(url: string): Promise<boolean> {
+  const prefix = 'bench:l2:';
+  const raw = new Redis(url, { enableAutoPipelining: true });
+  const client = new Redis(url, { enableAutoPipelining: true });
+  const ours = createCache({ tiers: [redisTier({ client, prefix })] });
+  const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
+  const product = (i: number) => ({
+    id: i,
+    name: `Product ${i}`,
+    price: 12.5,
+    tags: ['a', 'b', 'c'],
+    stock: { eu: 3, us: 7 },
+  });
+  await ours.setMany(keys.map((key, i) => ({ key, value: product(i), ttl: '10m' })));
+  const result = await comparePair(
+    {
+      baseline: () =>
+        concurrentRate(OPS, WORKERS, async (i) => {
+          const payload = await raw.get(prefix + keys[i % KEYS]!);
+          return JSON.parse(payload!) as unknown;
+        }),
+      subject: () => concurrentRate(OPS, WORKERS, (i) => ours.get(keys[i % KEYS]!)),
+    },
+    5,
+  );
+  await ours.clear();
+  await ours.close();
+  client.disconnect();
+  raw.disconnect();
+  const ok = result.ratio >= 0.9;
+  console.log(
+    `L2 hit, ${WORKERS} concurrent: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
+      ` → ${result.ratio.toFixed(2)}x (target ≥ 0.90x) ${verdict(ok)}`,
+  );
+  return ok;
+}

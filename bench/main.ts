@@ -1,0 +1,42 @@
+/**
+ * npm run bench — speed figures, each printed beside a baseline measured in the same run.
+ * Uses REDIS_URL when set, else a private redis-server started for the run.
+ */
+import { getMany } from './get-many.js';
+import { l1Hit } from './l1-hit.js';
+import { l2Hit } from './l2-hit.js';
+
+async function redisUrl(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  if (process.env['REDIS_URL']) return { url: process.env['REDIS_URL'], stop: async () => {} };
+  try {
+    const { startRedis } = await import('../test/helpers/redis-server.js');
+    const server = await startRedis();
+    return { url: server.url, stop: () => server.stop() };
+  } catch (error) {
+    console.log(`(no Redis: ${(error as Error).message.split('\n')[0]}; Redis scenarios skipped)`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `tiercache benchmarks — node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`,
+  );
+  const results: boolean[] = [];
+  results.push(await l1Hit('lru'));
+  const redis = await redisUrl();
+  if (redis !== undefined) {
+    try {
+      results.push(await l2Hit(redis.url));
+      results.push(await getMany(redis.url));
+    } finally {
+      await redis.stop();
+    }
+  }
+  console.log(`\n${results.filter(Boolean).length} of ${results.length} targets met.`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
