@@ -13,6 +13,7 @@ import {
   describe,
   isCacheError,
 } from './errors.js';
+import { CacheEmitter, type CacheEventName, type CacheListener } from './events.js';
 import { coarseClock } from './internal/clock.js';
 import { parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
@@ -91,6 +92,7 @@ export class TierCache {
   readonly #shortKey: number;
   readonly #clone: boolean;
   #closed = false;
+  readonly #events = new CacheEmitter();
 
   constructor(options: CacheOptions = {}) {
     const resolved = resolveOptions(options, () => memoryTier());
@@ -332,6 +334,15 @@ export class TierCache {
     if (write.ttl !== undefined || write.jitter !== undefined) this.#checkWriteOptions(name, write);
     const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
     return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<K extends CacheEventName>(name: K, listener: CacheListener<K>): () => void {
+    return this.#events.on(name, listener);
+  }
+
+  off<K extends CacheEventName>(name: K, listener: CacheListener<K>): void {
+    this.#events.off(name, listener);
   }
 
   /** Counters since creation: per tier, loader calls, corrupt payloads, L1 size. */
@@ -745,6 +756,7 @@ export class TierCache {
     } catch {
       // A throwing error hook must not turn a degraded request into a failed one.
     }
+    this.#events.emit('error', { error });
   }
 
   #track(work: Promise<void>): void {

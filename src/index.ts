@@ -9,6 +9,7 @@ export type {
   WriteOptions,
 } from './options.js';
 export { CACHE_DEFAULTS } from './options.js';
+export type { CacheEvents, CacheEventName, CacheListener } from './events.js';
 export type { LoaderContext } from './loading/load-context.js';
 export type { Entry, RemovalReason } from './entry.js';
 export type { Duration } from './internal/duration.js';

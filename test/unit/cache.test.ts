@@ -446,3 +446,42 @@ describe('stats', () => {
     expect(cache).toBeInstanceOf(TierCache);
   });
 });
+
+describe('events', () => {
+  it('delivers error events to listeners until they unsubscribe, and survives a throwing listener', async () => {
+    const { cache } = setup();
+    const seen: string[] = [];
+    const off = cache.on('error', ({ error }) => seen.push(error.code));
+    cache.on('error', () => {
+      throw new Error('listener bug');
+    });
+    // Drive an error through the public surface: a remote-less cache has none, so use a tier
+    // whose every call fails.
+    const failing = createCache({
+      tiers: [
+        memoryTier(),
+        {
+          kind: 'remote',
+          name: 'broken',
+          ttl: 1000,
+          onCorrupt: undefined,
+          prepare: (key, entry) => ({ key, entry, payload: '' }),
+          get: () => Promise.reject(new Error('down')),
+          getMany: () => Promise.reject(new Error('down')),
+          setMany: () => Promise.reject(new Error('down')),
+          has: () => Promise.reject(new Error('down')),
+          delete: () => Promise.reject(new Error('down')),
+          clear: () => Promise.reject(new Error('down')),
+          close: () => Promise.resolve(),
+        },
+      ],
+    });
+    const offFailing = failing.on('error', ({ error }) => seen.push(`${error.code}:${error.tier}`));
+    expect(await failing.getOrSet('k', () => 1)).toBe(1);
+    offFailing();
+    await failing.get('other');
+    off();
+    expect(seen).toEqual(['E_TIER:broken', 'E_TIER:broken']);
+    expect(cache.stats().tiers[0]!.errors).toBe(0);
+  });
+});

@@ -1,0 +1,55 @@
+import type { CacheError } from './errors.js';
+
+/**
+ * Events a cache emits, by name. Later features add their events here, so listeners are typed
+ * and documented in one place. Events are for things that happen at most once per lookup below
+ * L1 (never per L1 hit), so emitting costs nothing measurable.
+ */
+export interface CacheEvents {
+  /** A fault the cache degraded past, or a corrupt payload treated as a miss. */
+  error: { error: CacheError };
+}
+
+export type CacheEventName = keyof CacheEvents;
+export type CacheListener<K extends CacheEventName> = (payload: CacheEvents[K]) => void;
+
+/**
+ * A minimal typed emitter. Unlike node:events it never throws for an unheard 'error', and a
+ * throwing listener cannot break the cache operation that emitted.
+ */
+export class CacheEmitter {
+  readonly #listeners = new Map<CacheEventName, Set<(payload: never) => void>>();
+
+  on<K extends CacheEventName>(name: K, listener: CacheListener<K>): () => void {
+    let set = this.#listeners.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(name, set);
+    }
+    set.add(listener);
+    return () => this.off(name, listener);
+  }
+
+  off<K extends CacheEventName>(name: K, listener: CacheListener<K>): void {
+    const set = this.#listeners.get(name);
+    set?.delete(listener);
+    if (set?.size === 0) this.#listeners.delete(name);
+  }
+
+  /** Whether anyone listens; callers may skip building a payload when no one does. */
+  has(name: CacheEventName): boolean {
+    return this.#listeners.has(name);
+  }
+
+  emit<K extends CacheEventName>(name: K, payload: CacheEvents[K]): void {
+    const set = this.#listeners.get(name);
+    if (set === undefined) return;
+    for (const listener of set) {
+      try {
+        (listener as CacheListener<K>)(payload);
+      } catch {
+        // A listener's bug must not fail the cache operation that emitted the event.
+      }
+    }
+  }
+}
