@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
 import type { Entry } from '../entry.js';
 import { InvalidOptionError, SerializationError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { keySlot } from '../internal/key-slot.js';
 import { jsonSerializer } from '../serializers/json.js';
 import type { Serializer } from '../serializers/serializer.js';
 import { fromWire, toWire } from './envelope.js';
@@ -9,10 +10,11 @@ import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
 
 export interface RedisTierOptions {
   /**
-   * An ioredis client, or a `redis://` URL from which the tier creates (and on `close()` quits)
-   * its own client with auto-pipelining on. A client you pass in stays yours to close.
+   * An ioredis client (`Redis`, a Sentinel-configured `Redis`, or a `Cluster`), or a
+   * `redis://` URL from which the tier creates (and on `close()` quits) its own client with
+   * auto-pipelining on. A client you pass in stays yours to close.
    */
-  client: Redis | string;
+  client: Redis | Cluster | string;
   /** Name in stats, errors and per-tier TTL maps. @default 'redis' */
   name?: string;
   /** Default life of entries in this tier. @default '5m' */
@@ -42,8 +44,10 @@ export class RedisTier implements RemoteTier {
   readonly name: string;
   readonly ttl: number;
   readonly prefix: string;
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
   readonly #owned: boolean;
+  /** Set for a Cluster client: multi-key commands are split by slot and grouped by master. */
+  readonly #cluster: Cluster | undefined;
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   onCorrupt: RemoteTier['onCorrupt'] = undefined;
@@ -72,6 +76,7 @@ export class RedisTier implements RemoteTier {
     ) {
       this.client = client;
       this.#owned = false;
+      if ((client as Cluster).isCluster) this.#cluster = client as Cluster;
     } else {
       throw new InvalidOptionError(
         'redisTier.client',
@@ -123,9 +128,21 @@ export class RedisTier implements RemoteTier {
   async getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
     if (keys.length === 0) return [];
     const full = keys.map((key) => this.prefix + key);
-    const payloads: (string | Buffer | null)[] = this.#serializer.binary
-      ? await this.client.mgetBuffer(full)
-      : await this.client.mget(full);
+    const binary = this.#serializer.binary;
+    let payloads: (string | Buffer | null)[];
+    if (this.#cluster === undefined) {
+      payloads = binary ? await this.client.mgetBuffer(full) : await this.client.mget(full);
+    } else {
+      payloads = new Array<string | Buffer | null>(full.length).fill(null);
+      // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it
+      // to one round trip per node, run in parallel.
+      await this.#perNode(full, (pipeline, slotKeys, positions) => {
+        void (binary ? pipeline.mgetBuffer(slotKeys) : pipeline.mget(slotKeys));
+        return (reply: unknown) => {
+          (reply as (string | Buffer | null)[]).forEach((payload, j) => (payloads[positions[j]!] = payload));
+        };
+      });
+    }
     return payloads.map((payload, i) =>
       payload === null ? undefined : this.#decode(keys[i] as string, payload),
     );
@@ -136,16 +153,26 @@ export class RedisTier implements RemoteTier {
       await this.#set(writes[0] as PreparedWrite, ttls[0] as number);
       return;
     }
-    const pipeline = this.client.pipeline();
-    writes.forEach((write, i) => {
-      const [full, body] = this.#payload(write);
+    const bodies = writes.map((write) => this.#payload(write));
+    const queue = (pipeline: ChainableCommander, i: number): void => {
+      const [full, body] = bodies[i]!;
       const ttl = ttls[i] as number;
       if (ttl === FOREVER) pipeline.set(full, body);
       else pipeline.set(full, body, 'PX', toPx(ttl));
-    });
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error !== null);
-    if (failed) throw failed[0] as Error;
+    };
+    if (this.#cluster === undefined) {
+      const pipeline = this.client.pipeline();
+      bodies.forEach((_, i) => queue(pipeline, i));
+      throwFirstError(await pipeline.exec());
+      return;
+    }
+    await this.#perNode(
+      bodies.map(([full]) => full),
+      (pipeline, _slotKeys, positions) => {
+        for (const i of positions) queue(pipeline, i);
+        return undefined;
+      },
+    );
   }
 
   async has(key: string): Promise<boolean> {
@@ -154,19 +181,34 @@ export class RedisTier implements RemoteTier {
 
   async delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    return this.client.unlink(...keys.map((key) => this.prefix + key));
+    const full = keys.map((key) => this.prefix + key);
+    if (this.#cluster === undefined) return this.client.unlink(...full);
+    let removed = 0;
+    await this.#perNode(full, (pipeline, slotKeys) => {
+      void pipeline.unlink(...slotKeys);
+      return (reply: unknown) => void (removed += reply as number);
+    });
+    return removed;
   }
 
   async clear(): Promise<number> {
     const match = `${escapeGlob(this.prefix)}*`;
-    let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', match, 'COUNT', this.#scanCount);
-      cursor = next;
-      if (keys.length > 0) removed += await this.client.unlink(...keys);
-    } while (cursor !== '0');
-    return removed;
+    // SCAN walks one node's keyspace: on a cluster, walk every master.
+    const nodes: Redis[] =
+      this.#cluster === undefined ? [this.client as Redis] : this.#cluster.nodes('master');
+    const counts = await Promise.all(
+      nodes.map(async (node) => {
+        let removed = 0;
+        let cursor = '0';
+        do {
+          const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', this.#scanCount);
+          cursor = next;
+          if (found.length > 0) removed += await this.#unlinkOnNode(node, found);
+        } while (cursor !== '0');
+        return removed;
+      }),
+    );
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 
   async close(): Promise<void> {
@@ -179,6 +221,61 @@ export class RedisTier implements RemoteTier {
       this.client.disconnect();
     }
     await ended;
+  }
+
+  /** UNLINK keys found on one node; on a cluster node, one UNLINK per slot in one pipeline. */
+  async #unlinkOnNode(node: Redis, keys: string[]): Promise<number> {
+    if (this.#cluster === undefined) return node.unlink(...keys);
+    const pipeline = node.pipeline();
+    for (const slotKeys of groupBySlot(keys).values()) pipeline.unlink(...slotKeys.map((i) => keys[i]!));
+    const results = throwFirstError(await pipeline.exec());
+    return results.reduce<number>((sum, reply) => sum + (reply as number), 0);
+  }
+
+  /**
+   * Runs a multi-key operation on a cluster: keys grouped by slot, slots grouped by the master
+   * that serves them, one pipeline per master, all masters in parallel. `queue` adds the
+   * commands for one slot's keys and may return a handler for that command's reply.
+   */
+  async #perNode(
+    fullKeys: readonly string[],
+    queue: (
+      pipeline: ChainableCommander,
+      slotKeys: string[],
+      positions: number[],
+    ) => ((reply: unknown) => void) | undefined,
+  ): Promise<void> {
+    const cluster = this.#cluster!;
+    const byNode = new Map<string, number[][]>();
+    for (const [slot, positions] of groupBySlot(fullKeys)) {
+      // Before the slot map is known, each slot goes on its own and ioredis routes it.
+      const node = cluster.slots[slot]?.[0] ?? `slot:${slot}`;
+      const groups = byNode.get(node);
+      if (groups === undefined) byNode.set(node, [positions]);
+      else groups.push(positions);
+    }
+    await Promise.all(
+      [...byNode.values()].map(async (groups) => {
+        const pipeline = cluster.pipeline();
+        const handlers = groups.map((positions) =>
+          queue(
+            pipeline,
+            positions.map((i) => fullKeys[i]!),
+            positions,
+          ),
+        );
+        const replies = throwFirstError(await pipeline.exec());
+        // A handler covers one command; commands without handlers (SETs) only need no error.
+        let reply = 0;
+        handlers.forEach((handler, g) => {
+          if (handler === undefined) {
+            reply += groups[g]!.length;
+            return;
+          }
+          handler(replies[reply++]);
+        });
+      }),
+    );
   }
 
   #set(write: PreparedWrite, ttl: number): Promise<unknown> {
@@ -210,6 +307,26 @@ export class RedisTier implements RemoteTier {
     }
     return { entry, size: payload.length };
   }
+}
+
+/** Positions of `keys` grouped by cluster slot. */
+function groupBySlot(keys: readonly string[]): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  keys.forEach((key, i) => {
+    const slot = keySlot(key);
+    const positions = groups.get(slot);
+    if (positions === undefined) groups.set(slot, [i]);
+    else positions.push(i);
+  });
+  return groups;
+}
+
+/** The replies of a pipeline, or the first error it holds. */
+function throwFirstError(results: [Error | null, unknown][] | null): unknown[] {
+  return (results ?? []).map(([error, reply]) => {
+    if (error !== null) throw error;
+    return reply;
+  });
 }
 
 /** Redis wants whole milliseconds of at least 1; a fractional life rounds up so it is never 0. */

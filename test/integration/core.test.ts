@@ -174,10 +174,10 @@ describe('round trips', () => {
     caches.push(cache);
     let pipelines = 0;
     const original = client.pipeline.bind(client);
-    client.pipeline = ((...args: Parameters<typeof client.pipeline>) => {
+    client.pipeline = (...args: Parameters<typeof client.pipeline>) => {
       pipelines++;
       return original(...args);
-    });
+    };
     await cache.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: i })));
     expect(pipelines).toBe(1);
     expect(await admin.dbsize()).toBeGreaterThanOrEqual(100);

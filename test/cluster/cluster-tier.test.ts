@@ -1,0 +1,130 @@
+import type { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { keySlot } from '../../src/internal/key-slot.js';
+import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { startSentinel, type RedisSentinelHandle } from '../helpers/redis-sentinel.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+
+describe('Redis Cluster', () => {
+  let cluster: RedisClusterHandle;
+  let prefixCounter = 0;
+  const caches: TierCache[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(caches.map((cache) => cache.close()));
+    await cluster.stop();
+  });
+
+  function instance(client: Cluster = cluster.client()): { cache: TierCache; prefix: string } {
+    const prefix = `c${++prefixCounter}:`;
+    const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix })] });
+    caches.push(cache);
+    return { cache, prefix };
+  }
+
+  const keys = Array.from({ length: 200 }, (_, i) => `item:${i}`);
+
+  it('spreads the test keys over every master (so the tests below cross slots and nodes)', async () => {
+    const masters = new Set(
+      await Promise.all(keys.map(async (key) => (await cluster.masterFor(`c0:${key}`)).port)),
+    );
+    expect(masters.size).toBe(3);
+    expect(new Set(keys.map((key) => keySlot(`c0:${key}`))).size).toBeGreaterThan(100);
+  });
+
+  it('setMany and getMany across slots: no CROSSSLOT, one pipeline per master', async () => {
+    const client = cluster.client();
+    // A client learns the slot map when it connects; before that each slot goes on its own.
+    await client.ping();
+    let pipelines = 0;
+    const original = client.pipeline.bind(client);
+    client.pipeline = ((...args: Parameters<Cluster['pipeline']>) => {
+      pipelines++;
+      return original(...args);
+    });
+    const { cache: writer } = instance(client);
+    await writer.setMany(keys.map((key, i) => ({ key, value: { i } })));
+    expect(pipelines).toBe(3);
+    pipelines = 0;
+    const reader = createCache({ tiers: [redisTier({ client, prefix: `c${prefixCounter}:` })] });
+    caches.push(reader);
+    expect(await reader.getMany(keys)).toEqual(keys.map((_, i) => ({ i })));
+    expect(pipelines).toBe(3);
+  });
+
+  it('serves values across instances and deletes across slots', async () => {
+    const { cache: a, prefix } = instance();
+    const b = createCache({ tiers: [memoryTier(), redisTier({ client: cluster.client(), prefix })] });
+    caches.push(b);
+    await a.setMany(keys.slice(0, 50).map((key) => ({ key, value: key })));
+    expect(await b.get('item:7')).toBe('item:7');
+    expect(await a.deleteMany(keys.slice(0, 50))).toBeGreaterThanOrEqual(50);
+    const admin = cluster.client();
+    expect(await admin.exists(`${prefix}item:7`)).toBe(0);
+  });
+
+  it('getManyOrSet loads only what no node had, and writes it across slots', async () => {
+    const { cache, prefix } = instance();
+    await cache.setMany(keys.slice(0, 10).map((key) => ({ key, value: 'cached' })));
+    const other = createCache({ tiers: [redisTier({ client: cluster.client(), prefix })] });
+    caches.push(other);
+    const loaded: string[][] = [];
+    const values = await other.getManyOrSet(keys.slice(0, 30), async (missing) => {
+      loaded.push(missing);
+      return missing.map(() => 'loaded');
+    });
+    expect(values.slice(0, 10).every((v) => v === 'cached')).toBe(true);
+    expect(values.slice(10).every((v) => v === 'loaded')).toBe(true);
+    expect(loaded).toEqual([keys.slice(10, 30)]);
+  });
+
+  it('clear scans every master and removes only this prefix', async () => {
+    const { cache, prefix } = instance();
+    await cache.setMany(keys.map((key) => ({ key, value: 1 })));
+    const admin = cluster.client();
+    await admin.set('{other}:keep', 'x');
+    await cache.clear();
+    const left = await Promise.all(
+      (await cluster.masters()).map((m) => m.cli('KEYS', `${prefix}*`) as Promise<string[]>),
+    );
+    expect(left.flat()).toEqual([]);
+    expect(await admin.get('{other}:keep')).toBe('x');
+  });
+});
+
+describe('Redis Sentinel', () => {
+  let sentinel: RedisSentinelHandle;
+
+  beforeAll(async () => {
+    sentinel = await startSentinel();
+  }, 60_000);
+
+  afterAll(async () => {
+    await sentinel.stop();
+  });
+
+  it('works through a Sentinel-configured client and keeps working after a failover', async () => {
+    const client = sentinel.client();
+    const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix: 's:' })] });
+    const reader = createCache({ tiers: [redisTier({ client: sentinel.client(), prefix: 's:' })] });
+    await cache.set('before', 1);
+    expect(await reader.get('before')).toBe(1);
+    await sentinel.failover();
+    // The cache degrades (never throws) while the client finds the new master; once it has,
+    // writes and reads go through again.
+    await waitFor(
+      async () => {
+        await cache.set('after', 2);
+        return (await reader.get('after')) === 2 ? done(true) : notYet('the new master does not answer yet');
+      },
+      { description: 'cache works through the promoted master', timeoutMs: 20_000 },
+    );
+    await cache.close();
+    await reader.close();
+  }, 40_000);
+});
