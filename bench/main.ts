@@ -2,6 +2,7 @@
  * npm run bench — speed figures, each printed beside a baseline measured in the same run.
  * Uses REDIS_URL when set, else a private redis-server started for the run.
  */
+import { clusterScenario } from './cluster.js';
 import { getMany } from './get-many.js';
 import { l1Hit } from './l1-hit.js';
 import { l2Hit } from './l2-hit.js';
@@ -18,6 +19,19 @@ async function redisUrl(): Promise<{ url: string; stop: () => Promise<void> } | 
   }
 }
 
+/** Starts a private 3-master cluster (when redis-server is on the PATH) for the cluster figures. */
+async function onCluster(singleUrl: string): Promise<boolean> {
+  const { startCluster } = await import('../test/helpers/redis-cluster.js');
+  const cluster = await startCluster();
+  try {
+    const client = cluster.client({ enableAutoPipelining: true });
+    await client.ping();
+    return await clusterScenario(singleUrl, client, (await cluster.masters()).length);
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `tiercache benchmarks — node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`,
@@ -29,6 +43,7 @@ async function main(): Promise<void> {
     try {
       results.push(await l2Hit(redis.url));
       results.push(await getMany(redis.url));
+      results.push(await onCluster(redis.url));
     } finally {
       await redis.stop();
     }
