@@ -39,7 +39,7 @@ export async function clusterScenario(
   cluster.pipeline = ((...args: Parameters<Cluster['pipeline']>) => {
     pipelines++;
     return original(...args);
-  }) as Cluster['pipeline'];
+  });
   const many = await onCluster.getMany(keys.slice(0, 100));
   cluster.pipeline = original;
   const ok = pipelines === masters && many.every((v) => v !== undefined);
