@@ -36,10 +36,10 @@ export async function clusterScenario(
   );
   let pipelines = 0;
   const original = cluster.pipeline.bind(cluster);
-  cluster.pipeline = ((...args: Parameters<Cluster['pipeline']>) => {
+  cluster.pipeline = (...args: Parameters<Cluster['pipeline']>) => {
     pipelines++;
     return original(...args);
-  });
+  };
   const many = await onCluster.getMany(keys.slice(0, 100));
   cluster.pipeline = original;
   const ok = pipelines === masters && many.every((v) => v !== undefined);

@@ -43,10 +43,10 @@ describe('Redis Cluster', () => {
     await client.ping();
     let pipelines = 0;
     const original = client.pipeline.bind(client);
-    client.pipeline = ((...args: Parameters<Cluster['pipeline']>) => {
+    client.pipeline = (...args: Parameters<Cluster['pipeline']>) => {
       pipelines++;
       return original(...args);
-    });
+    };
     const { cache: writer } = instance(client);
     await writer.setMany(keys.map((key, i) => ({ key, value: { i } })));
     expect(pipelines).toBe(3);
