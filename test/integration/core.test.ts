@@ -6,12 +6,11 @@ import {
   memoryTier,
   redisTier,
   type CacheError,
-  type CacheOptions,
   type TierCache,
 } from '../../src/index.js';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { singleBackend } from '../helpers/backends.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { coreSuite } from './suites/core-suite.js';
 
 let server: RedisProcess;
 let admin: Redis;
@@ -30,144 +29,12 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  prefix = `t${++prefixCounter}:`;
+  prefix = `single${++prefixCounter}:`;
 });
 
-/** A cache with L1 + L2 on the test server; each test gets its own key prefix. */
-function instance(options: CacheOptions & { memoryTtl?: number; redisTtl?: number } = {}): TierCache {
-  const { memoryTtl, redisTtl, ...rest } = options;
-  const cache = createCache({
-    tiers: [
-      memoryTier(memoryTtl === undefined ? {} : { ttl: memoryTtl }),
-      redisTier({
-        client: server.client({ enableAutoPipelining: true }),
-        prefix,
-        ...(redisTtl === undefined ? {} : { ttl: redisTtl }),
-      }),
-    ],
-    ...rest,
-  });
-  caches.push(cache);
-  return cache;
-}
+coreSuite(singleBackend());
 
-async function commandCalls(command: string): Promise<number> {
-  const info = (await admin.info('commandstats'))
-    .split('\n')
-    .find((line) => line.startsWith(`cmdstat_${command}:`));
-  return info === undefined ? 0 : Number(/calls=(\d+)/.exec(info)![1]);
-}
-
-describe('two instances sharing Redis', () => {
-  it('serves a value written by one instance from L2 on another, then from its L1', async () => {
-    const a = instance();
-    const b = instance();
-    await a.set('user:1', { name: 'Ada', born: new Date('1815-12-10T00:00:00Z') });
-    const first = await b.get<{ name: string; born: Date }>('user:1');
-    expect(first?.born).toBeInstanceOf(Date);
-    expect(first).toEqual({ name: 'Ada', born: new Date('1815-12-10T00:00:00Z') });
-    await b.get('user:1');
-    expect(b.stats().tiers.map((t) => [t.name, t.hits])).toEqual([
-      ['memory', 1],
-      ['redis', 1],
-    ]);
-  });
-
-  it('shares loader results: the second instance does not call the origin', async () => {
-    const a = instance();
-    const b = instance();
-    let calls = 0;
-    const loader = async () => {
-      calls++;
-      return { price: 9.5 };
-    };
-    expect(await a.getOrSet('p', loader)).toEqual({ price: 9.5 });
-    expect(await b.getOrSet('p', loader)).toEqual({ price: 9.5 });
-    expect(calls).toBe(1);
-  });
-
-  it('gives a promoted L1 copy no more life than the L2 entry has left', async () => {
-    const clock = new FakeClock();
-    const a = instance({ clock: clock.read, memoryTtl: 60_000 });
-    const b = instance({ clock: clock.read, memoryTtl: 60_000 });
-    await a.set('k', 'v', { ttl: { redis: 5_000 } });
-    clock.advance(4_000);
-    expect(await b.get('k')).toBe('v');
-    clock.advance(1_000);
-    // The L2 entry's logical life ended; B's L1 copy, promoted with 1 s left, must end with it.
-    let loads = 0;
-    expect(await b.getOrSet('k', () => (loads++, 'fresh'))).toBe('fresh');
-    expect(loads).toBe(1);
-  });
-});
-
-describe('Redis tier writes', () => {
-  it('writes the loader result to Redis with the Redis tier TTL', async () => {
-    const cache = instance({ redisTtl: 120_000 });
-    await cache.getOrSet('k', () => 1);
-    const pttl = await admin.pttl(`${prefix}k`);
-    expect(pttl).toBeGreaterThan(110_000);
-    expect(pttl).toBeLessThanOrEqual(120_000);
-  });
-
-  it('applies a per-tier TTL map and keeps "forever" without expiry', async () => {
-    const cache = instance();
-    await cache.set('k', 1, { ttl: { memory: '1s', redis: '42s' } });
-    expect(await admin.pttl(`${prefix}k`)).toBeGreaterThan(41_000);
-    await cache.set('f', 1, { ttl: 'forever' });
-    expect(await admin.pttl(`${prefix}f`)).toBe(-1);
-  });
-
-  it('writes nothing anywhere when a value cannot be encoded', async () => {
-    const cache = instance();
-    let thrown: unknown;
-    try {
-      await cache.set('big', { n: 10n });
-    } catch (error) {
-      thrown = error;
-    }
-    expect(hasErrorCode(thrown, 'E_SERIALIZATION')).toBe(true);
-    expect((thrown as CacheError).message).toMatch(/"big".*json.*BigInt/);
-    expect(await cache.has('big')).toBe(false);
-    expect(await admin.exists(`${prefix}big`)).toBe(0);
-  });
-
-  it('clear removes this prefix only, in SCAN batches', async () => {
-    const cache = instance();
-    await cache.setMany(Array.from({ length: 1200 }, (_, i) => ({ key: `k${i}`, value: i })));
-    await admin.set('other:keep', 'x');
-    await cache.clear();
-    expect(await admin.keys(`${prefix}*`)).toEqual([]);
-    expect(await admin.get('other:keep')).toBe('x');
-    expect(await cache.get('k1')).toBeUndefined();
-  });
-
-  it('deletes from every tier', async () => {
-    const a = instance();
-    const b = instance();
-    await a.set('k', 1);
-    expect(await b.get('k')).toBe(1);
-    expect(await a.delete('k')).toBe(true);
-    expect(await admin.exists(`${prefix}k`)).toBe(0);
-    expect(await a.has('k')).toBe(false);
-  });
-});
-
-describe('round trips', () => {
-  it('getMany of 100 keys missing in L1 is one MGET and no GET', async () => {
-    const writer = instance();
-    await writer.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: i })));
-    const reader = instance();
-    const [mget, get] = [await commandCalls('mget'), await commandCalls('get')];
-    const values = await reader.getMany(Array.from({ length: 100 }, (_, i) => `k${i}`));
-    expect(values).toEqual(Array.from({ length: 100 }, (_, i) => i));
-    expect((await commandCalls('mget')) - mget).toBe(1);
-    expect((await commandCalls('get')) - get).toBe(0);
-    // Now all in L1: no Redis command at all.
-    await reader.getMany(['k1', 'k2']);
-    expect((await commandCalls('mget')) - mget).toBe(1);
-  });
-
+describe('single server only', () => {
   it('setMany of 100 entries is one pipeline', async () => {
     const client = server.client();
     const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix })] });
@@ -181,59 +48,6 @@ describe('round trips', () => {
     await cache.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: i })));
     expect(pipelines).toBe(1);
     expect(await admin.dbsize()).toBeGreaterThanOrEqual(100);
-  });
-
-  it('getManyOrSet: one L1 pass, one MGET, one batch loader call for what is missing', async () => {
-    const writer = instance();
-    await writer.setMany([
-      { key: 'a', value: 'A' },
-      { key: 'b', value: 'B' },
-    ]);
-    const cache = instance();
-    await cache.set('l1', 'L1');
-    const mget = await commandCalls('mget');
-    const batches: string[][] = [];
-    const values = await cache.getManyOrSet(['l1', 'a', 'b', 'c', 'd'], async (keys) => {
-      batches.push(keys);
-      return keys.map((k) => k.toUpperCase());
-    });
-    expect(values).toEqual(['L1', 'A', 'B', 'C', 'D']);
-    expect(batches).toEqual([['c', 'd']]);
-    expect((await commandCalls('mget')) - mget).toBe(1);
-    expect(await admin.exists(`${prefix}c`, `${prefix}d`)).toBe(2);
-  });
-});
-
-describe('payloads', () => {
-  it('treats a corrupt or foreign payload under the prefix as a counted, reported miss', async () => {
-    const errors: CacheError[] = [];
-    const cache = instance({ onError: (error) => errors.push(error) });
-    await admin.set(`${prefix}garbage`, '{not json');
-    await admin.set(`${prefix}foreign`, JSON.stringify({ some: 'other app' }));
-    expect(await cache.get('garbage')).toBeUndefined();
-    expect(await cache.getOrSet('foreign', () => 'mine')).toBe('mine');
-    expect(errors.map((e) => [e.code, e.key])).toEqual([
-      ['E_CORRUPT_ENTRY', 'garbage'],
-      ['E_CORRUPT_ENTRY', 'foreign'],
-    ]);
-    expect(cache.stats().corrupt).toBe(2);
-    expect(await cache.get('foreign')).toBe('mine');
-  });
-
-  it('round-trips Dates, Maps and binary data through msgpack', async () => {
-    const make = () =>
-      createCache({
-        tiers: [
-          memoryTier(),
-          redisTier({ client: server.client(), prefix, serializer: msgpackSerializer() }),
-        ],
-      });
-    const a = make();
-    const b = make();
-    caches.push(a, b);
-    const value = { at: new Date(5), map: new Map([['x', 1]]), bytes: new Uint8Array([1, 2, 3]) };
-    await a.set('m', value);
-    expect(await b.get('m')).toEqual(value);
   });
 });
 

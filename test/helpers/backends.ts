@@ -1,0 +1,78 @@
+import type { Cluster, Redis } from 'ioredis';
+import { keySlot } from '../../src/internal/key-slot.js';
+import { startCluster, type RedisClusterHandle } from './redis-cluster.js';
+import { startRedis, type RedisProcess } from './redis-server.js';
+
+/**
+ * What a parameterised suite needs from "a Redis": clients for caches, an admin view of the
+ * data, and command counters. One implementation per deployment shape, so the same tests run
+ * on a single server and on a cluster.
+ */
+export interface Backend {
+  readonly name: 'single' | 'cluster';
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** A new client for a cache (closed by stop()). */
+  client(): Redis | Cluster;
+  /** A client for test assertions (routes keys on a cluster). */
+  admin(): Redis | Cluster;
+  /** Every key matching a glob, across all masters. */
+  keys(pattern: string): Promise<string[]>;
+  /** Calls of a command since start, summed over all masters. */
+  commandCalls(command: string): Promise<number>;
+  /** How many MGETs a getMany of these full keys should send: 1, or one per slot on a cluster. */
+  mgetsFor(fullKeys: readonly string[]): number;
+}
+
+export function singleBackend(): Backend {
+  let server: RedisProcess;
+  let admin: Redis;
+  return {
+    name: 'single',
+    async start() {
+      server = await startRedis();
+      admin = server.client();
+    },
+    stop: () => server.stop(),
+    client: () => server.client({ enableAutoPipelining: true }),
+    admin: () => admin,
+    keys: (pattern) => admin.keys(pattern),
+    commandCalls: async (command) => callsIn(await admin.info('commandstats'), command),
+    mgetsFor: () => 1,
+  };
+}
+
+export function clusterBackend(): Backend {
+  let cluster: RedisClusterHandle;
+  let admin: Cluster;
+  const masters = () => cluster.masters();
+  return {
+    name: 'cluster',
+    async start() {
+      cluster = await startCluster();
+      admin = cluster.client();
+      await admin.ping();
+    },
+    stop: () => cluster.stop(),
+    client: () => cluster.client({ enableAutoPipelining: true }),
+    admin: () => admin,
+    async keys(pattern) {
+      const found = await Promise.all(
+        (await masters()).map((m) => m.cli('KEYS', pattern) as Promise<string[]>),
+      );
+      return found.flat();
+    },
+    async commandCalls(command) {
+      const infos = await Promise.all(
+        (await masters()).map((m) => m.cli('INFO', 'commandstats') as Promise<string>),
+      );
+      return infos.reduce((sum, info) => sum + callsIn(info, command), 0);
+    },
+    mgetsFor: (fullKeys) => new Set(fullKeys.map((key) => keySlot(key))).size,
+  };
+}
+
+function callsIn(info: string, command: string): number {
+  const line = info.split('\n').find((l) => l.startsWith(`cmdstat_${command}:`));
+  return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1]);
+}
