@@ -55,6 +55,20 @@ export interface WrapOptions<A extends unknown[]> extends WriteOptions {
   name?: string;
 }
 
+export interface WarmOptions {
+  /** Keys per round trip. @default 500 */
+  batchSize?: number;
+  /** Called after every batch with the counts so far. */
+  onProgress?: (progress: WarmProgress) => void;
+}
+
+export interface WarmProgress {
+  /** Keys (or items) handled so far. */
+  processed: number;
+  /** Of those, how many were found in a remote tier (`warm`) or written (`warmFrom`). */
+  loaded: number;
+}
+
 interface WriteItem {
   key: string;
   value: unknown;
@@ -334,6 +348,68 @@ export class TierCache {
     if (write.ttl !== undefined || write.jitter !== undefined) this.#checkWriteOptions(name, write);
     const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
     return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
+  }
+
+  /**
+   * Fills L1 (and any remote tier above the one holding them) with `keys` from the remote tiers,
+   * `batchSize` keys per round trip, so a new instance starts with a warm L1. Keys no tier has
+   * are skipped. Resolves with the counts; `onProgress` hears after every batch.
+   */
+  async warm(keys: Iterable<string>, options: WarmOptions = {}): Promise<WarmProgress> {
+    if (this.#closed) throw new CacheClosedError('warm');
+    const batchSize = checkBatchSize(options.batchSize);
+    const progress: WarmProgress = { processed: 0, loaded: 0 };
+    for (const batch of batches(keys, batchSize)) {
+      this.#checkKeys(batch);
+      const tickets = batch.map((key) => this.#guard.begin(key));
+      try {
+        progress.loaded += (await this.#readRemotesMany(tickets)).size;
+      } finally {
+        for (const ticket of tickets) this.#guard.end(ticket);
+      }
+      progress.processed += batch.length;
+      options.onProgress?.({ ...progress });
+    }
+    return progress;
+  }
+
+  /**
+   * Writes every item of `source` (for example the rows of an origin query, sync or async) to
+   * every tier under `keyOf(item)`, in batches of one round trip per remote tier.
+   */
+  async warmFrom<T>(
+    source: Iterable<T> | AsyncIterable<T>,
+    keyOf: (item: T) => string,
+    options: WarmOptions & WriteOptions = {},
+  ): Promise<WarmProgress> {
+    if (this.#closed) throw new CacheClosedError('warmFrom');
+    if (typeof keyOf !== 'function')
+      throw new InvalidOptionError('keyOf', `expected a function of an item, got ${describe(keyOf)}`);
+    const batchSize = checkBatchSize(options.batchSize);
+    const { ttl, jitter } = options;
+    const write: WriteOptions | undefined =
+      ttl === undefined && jitter === undefined
+        ? undefined
+        : { ...(ttl === undefined ? {} : { ttl }), ...(jitter === undefined ? {} : { jitter }) };
+    if (write !== undefined) this.#checkWriteOptions('warmFrom', write);
+    const progress: WarmProgress = { processed: 0, loaded: 0 };
+    let batch: WriteItem[] = [];
+    const flush = async (): Promise<void> => {
+      await this.#write(batch, undefined);
+      progress.processed += batch.length;
+      progress.loaded += batch.length;
+      batch = [];
+      options.onProgress?.({ ...progress });
+    };
+    for await (const item of source) {
+      const key = keyOf(item);
+      this.#checkKey(key);
+      if (item === undefined) throw new InvalidValueError(key, 'undefined cannot be stored');
+      batch.push({ key, value: item, options: write });
+      if (batch.length >= batchSize) await flush();
+    }
+    if (batch.length > 0) await flush();
+    return progress;
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -768,6 +844,25 @@ export class TierCache {
 /** Creates a {@link TierCache}. */
 export function createCache(options: CacheOptions = {}): TierCache {
   return new TierCache(options);
+}
+
+function checkBatchSize(batchSize: unknown = 500): number {
+  if (!Number.isInteger(batchSize) || (batchSize as number) < 1) {
+    throw new InvalidOptionError('batchSize', `expected a positive integer, got ${describe(batchSize)}`);
+  }
+  return batchSize as number;
+}
+
+function* batches(keys: Iterable<string>, size: number): Generator<string[]> {
+  let batch: string[] = [];
+  for (const key of keys) {
+    batch.push(key);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }
 
 function copyWithLife(entry: Entry, expiresAt: number): Entry {

@@ -1,5 +1,5 @@
 export { TierCache, createCache } from './cache.js';
-export type { BatchLoader, Loader, SetManyItem, WrapOptions } from './cache.js';
+export type { BatchLoader, Loader, SetManyItem, WarmOptions, WarmProgress, WrapOptions } from './cache.js';
 export type {
   CacheOptions,
   GetOrSetOptions,

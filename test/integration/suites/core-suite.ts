@@ -219,4 +219,44 @@ export function coreSuite(backend: Backend): void {
       expect(await b.get('m')).toEqual(value);
     });
   });
+
+  describe('warm-up', () => {
+    it('warm fills L1 from Redis in batches, reporting progress', async () => {
+      const writer = instance();
+      const keys = Array.from({ length: 1000 }, (_, i) => `w${i}`);
+      await writer.setMany(keys.map((key, i) => ({ key, value: i })));
+      const reader = instance();
+      const mget = await commandCalls('mget');
+      const seen: number[] = [];
+      const result = await reader.warm([...keys, 'absent'], {
+        batchSize: 300,
+        onProgress: (p) => seen.push(p.processed),
+      });
+      expect(result).toEqual({ processed: 1001, loaded: 1000 });
+      expect(seen).toEqual([300, 600, 900, 1001]);
+      const batches = [
+        keys.slice(0, 300),
+        keys.slice(300, 600),
+        keys.slice(600, 900),
+        [...keys.slice(900), 'absent'],
+      ];
+      const expected = batches.reduce((sum, b) => sum + backend.mgetsFor(b.map((k) => prefix + k)), 0);
+      expect((await commandCalls('mget')) - mget).toBe(expected);
+      const before = reader.stats().tiers[0]!.hits;
+      expect(await reader.getMany(keys)).toEqual(keys.map((_, i) => i));
+      expect(reader.stats().tiers[0]!.hits - before).toBe(1000);
+    });
+
+    it("warmFrom writes an origin query's rows to every tier", async () => {
+      const cache = instance();
+      async function* rows() {
+        for (let id = 0; id < 250; id++) yield { id, name: `row ${id}` };
+      }
+      const progress = await cache.warmFrom(rows(), (row) => `row:${row.id}`, { batchSize: 100, ttl: '10m' });
+      expect(progress).toEqual({ processed: 250, loaded: 250 });
+      const other = instance();
+      expect(await other.get('row:249')).toEqual({ id: 249, name: 'row 249' });
+      expect(await admin.pttl(`${prefix}row:0`)).toBeGreaterThan(590_000);
+    });
+  });
 }
