@@ -1,8 +1,10 @@
 import type { Entry, RemovalReason } from '../../entry.js';
+import { hashKey } from '../../internal/hash.js';
 import type { EvictionPolicy, PolicyFactory, PolicyNode } from './policy.js';
 
 export class MemoryNode implements PolicyNode {
   readonly key: string;
+  readonly hash: number;
   entry: Entry;
   weight: number;
   prev: PolicyNode | null = null;
@@ -11,6 +13,7 @@ export class MemoryNode implements PolicyNode {
 
   constructor(key: string, entry: Entry, weight: number) {
     this.key = key;
+    this.hash = hashKey(key);
     this.entry = entry;
     this.weight = weight;
   }
