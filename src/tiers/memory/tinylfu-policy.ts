@@ -1,6 +1,12 @@
-import { hashKey } from '../../internal/hash.js';
-import { FrequencySketch } from './frequency-sketch.js';
-import { HillClimber, type HillClimberSettings } from './hill-climber.js';
+import { hashKey, mix32 } from '../../internal/hash.js';
+import { FrequencySketch, type FrequencySketchOptions } from './frequency-sketch.js';
+import {
+  GhostClimber,
+  HitRatioClimber,
+  type GhostClimberSettings,
+  type HitRatioClimberSettings,
+  type WindowClimber,
+} from './hill-climber.js';
 import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicyFactory, PolicyNode } from './policy.js';
 
 /**
@@ -12,9 +18,11 @@ import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicyFactory, Policy
  *   (*probation* and *protected*). When the cache is over its bounds the candidate competes with
  *   probation's LRU *victim*: the one the frequency sketch has seen less often leaves. A hit in
  *   probation promotes a node to protected; protected's overflow is demoted back to probation.
- * - The window's share of the capacity adapts by hill climbing on the hit ratio (see
- *   `HillClimber`), so recency-heavy workloads get a large window and frequency-heavy ones a
- *   small one.
+ * - The window's share of the capacity (1% at first, at most 80%) adapts by hill climbing
+ *   towards equal marginal hit rates of window and main, measured with ghosts of evicted keys
+ *   (see `GhostClimber`): recency-heavy workloads get a large window (Scarab at 100,000 entries:
+ *   ~0.5, within half a point of LRU), frequency-heavy ones a small one. Caffeine's climber, which
+ *   compares hit ratios of successive periods, is available as `climber: 'hit-ratio'`.
  * - Hash flooding: an attacker who makes a hot victim collide with many keys can keep every new
  *   entry out. As in Caffeine's `admit`, a warm candidate that loses is admitted anyway with
  *   probability 1/128, which breaks the attack at a negligible cost in hit ratio.
@@ -39,8 +47,9 @@ export interface TinyLfuOptions {
    */
   initialWindow?: number | undefined;
   /**
-   * Largest share of the capacity the climber may give the window.
-   * @default 1
+   * Largest share of the capacity the climber may give the window. Past 1 − 0.2 × 0.99 the
+   * window also takes probation's share.
+   * @default 0.8
    */
   maxWindow?: number | undefined;
   /**
@@ -53,8 +62,19 @@ export interface TinyLfuOptions {
    * @default true
    */
   adaptive?: boolean | undefined;
-  /** Overrides for the hill climber's settings. */
-  climber?: Partial<HillClimberSettings> | undefined;
+  /** Overrides for the frequency sketch. */
+  sketch?: FrequencySketchOptions | undefined;
+  /**
+   * How the window adapts: `'ghost'` (marginal hit rates from evicted-key ghosts) or
+   * `'hit-ratio'` (Caffeine's climber, for comparison), optionally with setting overrides.
+   * @default 'ghost'
+   */
+  climber?:
+    | 'ghost'
+    | 'hit-ratio'
+    | ({ kind: 'ghost' } & Partial<GhostClimberSettings>)
+    | ({ kind: 'hit-ratio' } & Partial<HitRatioClimberSettings>)
+    | undefined;
   /**
    * Seed of the generator behind the hash-flooding defence; set it for reproducible
    * simulations. By default each policy draws its own.
@@ -67,7 +87,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   readonly #bounds: PolicyBounds;
   readonly #evict: EvictCallback<N>;
   readonly #sketch: FrequencySketch;
-  readonly #climber: HillClimber | null;
+  readonly #climber: WindowClimber | null;
   readonly #window = new AccessQueue();
   readonly #probation = new AccessQueue();
   readonly #protected = new AccessQueue();
@@ -83,7 +103,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   #protectedMaxWeight = 0;
   #size = 0;
   #weight = 0;
-  /** Set once the bounds are first reached: the climber samples only a full cache. */
+  /** Set at the first eviction: the climber only samples a full cache. */
   #full = false;
   #random: number;
 
@@ -92,15 +112,15 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     this.#evict = evict;
     const { maxEntries, maxWeight } = bounds;
     const sketchCapacity = Number.isFinite(maxEntries) ? maxEntries : Math.min(maxWeight, 1_024);
-    this.#sketch = new FrequencySketch(sketchCapacity);
-    this.#climber = options.adaptive === false ? null : new HillClimber(sketchCapacity, options.climber);
+    this.#random = mix32(options.seed ?? Math.floor(Math.random() * 0x7fffffff)) || 1;
+    this.#sketch = new FrequencySketch(sketchCapacity, { seed: this.#random, ...options.sketch });
+    this.#climber = options.adaptive === false ? null : createClimber(sketchCapacity, options.climber);
     this.#minWindowShare = Number.isFinite(maxEntries) ? Math.min(1, 1 / Math.max(1, maxEntries)) : 0;
-    this.#maxWindowShare = Math.max(this.#minWindowShare, Math.min(1, options.maxWindow ?? 1));
+    this.#maxWindowShare = Math.max(this.#minWindowShare, Math.min(1, options.maxWindow ?? 0.8));
     const protectedOfMain = options.protectedShare ?? 0.8;
     this.#windowShare = clamp(options.initialWindow ?? 0.01, this.#minWindowShare, this.#maxWindowShare);
     this.#protectedShare = protectedOfMain * (1 - this.#windowShare);
     this.#probationShare = (1 - protectedOfMain) * (1 - this.#windowShare);
-    this.#random = (options.seed ?? Math.floor(Math.random() * 0x7fffffff)) | 1;
     this.#resize();
   }
 
@@ -124,7 +144,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
 
   onHit(node: N): void {
     this.#sketch.increment(node.hash);
-    if (this.#full && this.#climber !== null) this.#climber.hits++;
+    if (this.#full) this.#climber?.onHit();
     switch (node.region) {
       case WINDOW:
         this.#window.moveToMru(node);
@@ -146,8 +166,9 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   onMiss(key: string): void {
-    this.#sketch.increment(hashKey(key));
-    if (this.#full && this.#climber !== null) this.#climber.misses++;
+    const hash = hashKey(key);
+    this.#sketch.increment(hash);
+    if (this.#full) this.#climber?.onMiss(hash);
   }
 
   /** The sketch's estimate, counting the doorkeeper's first sighting (0 … 16). */
@@ -217,9 +238,13 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return this.#size > this.#bounds.maxEntries || this.#weight > this.#bounds.maxWeight;
   }
 
-  #evictNode(node: PolicyNode): void {
+  /** Evicts `node`; `from` says which side lost (for the climber), 0 for a plain rejection. */
+  #evictNode(node: PolicyNode, from = 0): void {
+    if (from !== 0) {
+      this.#full = true;
+      this.#climber?.onEvict(node.hash, from !== WINDOW);
+    }
     this.remove(node as N);
-    this.#full = true;
     this.#evict(node as N);
   }
 
@@ -278,29 +303,29 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
       if (victim === null) {
         const evicted = candidate!;
         candidate = this.#next(evicted);
-        this.#evictNode(evicted);
+        this.#evictNode(evicted, WINDOW);
         continue;
       }
       if (candidate === null) {
         const evicted = victim;
         victim = this.#next(evicted);
-        this.#evictNode(evicted);
+        this.#evictNode(evicted, victimQueue);
         continue;
       }
       if (candidate === victim) {
         victim = this.#next(victim);
-        this.#evictNode(candidate);
+        this.#evictNode(candidate, WINDOW);
         candidate = null;
         continue;
       }
       if (candidate.weight > maxWeight || !this.#admit(candidate.hash, victim.hash)) {
         const evicted = candidate;
         candidate = this.#next(evicted);
-        this.#evictNode(evicted);
+        this.#evictNode(evicted, WINDOW);
       } else {
         const evicted = victim;
         victim = this.#next(evicted);
-        this.#evictNode(evicted);
+        this.#evictNode(evicted, victimQueue);
         candidate = this.#next(candidate);
       }
     }
@@ -475,6 +500,13 @@ class AccessQueue {
     this.count = 0;
     this.weight = 0;
   }
+}
+
+function createClimber(capacity: number, option: TinyLfuOptions['climber']): WindowClimber {
+  if (option === undefined || option === 'ghost') return new GhostClimber(capacity);
+  if (option === 'hit-ratio') return new HitRatioClimber(capacity);
+  const { kind, ...settings } = option;
+  return kind === 'ghost' ? new GhostClimber(capacity, settings) : new HitRatioClimber(capacity, settings);
 }
 
 /** A `PolicyFactory` for W-TinyLFU with these options. */
