@@ -76,6 +76,17 @@ export class MemoryStore {
     return node.entry;
   }
 
+  /**
+   * Whether the policy has seen `key` at least `times` times recently, counting the request in
+   * progress when `get` just missed it: an admission threshold for promoting keys into this
+   * tier (e.g. `seenAtLeast(key, 2)` skips one-hit wonders). Uses the policy's frequency
+   * estimate, which for `tinylfu` never under-counts within its aging period (up to 16) and
+   * for `lru` is always 0.
+   */
+  seenAtLeast(key: string, times: number): boolean {
+    return times <= 0 || this.#policy.frequency(key) >= times;
+  }
+
   /** The live entry for `key` without counting an access. */
   peek(key: string, now: number): Entry | undefined {
     const node = this.#map.get(key);
