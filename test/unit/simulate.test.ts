@@ -26,37 +26,37 @@ function ratios(trace: Int32Array, warmup = 0): { lru: number; tinylfu: number; 
 
 // Margins are what these seeded runs measure, less a little slack (in hit-ratio points).
 describe('tinylfu against lru on synthetic workloads (2,000 entries, 200,000 requests)', () => {
-  it('wins on Zipf(0.9) over 100,000 keys by ~10 points', () => {
+  it('wins on Zipf(0.9) over 100,000 keys by ~9.7 points', () => {
     const r = ratios(zipfTrace({ keys: 100_000, exponent: 0.9, length: LENGTH, seed: 7 }));
     expect(r.lru).toBeCloseTo(0.4107, 3);
-    expect(r.tinylfu - r.lru).toBeGreaterThan(0.09); // measured 9.9
+    expect(r.tinylfu - r.lru).toBeGreaterThan(0.09); // measured 9.7
   });
 
   it('reaches 95% of the best online hit ratio on stationary Zipf', () => {
     // The best an online policy can do is to hold the `capacity` most popular keys.
     const best = zipfTopMass(100_000, 0.9, CAPACITY);
     const r = ratios(zipfTrace({ keys: 100_000, exponent: 0.9, length: LENGTH, seed: 7 }), LENGTH / 4);
-    expect(r.tinylfu / best).toBeGreaterThan(0.95); // measured 0.966
+    expect(r.tinylfu / best).toBeGreaterThan(0.95); // measured 0.959
   });
 
   it('wins on Zipf with a one-time scan of twice the cache every 10,000 requests by ~8 points', () => {
     const r = ratios(
       zipfWithScansTrace({ keys: 100_000, exponent: 0.9, length: LENGTH, seed: 7, scanEvery: 10_000, scanLength: 4_000 }),
     );
-    expect(r.tinylfu - r.lru).toBeGreaterThan(0.075); // measured 8.3
+    expect(r.tinylfu - r.lru).toBeGreaterThan(0.075); // measured 8.0
   });
 
   it('wins when the hot set moves by a cache-full of keys every 50,000 requests by ~2.5 points', () => {
     // A known limit: when the whole hot set is replaced faster than about 10 × capacity requests
-    // (the sketch's aging period), LRU wins (e.g. period 20,000 with shift 1,000: 40.3% vs 38.3%).
+    // (the sketch's aging period), LRU wins (e.g. period 20,000 with shift 1,000: 40.3% vs 39.1%).
     const r = ratios(shiftingZipfTrace({ keys: 100_000, exponent: 0.9, length: LENGTH, seed: 7, period: 50_000, shift: 2_000 }));
-    expect(r.tinylfu - r.lru).toBeGreaterThan(0.02); // measured 2.6
+    expect(r.tinylfu - r.lru).toBeGreaterThan(0.02); // measured 2.5
   });
 
   it('keeps most of a loop 10% larger than the cache, where lru gets nothing', () => {
     const r = ratios(loopTrace({ keys: 2_200, length: LENGTH }));
     expect(r.lru).toBe(0);
-    expect(r.tinylfu).toBeGreaterThan(0.8); // measured 0.879
+    expect(r.tinylfu).toBeGreaterThan(0.8); // measured 0.849
     expect(r.opt).toBeCloseTo(0.9, 2);
   });
 });
