@@ -37,6 +37,8 @@ export interface WindowClimber {
   /** The share of capacity to move into the window (negative: out of it), or 0 for no change. */
   adjust(): number;
   reset(): void;
+  /** Bytes of bookkeeping the climber holds (its ghost table). */
+  readonly byteSize: number;
 }
 
 export interface GhostClimberSettings {
@@ -225,6 +227,8 @@ export class HitRatioClimber implements WindowClimber {
     this.#sampleSize = Math.max(100, Math.round(this.#settings.sampleFactor * capacity));
     this.#step = -this.#settings.initialStep;
   }
+
+  readonly byteSize = 0;
 
   onHit(): void {
     this.#hits++;

@@ -142,6 +142,11 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return this.#sketch.byteSize;
   }
 
+  /** Bytes of the window climber's bookkeeping (the ghost table). */
+  get climberBytes(): number {
+    return this.#climber?.byteSize ?? 0;
+  }
+
   onHit(node: N): void {
     this.#sketch.increment(node.hash);
     if (this.#full) this.#climber?.onHit();
