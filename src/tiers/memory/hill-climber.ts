@@ -14,9 +14,13 @@
  *   victim just evicted from main) is one a slightly larger main would have had. To first order,
  *   growing the window by Δ gains `windowGhostHits / allEvictions · Δ` (every miss flows through
  *   the window) and shrinking main by Δ loses `mainGhostHits / mainEvictions · Δ`, so the walk
- *   goes where the larger of the two points. A period lasts until enough ghost hits were seen,
- *   so small and large caches decide on equally strong evidence; the step grows while the
- *   direction holds and halves when it flips (Rprop, Riedmiller and Braun 1993).
+ *   goes where the larger of the two points. Each period ends on evidence, not on a request
+ *   count: once the split of ghost hits is significant under a binomial test (or is still
+ *   ambiguous after `maxEvidence` hits, which holds), so small and large caches decide on equally
+ *   strong evidence and a clear signal acts within a few thousand requests. The step grows while
+ *   the direction holds and halves when it flips (Rprop, Riedmiller and Braun 1993), and after
+ *   each move the statistics wait for the regions to turn over (`settle`), so the climber does
+ *   not chase the transient its own move caused.
  *
  *   Why not compare hit ratios across periods, as Caffeine does? On real traces the hit ratio
  *   drifts between periods by as much as a window step changes it (OLTP's phases swing it from
