@@ -1,8 +1,10 @@
 import type { Entry, RemovalReason } from '../../entry.js';
+import { hashKey } from '../../internal/hash.js';
 import type { EvictionPolicy, PolicyFactory, PolicyNode } from './policy.js';
 
 export class MemoryNode implements PolicyNode {
   readonly key: string;
+  readonly hash: number;
   entry: Entry;
   weight: number;
   prev: PolicyNode | null = null;
@@ -11,6 +13,7 @@ export class MemoryNode implements PolicyNode {
 
   constructor(key: string, entry: Entry, weight: number) {
     this.key = key;
+    this.hash = hashKey(key);
     this.entry = entry;
     this.weight = weight;
   }
@@ -71,6 +74,17 @@ export class MemoryStore {
     }
     this.#policy.onHit(node);
     return node.entry;
+  }
+
+  /**
+   * Whether the policy has seen `key` at least `times` times recently, counting the request in
+   * progress when `get` just missed it: an admission threshold for promoting keys into this
+   * tier (e.g. `seenAtLeast(key, 2)` skips one-hit wonders). Uses the policy's frequency
+   * estimate, which for `tinylfu` never under-counts within its aging period (up to 16) and
+   * for `lru` is always 0.
+   */
+  seenAtLeast(key: string, times: number): boolean {
+    return times <= 0 || this.#policy.frequency(key) >= times;
   }
 
   /** The live entry for `key` without counting an access. */

@@ -8,6 +8,11 @@
 /** Fields every resident node carries for the policy. Policies may add their own links. */
 export interface PolicyNode {
   readonly key: string;
+  /**
+   * `hashKey(key)`, computed once when the node is created so that frequency-aware policies
+   * never re-hash the key string on the hit path.
+   */
+  readonly hash: number;
   /** Cost of the node against `maxWeight` (bytes when the store is byte-bounded, else 1). */
   weight: number;
   /** Policy-owned links; the store never reads them. */
