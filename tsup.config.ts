@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', msgpack: 'src/serializers/msgpack.ts' },
+  entry: { index: 'src/index.ts', msgpack: 'src/serializers/msgpack.ts', cli: 'src/cli/main.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

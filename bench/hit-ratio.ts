@@ -117,7 +117,17 @@ async function main(): Promise<void> {
   const filter = process.argv[2];
   const started = performance.now();
   const ours = new Map<string, number>();
-  const header = ['trace', 'size', 'lru', 'tinylfu', 'tlfu/hit-ratio', 'OPT', '| pub LRU', 'pub W-TinyLFU best', 'pub OPT'];
+  const header = [
+    'trace',
+    'size',
+    'lru',
+    'tinylfu',
+    'tlfu/hit-ratio',
+    'OPT',
+    '| pub LRU',
+    'pub W-TinyLFU best',
+    'pub OPT',
+  ];
   const rows: string[][] = [];
   for (const [name, file] of Object.entries(FILES)) {
     if (filter !== undefined && !name.includes(filter)) continue;
@@ -145,7 +155,10 @@ async function main(): Promise<void> {
     }
   }
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i < 2 || i >= 6 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (i < 2 || i >= 6 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ');
   console.log(line(header));
   for (const row of rows) console.log(line(row));
 
@@ -153,7 +166,9 @@ async function main(): Promise<void> {
   for (const { trace, capacity, atLeast, why } of TARGETS) {
     const got = ours.get(`${trace}@${capacity}`);
     const verdict = got === undefined ? 'SKIP' : got >= atLeast ? 'PASS' : 'MISS';
-    console.log(`  ${verdict}  ${trace}@${capacity.toLocaleString('en-US')}: ${got?.toFixed(2) ?? '–'}% >= ${atLeast}% (${why})`);
+    console.log(
+      `  ${verdict}  ${trace}@${capacity.toLocaleString('en-US')}: ${got?.toFixed(2) ?? '–'}% >= ${atLeast}% (${why})`,
+    );
   }
 
   console.log(`\n${memoryLine()}`);
@@ -163,7 +178,11 @@ async function main(): Promise<void> {
 /** Policy bookkeeping per entry: sketch and ghost table bytes over capacity, plus node fields. */
 function memoryLine(): string {
   const capacity = 100_000;
-  const store = new MemoryStore({ maxEntries: capacity, maxWeight: Number.POSITIVE_INFINITY, policy: tinyLfuPolicy({ seed: SEED }) });
+  const store = new MemoryStore({
+    maxEntries: capacity,
+    maxWeight: Number.POSITIVE_INFINITY,
+    policy: tinyLfuPolicy({ seed: SEED }),
+  });
   const policy = store.policy as TinyLfuPolicy<never>;
   const sketch = policy.sketchBytes / capacity;
   const ghosts = policy.climberBytes / capacity;

@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     `tiercache benchmarks — node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`,
   );
   const results: boolean[] = [];
+  results.push(await l1Hit('tinylfu'));
   results.push(await l1Hit('lru'));
   const redis = await redisUrl();
   if (redis !== undefined) {

@@ -44,7 +44,9 @@ export async function main(argv: readonly string[], io: CliIo = STDIO): Promise<
     const started = performance.now();
     const result = await simulate(options);
     for (const line of formatTable(result, options.policies)) io.out(line);
-    io.out(`${result.requests.toLocaleString('en-US')} requests, ${result.distinctKeys.toLocaleString('en-US')} distinct keys, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    io.out(
+      `${result.requests.toLocaleString('en-US')} requests, ${result.distinctKeys.toLocaleString('en-US')} distinct keys, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     return 0;
   } catch (error) {
     io.err(error instanceof Error ? error.message : String(error));
@@ -82,7 +84,9 @@ export function parseSimulateArgs(args: readonly string[]): SimulateArgs {
       case '--format': {
         const v = value();
         if (!(TRACE_FORMATS as readonly string[]).includes(v)) {
-          throw new TypeError(`--format must be one of ${TRACE_FORMATS.join(', ')}; received ${describe(v)}.`);
+          throw new TypeError(
+            `--format must be one of ${TRACE_FORMATS.join(', ')}; received ${describe(v)}.`,
+          );
         }
         format = v as TraceFormat;
         break;
@@ -92,7 +96,8 @@ export function parseSimulateArgs(args: readonly string[]): SimulateArgs {
           .split(',')
           .map((part) => {
             const n = Number(part.replace(/_/g, ''));
-            if (!Number.isSafeInteger(n) || n < 1) throw new TypeError(`--capacity takes positive integers; received ${describe(part)}.`);
+            if (!Number.isSafeInteger(n) || n < 1)
+              throw new TypeError(`--capacity takes positive integers; received ${describe(part)}.`);
             return n;
           });
         break;
@@ -101,7 +106,9 @@ export function parseSimulateArgs(args: readonly string[]): SimulateArgs {
           .split(',')
           .map((name) => {
             if (!Object.hasOwn(policies, name)) {
-              throw new TypeError(`--policy takes ${Object.keys(policies).join(', ')}; received ${describe(name)}.`);
+              throw new TypeError(
+                `--policy takes ${Object.keys(policies).join(', ')}; received ${describe(name)}.`,
+              );
             }
             return name as PolicyName;
           });

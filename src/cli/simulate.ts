@@ -38,7 +38,8 @@ export interface SimulateOptions {
   seed?: number | undefined;
 }
 
-export type PolicySpec = PolicyName | PolicyFactory | { readonly name: string; readonly factory: PolicyFactory };
+export type PolicySpec =
+  PolicyName | PolicyFactory | { readonly name: string; readonly factory: PolicyFactory };
 
 export interface HitCount {
   hits: number;
@@ -66,7 +67,10 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
 }
 
 /** `simulate` for a trace already in memory; synchronous. */
-export function simulateTrace(trace: Trace, options: Omit<SimulateOptions, 'trace' | 'traceFile' | 'format'>): SimulationResult {
+export function simulateTrace(
+  trace: Trace,
+  options: Omit<SimulateOptions, 'trace' | 'traceFile' | 'format'>,
+): SimulationResult {
   const seed = options.seed ?? 1;
   const warmup = options.warmup ?? 0;
   const named = options.policies.map((spec) => namedPolicy(spec, seed));

@@ -25,7 +25,8 @@ export class ZipfSampler {
   readonly #random: () => number;
 
   constructor(keys: number, exponent: number, random: () => number) {
-    if (!Number.isSafeInteger(keys) || keys < 1) throw new TypeError(`keys must be a positive integer, received ${keys}.`);
+    if (!Number.isSafeInteger(keys) || keys < 1)
+      throw new TypeError(`keys must be a positive integer, received ${keys}.`);
     this.#cdf = zipfCdf(keys, exponent);
     this.#random = random;
   }
@@ -94,12 +95,19 @@ export interface ScanOptions extends ZipfOptions {
 }
 
 /** Zipf with periodic one-time scans (a batch job or crawler walking cold data). */
-export function zipfWithScansTrace({ keys, exponent, length, seed, scanEvery, scanLength }: ScanOptions): Int32Array {
+export function zipfWithScansTrace({
+  keys,
+  exponent,
+  length,
+  seed,
+  scanEvery,
+  scanLength,
+}: ScanOptions): Int32Array {
   const sampler = new ZipfSampler(keys, exponent, mulberry32(seed));
   const trace = new Int32Array(length);
   let fresh = keys;
   let sinceScan = 0;
-  for (let i = 0; i < length; ) {
+  for (let i = 0; i < length;) {
     if (sinceScan === scanEvery) {
       for (let j = 0; j < scanLength && i < length; j++) trace[i++] = fresh++;
       sinceScan = 0;
@@ -122,7 +130,14 @@ export interface ShiftingOptions extends ZipfOptions {
  * Zipf whose hot set rotates: every `period` requests the rank → key mapping moves by `shift`,
  * so yesterday's hot keys go cold and keys never popular before become hot.
  */
-export function shiftingZipfTrace({ keys, exponent, length, seed, period, shift }: ShiftingOptions): Int32Array {
+export function shiftingZipfTrace({
+  keys,
+  exponent,
+  length,
+  seed,
+  period,
+  shift,
+}: ShiftingOptions): Int32Array {
   const sampler = new ZipfSampler(keys, exponent, mulberry32(seed));
   const step = shift ?? Math.max(1, Math.floor(keys / 10));
   const trace = new Int32Array(length);

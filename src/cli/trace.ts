@@ -30,7 +30,9 @@ export interface Trace {
 
 /** Guesses the format from the file name: `*.arc*`/`*.lis*` ARC, `*scarab*` binary, `*.trace*`/`*.lirs*` LIRS. */
 export function detectFormat(file: string): TraceFormat {
-  const name = basename(file).toLowerCase().replace(/\.(gz|xz)$/, '');
+  const name = basename(file)
+    .toLowerCase()
+    .replace(/\.(gz|xz)$/, '');
   if (/\.(arc|lis)$/.test(name)) return 'arc';
   if (name.includes('scarab')) return 'scarab';
   if (/\.(trace|lirs)$/.test(name)) return 'lirs';
@@ -93,7 +95,9 @@ function open(file: string): Readable {
 function xzStream(file: string): Readable {
   const probe = spawnSync('xz', ['--version'], { stdio: 'ignore' });
   if (probe.error !== undefined || probe.status !== 0) {
-    throw new Error(`Cannot read ${file}: the "xz" command is needed for .xz traces and was not found on PATH.`);
+    throw new Error(
+      `Cannot read ${file}: the "xz" command is needed for .xz traces and was not found on PATH.`,
+    );
   }
   const child = spawn('xz', ['-dc', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -104,7 +108,11 @@ function xzStream(file: string): Readable {
   return child.stdout;
 }
 
-async function readText(input: Readable, format: Exclude<TraceFormat, 'scarab'>, builder: TraceBuilder): Promise<void> {
+async function readText(
+  input: Readable,
+  format: Exclude<TraceFormat, 'scarab'>,
+  builder: TraceBuilder,
+): Promise<void> {
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let lineNumber = 0;
   for await (const raw of lines) {
@@ -145,10 +153,13 @@ async function readScarab(input: Readable, builder: TraceBuilder): Promise<void>
       const high = buffer.readInt32BE(offset);
       const low = buffer.readUInt32BE(offset + 4);
       const key =
-        high >= -0x200000 && high < 0x200000 ? String(high * 0x1_0000_0000 + low) : buffer.readBigInt64BE(offset).toString();
+        high >= -0x200000 && high < 0x200000
+          ? String(high * 0x1_0000_0000 + low)
+          : buffer.readBigInt64BE(offset).toString();
       builder.push(key);
     }
     carry = whole === buffer.length ? null : buffer.subarray(whole);
   }
-  if (carry !== null) throw new Error(`Truncated scarab trace: ${carry.length} trailing bytes do not make a key.`);
+  if (carry !== null)
+    throw new Error(`Truncated scarab trace: ${carry.length} trailing bytes do not make a key.`);
 }

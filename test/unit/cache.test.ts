@@ -89,7 +89,7 @@ describe('reads and writes', () => {
   });
 
   it('evicts the least recently used entry when maxEntries is reached', async () => {
-    const { cache } = setup({}, { maxEntries: 2 });
+    const { cache } = setup({}, { maxEntries: 2, policy: 'lru' });
     await cache.set('a', 1);
     await cache.set('b', 2);
     await cache.get('a');
@@ -99,13 +99,16 @@ describe('reads and writes', () => {
   });
 
   it('keeps total estimated bytes within maxBytes', async () => {
-    const { cache } = setup({}, { maxBytes: 2_000, maxEntries: 1_000 });
-    for (let i = 0; i < 100; i++) await cache.set(`k${i}`, 'x'.repeat(100));
-    const { memory } = cache.stats();
-    expect(memory!.weight).toBeLessThanOrEqual(2_000);
-    expect(memory!.entries).toBeGreaterThan(0);
-    expect(memory!.entries).toBeLessThan(100);
-    expect(await cache.get('k99')).toBe('x'.repeat(100));
+    for (const policy of ['lru', 'tinylfu'] as const) {
+      const { cache } = setup({}, { maxBytes: 2_000, maxEntries: 1_000, policy });
+      for (let i = 0; i < 100; i++) await cache.set(`k${i}`, 'x'.repeat(100));
+      const { memory } = cache.stats();
+      expect(memory!.weight).toBeLessThanOrEqual(2_000);
+      expect(memory!.entries).toBeGreaterThan(0);
+      expect(memory!.entries).toBeLessThan(100);
+      const resident = (await cache.getMany(Array.from({ length: 100 }, (_, i) => `k${i}`))).filter(Boolean);
+      expect(resident).toHaveLength(memory!.entries);
+    }
   });
 });
 

@@ -20,8 +20,16 @@ const CAPACITY = 2_000;
 const LENGTH = 200_000;
 
 function ratios(trace: Int32Array, warmup = 0): { lru: number; tinylfu: number; opt: number } {
-  const result = simulateTrace(traceOf(trace), { capacities: [CAPACITY], policies: ['lru', 'tinylfu'], warmup }).results[0]!;
-  return { lru: result.policies['lru']!.hitRatio, tinylfu: result.policies['tinylfu']!.hitRatio, opt: result.opt!.hitRatio };
+  const result = simulateTrace(traceOf(trace), {
+    capacities: [CAPACITY],
+    policies: ['lru', 'tinylfu'],
+    warmup,
+  }).results[0]!;
+  return {
+    lru: result.policies['lru']!.hitRatio,
+    tinylfu: result.policies['tinylfu']!.hitRatio,
+    opt: result.opt!.hitRatio,
+  };
 }
 
 // Margins are what these seeded runs measure, less a little slack (in hit-ratio points).
@@ -41,7 +49,14 @@ describe('tinylfu against lru on synthetic workloads (2,000 entries, 200,000 req
 
   it('wins on Zipf with a one-time scan of twice the cache every 10,000 requests by ~8 points', () => {
     const r = ratios(
-      zipfWithScansTrace({ keys: 100_000, exponent: 0.9, length: LENGTH, seed: 7, scanEvery: 10_000, scanLength: 4_000 }),
+      zipfWithScansTrace({
+        keys: 100_000,
+        exponent: 0.9,
+        length: LENGTH,
+        seed: 7,
+        scanEvery: 10_000,
+        scanLength: 4_000,
+      }),
     );
     expect(r.tinylfu - r.lru).toBeGreaterThan(0.075); // measured 8.0
   });
@@ -49,7 +64,16 @@ describe('tinylfu against lru on synthetic workloads (2,000 entries, 200,000 req
   it('wins when the hot set moves by a cache-full of keys every 50,000 requests by ~2.5 points', () => {
     // A known limit: when the whole hot set is replaced faster than about 10 × capacity requests
     // (the sketch's aging period), LRU wins (e.g. period 20,000 with shift 1,000: 40.3% vs 39.1%).
-    const r = ratios(shiftingZipfTrace({ keys: 100_000, exponent: 0.9, length: LENGTH, seed: 7, period: 50_000, shift: 2_000 }));
+    const r = ratios(
+      shiftingZipfTrace({
+        keys: 100_000,
+        exponent: 0.9,
+        length: LENGTH,
+        seed: 7,
+        period: 50_000,
+        shift: 2_000,
+      }),
+    );
     expect(r.tinylfu - r.lru).toBeGreaterThan(0.02); // measured 2.5
   });
 
@@ -77,7 +101,9 @@ describe('optimal (Belady with bypass)', () => {
       } else {
         result = best(i + 1, cache); // bypass
         if (cache.length < capacity) result = Math.max(result, best(i + 1, [...cache, id].sort()));
-        else for (const out of cache) result = Math.max(result, best(i + 1, [...cache.filter((c) => c !== out), id].sort()));
+        else
+          for (const out of cache)
+            result = Math.max(result, best(i + 1, [...cache.filter((c) => c !== out), id].sort()));
       }
       memo.set(memoKey, result);
       return result;
@@ -161,7 +187,11 @@ describe('trace files', () => {
   it('simulates a file per capacity and policy, with OPT', async () => {
     const file = join(dir, 'loop.trace');
     writeFileSync(file, Array.from(loopTrace({ keys: 5, length: 50 }), String).join('\n'));
-    const result: SimulationResult = await simulate({ traceFile: file, capacities: [4, 5], policies: ['lru', 'tinylfu'] });
+    const result: SimulationResult = await simulate({
+      traceFile: file,
+      capacities: [4, 5],
+      policies: ['lru', 'tinylfu'],
+    });
     expect(result.requests).toBe(50);
     expect(result.distinctKeys).toBe(5);
     expect(result.results.map((r) => r.policies['lru']!.hits)).toEqual([0, 45]);
@@ -175,11 +205,18 @@ describe('trace files', () => {
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
-    expect(await main(['node', 'tiercache', 'simulate', '--trace', file, '--capacity', '2,3', '--policy', 'lru,tinylfu'], io)).toBe(0);
+    expect(
+      await main(
+        ['node', 'tiercache', 'simulate', '--trace', file, '--capacity', '2,3', '--policy', 'lru,tinylfu'],
+        io,
+      ),
+    ).toBe(0);
     expect(out[0]).toMatch(/capacity\s+lru\s+tinylfu\s+OPT/);
     expect(out[2]).toMatch(/^\s*3\s+50\.00%\s+50\.00%\s+50\.00%$/);
     expect(await main(['node', 'tiercache', 'simulate', '--trace', file, '--capacity', 'ten'], io)).toBe(2);
     expect(err.join('\n')).toMatch(/--capacity takes positive integers; received "ten"/);
-    expect(await main(['node', 'tiercache', 'simulate', '--trace', join(dir, 'missing'), '--capacity', '2'], io)).toBe(1);
+    expect(
+      await main(['node', 'tiercache', 'simulate', '--trace', join(dir, 'missing'), '--capacity', '2'], io),
+    ).toBe(1);
   });
 });

@@ -13,6 +13,7 @@ class Node implements PolicyNode {
   prev: PolicyNode | null = null;
   next: PolicyNode | null = null;
   region = 0;
+  mark = -1;
   constructor(
     readonly key: string,
     public weight = 1,
@@ -39,20 +40,28 @@ function access(store: MemoryStore, key: string, weight = 1): boolean {
 
 describe('TinyLfuPolicy admission', () => {
   it('keeps the hot set through a one-time scan twenty times its size', () => {
-    const store = new MemoryStore({ maxEntries: 100, maxWeight: Number.POSITIVE_INFINITY, policy: tinyLfuPolicy({ seed: 1 }) });
+    const store = new MemoryStore({
+      maxEntries: 100,
+      maxWeight: Number.POSITIVE_INFINITY,
+      policy: tinyLfuPolicy({ seed: 1 }),
+    });
     const hot = Array.from({ length: 80 }, (_, i) => `hot:${i}`);
     for (let round = 0; round < 10; round++) for (const key of hot) access(store, key);
     for (let i = 0; i < 2_000; i++) access(store, `scan:${i}`);
     const kept = hot.filter((key) => store.peek(key, 0) !== undefined).length;
     expect(kept).toBe(hot.length);
 
-    const lru = new MemoryStore({ maxEntries: 100, maxWeight: Number.POSITIVE_INFINITY, policy: policies.lru });
+    const lru = new MemoryStore({
+      maxEntries: 100,
+      maxWeight: Number.POSITIVE_INFINITY,
+      policy: policies.lru,
+    });
     for (let round = 0; round < 10; round++) for (const key of hot) access(lru, key);
     for (let i = 0; i < 2_000; i++) access(lru, `scan:${i}`);
     expect(hot.filter((key) => lru.peek(key, 0) !== undefined)).toHaveLength(0);
   });
 
-  it('admits the window\'s candidate only when the sketch has seen it more often than the victim', () => {
+  it("admits the window's candidate only when the sketch has seen it more often than the victim", () => {
     const { policy, evicted } = harness(tinyLfuPolicy({ seed: 1, adaptive: false }), 10);
     // The window holds one entry here; each newcomer pushes the previous one out as the candidate.
     const arrive = (key: string, sightings: number): Node => {
@@ -75,7 +84,11 @@ describe('TinyLfuPolicy admission', () => {
   });
 
   it('reports frequency() from the sketch, counting the first sighting', () => {
-    const store = new MemoryStore({ maxEntries: 1_000, maxWeight: Number.POSITIVE_INFINITY, policy: tinyLfuPolicy({ seed: 1 }) });
+    const store = new MemoryStore({
+      maxEntries: 1_000,
+      maxWeight: Number.POSITIVE_INFINITY,
+      policy: tinyLfuPolicy({ seed: 1 }),
+    });
     for (let n = 1; n <= 5; n++) {
       expect(store.get('promo', 0)).toBeUndefined();
       expect(store.policy.frequency('promo')).toBe(n);
@@ -89,7 +102,11 @@ describe('TinyLfuPolicy admission', () => {
 
 describe('TinyLfuPolicy bounds', () => {
   it('never holds more than maxEntries', () => {
-    const store = new MemoryStore({ maxEntries: 50, maxWeight: Number.POSITIVE_INFINITY, policy: tinyLfuPolicy({ seed: 2 }) });
+    const store = new MemoryStore({
+      maxEntries: 50,
+      maxWeight: Number.POSITIVE_INFINITY,
+      policy: tinyLfuPolicy({ seed: 2 }),
+    });
     const random = mulberry32(3);
     for (let i = 0; i < 20_000; i++) {
       access(store, `k${Math.floor(random() ** 2 * 500)}`);
@@ -230,7 +247,9 @@ describe('policy registry', () => {
 
   it('rejects an unknown name with an option error quoting it', () => {
     expect(() => resolvePolicy('lfu' as 'lru')).toThrow(InvalidOptionError);
-    expect(() => resolvePolicy('lfu' as 'lru')).toThrow(/"lru" or "tinylfu" or a policy factory, received "lfu"/);
+    expect(() => resolvePolicy('lfu' as 'lru')).toThrow(
+      /"lru" or "tinylfu" or a policy factory, received "lfu"/,
+    );
   });
 });
 

@@ -105,29 +105,45 @@ export class FrequencySketch {
     this.#additions = 0;
   }
 
-  /** Records one access to the key with this hash. */
-  increment(hash: number): void {
+  /**
+   * Counts resets and clears. While it is unchanged a key whose counters were all full stays
+   * full (counters only fall at a reset), so callers may skip its increments: see `increment`.
+   */
+  epoch = 0;
+
+  /**
+   * Records one access to the key with this hash. Returns true when all four of the key's
+   * counters are saturated afterwards: further increments are then no-ops until `epoch` moves.
+   */
+  increment(hash: number): boolean {
     const blockHash = mix32(hash ^ this.#seed);
     // A first sighting only sets doorkeeper bits and does not count towards aging: counting it
     // made the sketch age (and the doorkeeper forget) about twice as fast on traces full of
     // one-hit wonders, which cost ~0.5 pt of hit ratio on OLTP.
-    if (this.#useDoor && !this.#doorAdd(blockHash)) return;
+    if (this.#useDoor && !this.#doorAdd(blockHash)) return false;
     const table = this.#table;
     const counterHash = rehash(blockHash);
     const block = (blockHash & this.#blockMask) << 4;
     let added = false;
+    let full = true;
     for (let i = 0; i < 4; i++) {
       // Per row: 2 bits pick one of the row's 4 words, 3 bits one of the word's 8 counters.
       const h = counterHash >>> (i << 3);
       const index = block + (i << 2) + (h & 3);
       const shift = ((h >>> 2) & 7) << 2;
       const word = table[index]!;
-      if (((word >>> shift) & 15) !== 15) {
+      const count = (word >>> shift) & 15;
+      if (count !== 15) {
         table[index] = word + (1 << shift);
         added = true;
+        if (count !== 14) full = false;
       }
     }
-    if (added && ++this.#additions >= this.#sampleSize) this.reset();
+    if (added && ++this.#additions >= this.#sampleSize) {
+      this.reset();
+      return false;
+    }
+    return full;
   }
 
   /** Estimated accesses to the key with this hash since aging began (0 … 16). */
@@ -155,12 +171,14 @@ export class FrequencySketch {
       table[i] = (word >>> 1) & 0x77777777;
     }
     this.#door.fill(0);
+    this.epoch++;
     // Like Caffeine: the truncated halves (odd counters, four per addition) leave the count too.
     this.#additions = Math.max(0, (this.#additions - (odd >>> 2)) >>> 1);
   }
 
   /** Forgets everything. */
   clear(): void {
+    this.epoch++;
     this.#table.fill(0);
     this.#door.fill(0);
     this.#additions = 0;

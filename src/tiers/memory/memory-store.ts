@@ -10,6 +10,7 @@ export class MemoryNode implements PolicyNode {
   prev: PolicyNode | null = null;
   next: PolicyNode | null = null;
   region = 0;
+  mark = -1;
 
   constructor(key: string, entry: Entry, weight: number) {
     this.key = key;

@@ -1,8 +1,8 @@
 import type { Entry, RemovalReason } from '../../entry.js';
 import { InvalidOptionError, describe } from '../../errors.js';
 import { parseDuration, type Duration } from '../../internal/duration.js';
-import { LruPolicy } from './lru-policy.js';
 import { MemoryStore } from './memory-store.js';
+import { resolvePolicy, type PolicyName } from './policies.js';
 import type { PolicyFactory } from './policy.js';
 import { estimateSize } from './size-of.js';
 
@@ -21,8 +21,11 @@ export interface MemoryTierOptions {
   maxBytes?: number;
   /** Default life of entries in L1; keep it shorter than the Redis tier's. @default '60s' */
   ttl?: Duration;
-  /** Eviction policy. @default 'lru' */
-  policy?: 'lru' | PolicyFactory;
+  /**
+   * Eviction and admission policy: 'tinylfu' (adaptive W-TinyLFU: frequency-aware admission,
+   * scan-resistant) or 'lru', or your own factory. @default 'tinylfu'
+   */
+  policy?: PolicyName | PolicyFactory;
   /** Size of a value in bytes when it did not come through a remote tier. @default estimate */
   sizeOf?: (value: unknown) => number;
   /** @default 'reference' */
@@ -36,13 +39,9 @@ export const MEMORY_TIER_DEFAULTS = Object.freeze({
   maxEntries: 10_000,
   maxBytes: Number.POSITIVE_INFINITY,
   ttl: '60s',
-  policy: 'lru',
+  policy: 'tinylfu',
   valueMode: 'reference',
 } as const);
-
-const POLICIES: Record<string, PolicyFactory> = {
-  lru: (bounds, evict) => new LruPolicy(bounds, evict),
-};
 
 /** The in-process tier (L1). */
 export function memoryTier(options: MemoryTierOptions = {}): MemoryTier {
@@ -85,14 +84,7 @@ export class MemoryTier {
     const ttl = parseDuration(options.ttl ?? MEMORY_TIER_DEFAULTS.ttl);
     if (typeof ttl === 'string') throw new InvalidOptionError(`${this.name}.ttl`, ttl);
     this.ttl = ttl;
-    const policy = options.policy ?? MEMORY_TIER_DEFAULTS.policy;
-    const factory = typeof policy === 'function' ? policy : POLICIES[policy];
-    if (factory === undefined) {
-      throw new InvalidOptionError(
-        `${this.name}.policy`,
-        `expected one of ${Object.keys(POLICIES).join(', ')} or a policy factory, got ${describe(policy)}`,
-      );
-    }
+    const factory = resolvePolicy(options.policy ?? MEMORY_TIER_DEFAULTS.policy, `${this.name}.policy`);
     this.valueMode = options.valueMode ?? MEMORY_TIER_DEFAULTS.valueMode;
     if (!['reference', 'clone', 'freeze'].includes(this.valueMode)) {
       throw new InvalidOptionError(

@@ -4,8 +4,10 @@ import type { EvictCallback, PolicyBounds, PolicyFactory, PolicyNode } from './p
 import { tinyLfuPolicy } from './tinylfu-policy.js';
 
 /** Plain LRU as a `PolicyFactory`. */
-export const lruPolicy: PolicyFactory = <N extends PolicyNode>(bounds: PolicyBounds, evict: EvictCallback<N>) =>
-  new LruPolicy<N>(bounds, evict);
+export const lruPolicy: PolicyFactory = <N extends PolicyNode>(
+  bounds: PolicyBounds,
+  evict: EvictCallback<N>,
+) => new LruPolicy<N>(bounds, evict);
 
 /** The built-in policies by name. `tinylfu` (adaptive W-TinyLFU) is the default for L1. */
 export const policies = Object.freeze({

@@ -20,6 +20,8 @@ export interface PolicyNode {
   next: PolicyNode | null;
   /** Policy-owned region marker (e.g. window / probation / protected); 0 until added. */
   region: number;
+  /** Policy-owned scratch number (tinylfu: the sketch epoch in which the key's counters were full). */
+  mark: number;
 }
 
 export interface PolicyBounds {

@@ -148,7 +148,10 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   onHit(node: N): void {
-    this.#sketch.increment(node.hash);
+    // Hot keys saturate their counters quickly and most hits are theirs: skipping increments
+    // that cannot change anything until the next aging reset is exact, and halves a hit's cost.
+    const sketch = this.#sketch;
+    if (node.mark !== sketch.epoch && sketch.increment(node.hash)) node.mark = sketch.epoch;
     if (this.#full) this.#climber?.onHit();
     switch (node.region) {
       case WINDOW:
@@ -236,7 +239,11 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   #queueOf(node: PolicyNode): AccessQueue {
-    return node.region === WINDOW ? this.#window : node.region === PROBATION ? this.#probation : this.#protected;
+    return node.region === WINDOW
+      ? this.#window
+      : node.region === PROBATION
+        ? this.#probation
+        : this.#protected;
   }
 
   #overBounds(): boolean {
@@ -357,7 +364,10 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
 
   #demoteFromProtected(): void {
     const protectedQueue = this.#protected;
-    while (protectedQueue.count > this.#protectedMaxEntries || protectedQueue.weight > this.#protectedMaxWeight) {
+    while (
+      protectedQueue.count > this.#protectedMaxEntries ||
+      protectedQueue.weight > this.#protectedMaxWeight
+    ) {
       const node = protectedQueue.lru();
       if (node === null) break;
       protectedQueue.unlink(node);
@@ -392,7 +402,8 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
         node = from.lru();
         if (node === null) break;
       }
-      if (window.count + 1 > this.#windowMaxEntries || window.weight + node.weight > this.#windowMaxWeight) break;
+      if (window.count + 1 > this.#windowMaxEntries || window.weight + node.weight > this.#windowMaxWeight)
+        break;
       from.unlink(node);
       window.pushMru(node);
       node.region = WINDOW;
@@ -447,7 +458,7 @@ class AccessQueue {
   readonly #sentinel: PolicyNode;
 
   constructor() {
-    const sentinel: PolicyNode = { key: '', hash: 0, weight: 0, prev: null, next: null, region: 0 };
+    const sentinel: PolicyNode = { key: '', hash: 0, weight: 0, prev: null, next: null, region: 0, mark: -1 };
     sentinel.prev = sentinel.next = sentinel;
     this.#sentinel = sentinel;
   }
@@ -495,7 +506,7 @@ class AccessQueue {
 
   clear(): void {
     const sentinel = this.#sentinel;
-    for (let node = sentinel.next!; node !== sentinel; ) {
+    for (let node = sentinel.next!; node !== sentinel;) {
       const next = node.next!;
       node.prev = node.next = null;
       node.region = 0;
