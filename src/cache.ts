@@ -124,6 +124,12 @@ export class TierCache {
     this.#counters = new CacheCounters(this.#lives.map((t) => t.name));
     this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
     this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
+    if (this.#memory !== undefined) {
+      const tier = this.#memory.name;
+      this.#memory.removalHook = (key, _entry, reason) => {
+        if (this.#events.has('remove')) this.#events.emit('remove', { key, tier, reason });
+      };
+    }
     for (const tier of this.#remotes) {
       tier.onCorrupt = (key, problem, cause) => {
         this.#counters.corrupt++;
@@ -672,7 +678,11 @@ export class TierCache {
     const memory = this.#memory;
     if (memory !== undefined) {
       for (const [ticket, { entry, size }] of current) {
-        memory.set(ticket.key, copyWithLife(entry, Math.min(now + memory.ttl, entry.expiresAt)), size);
+        memory.set(
+          ticket.key,
+          copyWithLife(entry, Math.min(now + memory.lifeFor(ticket.key), entry.expiresAt)),
+          size,
+        );
       }
     }
     for (let i = 0; i < index; i++) {
@@ -727,8 +737,7 @@ export class TierCache {
     // Reads of these keys that are still in flight now hold older data: they may not fill.
     for (const key of written) this.#guard.invalidate(key);
     for (const [key, entry] of memoryEntries) {
-      memory!.set(key, entry, undefined);
-      this.#memoryCounters!.sets++;
+      if (memory!.set(key, entry, undefined)) this.#memoryCounters!.sets++;
     }
     await Promise.all(
       remotes.map(async (tier, i) => {
@@ -757,7 +766,7 @@ export class TierCache {
     let cap = Number.POSITIVE_INFINITY;
     for (let i = tiers.length - 1; i >= 0; i--) {
       const tier = tiers[i]!;
-      let life: number = tier.ttl;
+      let life: number = tier === this.#memory ? this.#memory.lifeFor(item.key) : tier.ttl;
       if (typeof ttl === 'object') {
         const own = ttl[tier.name];
         if (own !== undefined) life = parseDuration(own) as number;

@@ -1,3 +1,4 @@
+import type { RemovalReason } from './entry.js';
 import type { CacheError } from './errors.js';
 
 /**
@@ -8,6 +9,11 @@ import type { CacheError } from './errors.js';
 export interface CacheEvents {
   /** A fault the cache degraded past, or a corrupt payload treated as a miss. */
   error: { error: CacheError };
+  /**
+   * An entry left the memory tier: `evict` (the policy made room), `expire`, `delete`,
+   * `invalidate` (another instance changed it), or `replace` (a newer value took its place).
+   */
+  remove: { key: string; tier: string; reason: RemovalReason };
 }
 
 export type CacheEventName = keyof CacheEvents;

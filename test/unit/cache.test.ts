@@ -488,3 +488,55 @@ describe('events', () => {
     expect(cache.stats().tiers[0]!.errors).toBe(0);
   });
 });
+
+describe('smarter L1', () => {
+  it('gives hot keys longer L1 lives with adaptiveTtl, up to the maximum', async () => {
+    const { cache, clock } = setup({}, { ttl: '1s', adaptiveTtl: { max: '16s' } });
+    // Sixteen lookups make 'hot' as frequent as the sketch can tell; 'cold' was never looked up.
+    for (let i = 0; i < 16; i++) await cache.get('hot');
+    await cache.set('hot', 'h');
+    await cache.set('cold', 'c');
+    clock.advance(1_000);
+    expect(await cache.get('cold')).toBeUndefined();
+    expect(await cache.get('hot')).toBe('h');
+    clock.advance(14_999);
+    expect(await cache.get('hot')).toBe('h');
+    clock.advance(1);
+    expect(await cache.get('hot')).toBeUndefined();
+  });
+
+  it('lets an explicit TTL win over the adaptive one', async () => {
+    const { cache, clock } = setup({}, { ttl: '1s', adaptiveTtl: { max: '1m' } });
+    for (let i = 0; i < 16; i++) await cache.get('hot');
+    await cache.set('hot', 'h', { ttl: 500 });
+    clock.advance(500);
+    expect(await cache.get('hot')).toBeUndefined();
+  });
+
+  it('reports why entries leave L1', async () => {
+    const { cache, clock } = setup({}, { maxEntries: 2, ttl: '1s', policy: 'lru' });
+    const seen: string[] = [];
+    cache.on('remove', ({ key, reason, tier }) => seen.push(`${tier}:${key}:${reason}`));
+    await cache.set('a', 1);
+    await cache.set('a', 2);
+    await cache.set('b', 1);
+    await cache.set('c', 1);
+    await cache.delete('b');
+    clock.advance(1_000);
+    await cache.get('c');
+    expect(seen).toEqual(['memory:a:replace', 'memory:a:evict', 'memory:b:delete', 'memory:c:expire']);
+  });
+
+  it.each<[string, Parameters<typeof memoryTier>[0], RegExp]>([
+    ['minHits with lru', { policy: 'lru', admission: { minHits: 2 } }, /"memory.policy".*tinylfu/],
+    ['adaptiveTtl with lru', { policy: 'lru', adaptiveTtl: { max: '5m' } }, /"memory.policy"/],
+    ['minHits 99', { admission: { minHits: 99 } }, /"memory.admission.minHits".*99/],
+    [
+      'adaptiveTtl shorter than ttl',
+      { ttl: '1m', adaptiveTtl: { max: '10s' } },
+      /"memory.adaptiveTtl.max".*longer/,
+    ],
+  ])('rejects %s at construction', (_, options, message) => {
+    expect(() => memoryTier(options)).toThrow(message);
+  });
+});

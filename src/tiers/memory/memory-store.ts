@@ -88,6 +88,11 @@ export class MemoryStore {
     return times <= 0 || this.#policy.frequency(key) >= times;
   }
 
+  /** Whether `key` has a node (live or expired); no access is counted. */
+  has(key: string): boolean {
+    return this.#map.has(key);
+  }
+
   /** The live entry for `key` without counting an access. */
   peek(key: string, now: number): Entry | undefined {
     const node = this.#map.get(key);

@@ -32,6 +32,18 @@ export interface MemoryTierOptions {
   valueMode?: ValueMode;
   /** Called when an entry leaves L1, with the reason. */
   onRemove?: (key: string, entry: Entry, reason: RemovalReason) => void;
+  /**
+   * Hot/cold separation: a key enters L1 only once it has been looked up `minHits` times
+   * within the frequency sketch's window; until then it is served from the tiers below. Needs
+   * the 'tinylfu' policy (LRU keeps no frequencies). @default { minHits: 0 } (admit all)
+   */
+  admission?: { minHits: number };
+  /**
+   * Adaptive L1 TTL: a key's L1 life grows with its estimated access frequency, from `ttl`
+   * for a key seen once up to `max` for the hottest keys, and never beyond the life the entry
+   * has left in the tier below. Needs the 'tinylfu' policy. A write's explicit `ttl` wins.
+   */
+  adaptiveTtl?: { max: Duration };
 }
 
 export const MEMORY_TIER_DEFAULTS = Object.freeze({
@@ -55,6 +67,11 @@ export class MemoryTier {
   readonly store: MemoryStore;
   readonly valueMode: ValueMode;
   readonly #sizeOf: ((value: unknown) => number) | undefined;
+  readonly #minHits: number;
+  /** Extra life a key earns per unit of estimated frequency (0 without adaptive TTLs). */
+  readonly #lifePerHit: number;
+  /** Set by the cache that owns this tier, to turn removals into events. */
+  removalHook: ((key: string, entry: Entry, reason: RemovalReason) => void) | undefined;
 
   constructor(options: MemoryTierOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -84,7 +101,37 @@ export class MemoryTier {
     const ttl = parseDuration(options.ttl ?? MEMORY_TIER_DEFAULTS.ttl);
     if (typeof ttl === 'string') throw new InvalidOptionError(`${this.name}.ttl`, ttl);
     this.ttl = ttl;
-    const factory = resolvePolicy(options.policy ?? MEMORY_TIER_DEFAULTS.policy, `${this.name}.policy`);
+    const policyName = options.policy ?? MEMORY_TIER_DEFAULTS.policy;
+    const factory = resolvePolicy(policyName, `${this.name}.policy`);
+    const minHits = options.admission?.minHits ?? 0;
+    if (!Number.isInteger(minHits) || minHits < 0 || minHits > 15) {
+      throw new InvalidOptionError(
+        `${this.name}.admission.minHits`,
+        `expected an integer from 0 to 15, got ${describe(minHits)}`,
+      );
+    }
+    this.#minHits = minHits;
+    this.#lifePerHit = 0;
+    if (options.adaptiveTtl !== undefined) {
+      const max = parseDuration(options.adaptiveTtl.max);
+      if (typeof max === 'string') throw new InvalidOptionError(`${this.name}.adaptiveTtl.max`, max);
+      if (!(max > ttl)) {
+        throw new InvalidOptionError(
+          `${this.name}.adaptiveTtl.max`,
+          `must be longer than the tier's ttl (${ttl} ms), got ${describe(options.adaptiveTtl.max)}`,
+        );
+      }
+      if (max === Number.POSITIVE_INFINITY)
+        throw new InvalidOptionError(`${this.name}.adaptiveTtl.max`, "must be finite, got 'forever'");
+      // Frequencies run 1 (seen once) to FREQUENCY_CAP; life grows linearly between them.
+      this.#lifePerHit = (max - ttl) / (FREQUENCY_CAP - 1);
+    }
+    if ((minHits > 0 || this.#lifePerHit > 0) && policyName === 'lru') {
+      throw new InvalidOptionError(
+        `${this.name}.policy`,
+        "admission.minHits and adaptiveTtl need key frequencies, which the 'lru' policy does not keep; use 'tinylfu'",
+      );
+    }
     this.valueMode = options.valueMode ?? MEMORY_TIER_DEFAULTS.valueMode;
     if (!['reference', 'clone', 'freeze'].includes(this.valueMode)) {
       throw new InvalidOptionError(
@@ -101,22 +148,41 @@ export class MemoryTier {
     // Weights only matter under a byte bound; without one every entry weighs 1 and no size is
     // ever estimated, which keeps writes cheap.
     this.#sizeOf = maxBytes === Number.POSITIVE_INFINITY ? undefined : (options.sizeOf ?? estimateSize);
+    const userHook = options.onRemove;
     this.store = new MemoryStore({
       maxEntries,
       maxWeight: maxBytes,
       policy: factory,
-      onRemove: options.onRemove,
+      onRemove: (key, entry, reason) => {
+        userHook?.(key, entry, reason);
+        this.removalHook?.(key, entry, reason);
+      },
     });
   }
 
-  /** Stores `entry`; `encodedSize` is the payload size when the value came through Redis. */
-  set(key: string, entry: Entry, encodedSize?: number): void {
+  /** L1 life for `key` in ms: the tier's ttl, grown with the key's frequency when adaptive. */
+  lifeFor(key: string): number {
+    if (this.#lifePerHit === 0) return this.ttl;
+    const frequency = Math.min(FREQUENCY_CAP, Math.max(1, this.store.policy.frequency(key)));
+    return this.ttl + (frequency - 1) * this.#lifePerHit;
+  }
+
+  /**
+   * Stores `entry` unless hot/cold admission keeps the key out (then returns false);
+   * `encodedSize` is the payload size when the value came through Redis.
+   */
+  set(key: string, entry: Entry, encodedSize?: number): boolean {
+    // A resident key is hot already; replacing it must never leave the older copy behind.
+    if (this.#minHits > 0 && !this.store.has(key) && !this.store.seenAtLeast(key, this.#minHits)) {
+      return false;
+    }
     let stored = entry;
     if (this.valueMode === 'freeze') deepFreeze(entry.value);
     else if (this.valueMode === 'clone') stored = { ...entry, value: structuredClone(entry.value) };
     const sizeOf = this.#sizeOf;
     const weight = sizeOf === undefined ? 1 : (encodedSize ?? sizeOf(entry.value));
     this.store.set(key, stored, weight);
+    return true;
   }
 
   /** Applies the value mode to a value read from L1. */
@@ -124,6 +190,9 @@ export class MemoryTier {
     return this.valueMode === 'clone' ? structuredClone(value) : value;
   }
 }
+
+/** The sketch's largest estimate (4-bit counters plus the doorkeeper's first sighting). */
+const FREQUENCY_CAP = 16;
 
 function deepFreeze(value: unknown): void {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;

@@ -259,4 +259,21 @@ export function coreSuite(backend: Backend): void {
       expect(await admin.pttl(`${prefix}row:0`)).toBeGreaterThan(590_000);
     });
   });
+
+  describe('hot/cold admission', () => {
+    it('keeps a key out of L1 until it was looked up minHits times; until then L2 serves it', async () => {
+      const writer = instance();
+      await writer.set('k', 'v');
+      const reader = createCache({
+        tiers: [memoryTier({ admission: { minHits: 3 } }), redisTier({ client: backend.client(), prefix })],
+      });
+      caches.push(reader);
+      const servedBy = async () => {
+        const before = reader.stats().tiers.map((t) => t.hits);
+        expect(await reader.get('k')).toBe('v');
+        return reader.stats().tiers.findIndex((t, i) => t.hits > before[i]!);
+      };
+      expect([await servedBy(), await servedBy(), await servedBy(), await servedBy()]).toEqual([1, 1, 1, 0]);
+    });
+  });
 }
