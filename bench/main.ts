@@ -5,6 +5,7 @@
 import { clusterScenario } from './cluster.js';
 import { getMany } from './get-many.js';
 import { hitRatios } from './hit-ratio.js';
+import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
 import { l2Hit } from './l2-hit.js';
 
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
       await redis.stop();
     }
   }
+  console.log('');
+  await memoryFootprint('tinylfu');
   console.log('\nHit ratios (the real L1 policy code, replayed):');
   results.push(await hitRatios());
   console.log(`\n${results.filter(Boolean).length} of ${results.length} targets met.`);
