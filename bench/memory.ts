@@ -40,7 +40,7 @@ export async function memoryFootprint(policy: NonNullable<MemoryTierOptions['pol
     const entries = tier.store.size;
     const weight = tier.store.weight;
     console.log(
-      `L1 memory (${policy}, ${sizing} sizes, maxBytes ${budget / 1024 / 1024} MiB): ${entries.toLocaleString('en-US')} entries, ` +
+      `L1 memory (${String(policy)}, ${sizing} sizes, maxBytes ${budget / 1024 / 1024} MiB): ${entries.toLocaleString('en-US')} entries, ` +
         `${(weight / 1024 / 1024).toFixed(1)} MiB accounted, heap grew ${(grown / 1024 / 1024).toFixed(1)} MiB ` +
         `→ ${((grown - weight) / entries).toFixed(0)} B per entry beyond the accounted size`,
     );
