@@ -142,46 +142,21 @@ export class TierCache {
   get<T = unknown>(key: string): Promise<T | undefined> {
     // Not async: an L1 hit returns an already-settled promise without an async frame, which is
     // most of the cost of a hit. Every failure still arrives as a rejection, never a throw.
-    const store = this.#store;
-    if (
-      store !== undefined &&
-      typeof key === 'string' &&
-      key.length !== 0 &&
-      key.length <= this.#shortKey &&
-      !this.#closed
-    ) {
-      const entry = store.get(key, this.#readClock());
-      if (entry !== undefined) {
-        this.#memoryCounters!.hits++;
-        return Promise.resolve((this.#clone ? structuredClone(entry.value) : entry.value) as T);
-      }
-      this.#memoryCounters!.misses++;
-      return this.#getBelow<T>(key);
-    }
-    return this.#getChecked<T>(key);
+    const hit = this.#lookup(key);
+    if (hit === undefined) return this.#checked(key, 'get', () => this.#getBelow<T>(key));
+    if (hit === MISS) return this.#getBelow<T>(key);
+    return Promise.resolve(this.#output(hit.value) as T);
   }
+
   /**
    * The cached value for `key`, or the loader's result, which is then written to every tier.
    * Concurrent calls for one key share one lookup and one loader call.
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
-    const store = this.#store;
-    if (
-      store !== undefined &&
-      typeof key === 'string' &&
-      key.length !== 0 &&
-      key.length <= this.#shortKey &&
-      !this.#closed
-    ) {
-      const entry = store.get(key, this.#readClock());
-      if (entry !== undefined) {
-        this.#memoryCounters!.hits++;
-        return Promise.resolve((this.#clone ? structuredClone(entry.value) : entry.value) as T);
-      }
-      this.#memoryCounters!.misses++;
-      return this.#getOrLoad(key, loader, options);
-    }
-    return this.#getOrSetChecked(key, loader, options);
+    const hit = this.#lookup(key);
+    if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
+    if (hit === MISS) return this.#getOrLoad(key, loader, options);
+    return Promise.resolve(this.#output(hit.value) as T);
   }
 
   /** Values for `keys` (aligned), with one lookup per tier for all keys that missed above it. */
@@ -453,16 +428,41 @@ export class TierCache {
 
   // ---------------------------------------------------------------------------------------------
 
-  async #getChecked<T>(key: string): Promise<T | undefined> {
+  /**
+   * The L1 fast path of get/getOrSet: the entry on a hit, MISS on a counted miss, undefined
+   * when the key needs validating (or the cache is closed, or has no L1) on the slow path.
+   */
+  #lookup(key: string): Entry | typeof MISS | undefined {
+    const store = this.#store;
+    if (
+      store === undefined ||
+      typeof key !== 'string' ||
+      key.length === 0 ||
+      key.length > this.#shortKey ||
+      this.#closed
+    ) {
+      return undefined;
+    }
+    const entry = store.get(key, this.#readClock());
+    if (entry !== undefined) {
+      this.#memoryCounters!.hits++;
+      return entry;
+    }
+    this.#memoryCounters!.misses++;
+    return MISS;
+  }
+
+  /** The slow path's entry: validates the key, then answers from L1 or goes below it. */
+  async #checked<T>(key: string, operation: string, below: () => Promise<T>): Promise<T> {
     this.#checkKey(key);
-    if (this.#closed) throw new CacheClosedError('get');
+    if (this.#closed) throw new CacheClosedError(operation);
     const entry = this.#store?.get(key, this.#clock());
     if (entry !== undefined) {
       this.#memoryCounters!.hits++;
       return this.#output(entry.value) as T;
     }
     if (this.#memoryCounters !== undefined) this.#memoryCounters.misses++;
-    return this.#getBelow<T>(key);
+    return below();
   }
 
   async #getBelow<T>(key: string): Promise<T | undefined> {
@@ -473,22 +473,6 @@ export class TierCache {
     } finally {
       this.#guard.end(ticket);
     }
-  }
-
-  async #getOrSetChecked<T>(
-    key: string,
-    loader: Loader<T>,
-    options: GetOrSetOptions | undefined,
-  ): Promise<T> {
-    this.#checkKey(key);
-    if (this.#closed) throw new CacheClosedError('getOrSet');
-    const entry = this.#store?.get(key, this.#clock());
-    if (entry !== undefined) {
-      this.#memoryCounters!.hits++;
-      return this.#output(entry.value) as T;
-    }
-    if (this.#memoryCounters !== undefined) this.#memoryCounters.misses++;
-    return this.#getOrLoad(key, loader, options);
   }
 
   /** After an L1 miss: join the key's flight, or start one (lower tiers, then the loader). */
@@ -854,6 +838,9 @@ export class TierCache {
 export function createCache(options: CacheOptions = {}): TierCache {
   return new TierCache(options);
 }
+
+/** What #lookup returns for a counted L1 miss. */
+const MISS = Symbol('miss');
 
 function checkBatchSize(batchSize: unknown = 500): number {
   if (!Number.isInteger(batchSize) || (batchSize as number) < 1) {
