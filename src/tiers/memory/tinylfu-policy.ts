@@ -363,17 +363,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   #demoteFromProtected(): void {
-    const protectedQueue = this.#protected;
-    while (
-      protectedQueue.count > this.#protectedMaxEntries ||
-      protectedQueue.weight > this.#protectedMaxWeight
-    ) {
-      const node = protectedQueue.lru();
-      if (node === null) break;
-      protectedQueue.unlink(node);
-      this.#probation.pushMru(node);
-      node.region = PROBATION;
-    }
+    spill(this.#protected, this.#probation, PROBATION, this.#protectedMaxEntries, this.#protectedMaxWeight);
   }
 
   #climb(): void {
@@ -420,14 +410,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
       Math.min(this.#protectedShare + share, 1 - this.#windowShare - this.#probationShare),
     );
     this.#resize();
-    const window = this.#window;
-    while (window.count > this.#windowMaxEntries || window.weight > this.#windowMaxWeight) {
-      const node = window.lru();
-      if (node === null) break;
-      window.unlink(node);
-      this.#probation.pushMru(node);
-      node.region = PROBATION;
-    }
+    spill(this.#window, this.#probation, PROBATION, this.#windowMaxEntries, this.#windowMaxWeight);
   }
 
   #resize(): void {
@@ -452,6 +435,23 @@ function clamp(value: number, min: number, max: number): number {
  * One region's access order: a circular doubly linked list through the nodes' own `prev`/`next`
  * around a sentinel, least recent first, with the region's count and weight.
  */
+/** Moves `from`'s least recent nodes to `to`'s most recent end until `from` is within bounds. */
+function spill(
+  from: AccessQueue,
+  to: AccessQueue,
+  region: number,
+  maxEntries: number,
+  maxWeight: number,
+): void {
+  while (from.count > maxEntries || from.weight > maxWeight) {
+    const node = from.lru();
+    if (node === null) break;
+    from.unlink(node);
+    to.pushMru(node);
+    node.region = region;
+  }
+}
+
 class AccessQueue {
   count = 0;
   weight = 0;
