@@ -505,6 +505,15 @@ describe('smarter L1', () => {
     expect(await cache.get('hot')).toBeUndefined();
   });
 
+  it('counts hits a key took while resident in L1 towards its adaptive TTL', async () => {
+    const { cache, clock } = setup({}, { ttl: '1s', adaptiveTtl: { max: '16s' } });
+    await cache.set('k', 1);
+    for (let i = 0; i < 16; i++) expect(await cache.get('k')).toBe(1);
+    await cache.set('k', 2);
+    clock.advance(10_000);
+    expect(await cache.get('k')).toBe(2);
+  });
+
   it('lets an explicit TTL win over the adaptive one', async () => {
     const { cache, clock } = setup({}, { ttl: '1s', adaptiveTtl: { max: '1m' } });
     for (let i = 0; i < 16; i++) await cache.get('hot');

@@ -48,7 +48,7 @@ export class FrequencySketch {
   #additions = 0;
   #capacity = 0;
 
-  readonly #useDoor: boolean;
+  #useDoor: boolean;
   readonly #countersPerEntry: number;
   readonly #doorBitsPerEntry: number;
   readonly #sampleFactor: number;
@@ -144,6 +144,27 @@ export class FrequencySketch {
       return false;
     }
     return full;
+  }
+
+  /**
+   * Counts an access whose increment the caller keeps aside (a resident key's hits, kept on
+   * its node), so that aging keeps its cadence. True when this triggered a reset.
+   */
+  countDeferred(): boolean {
+    if (++this.#additions < this.#sampleSize) return false;
+    this.reset();
+    return true;
+  }
+
+  /** Applies `times` deferred increments of one key, already counted by `countDeferred`. */
+  applyDeferred(hash: number, times: number): void {
+    const additions = this.#additions;
+    const useDoor = this.#useDoor;
+    // The key was resident, so it passed the doorkeeper; go straight to the counters.
+    this.#useDoor = false;
+    for (let i = 0; i < times; i++) this.increment(hash);
+    this.#useDoor = useDoor;
+    this.#additions = additions;
   }
 
   /** Estimated accesses to the key with this hash since aging began (0 … 16). */

@@ -85,7 +85,12 @@ export class MemoryStore {
    * for `lru` is always 0.
    */
   seenAtLeast(key: string, times: number): boolean {
-    return times <= 0 || this.#policy.frequency(key) >= times;
+    return times <= 0 || this.frequency(key) >= times;
+  }
+
+  /** The policy's frequency estimate for `key`, counting hits it keeps on a resident node. */
+  frequency(key: string): number {
+    return this.#policy.frequency(key, this.#map.get(key));
   }
 
   /** Whether `key` has a node (live or expired); no access is counted. */

@@ -163,7 +163,7 @@ export class MemoryTier {
   /** L1 life for `key` in ms: the tier's ttl, grown with the key's frequency when adaptive. */
   lifeFor(key: string): number {
     if (this.#lifePerHit === 0) return this.ttl;
-    const frequency = Math.min(FREQUENCY_CAP, Math.max(1, this.store.policy.frequency(key)));
+    const frequency = Math.min(FREQUENCY_CAP, Math.max(1, this.store.frequency(key)));
     return this.ttl + (frequency - 1) * this.#lifePerHit;
   }
 

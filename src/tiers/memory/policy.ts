@@ -50,8 +50,11 @@ export interface EvictionPolicy<N extends PolicyNode = PolicyNode> {
   /** A resident node leaves for a reason other than eviction (delete, expiry, invalidation). */
   remove(node: N): void;
   clear(): void;
-  /** Estimated frequency of a key, for admission thresholds and adaptive TTLs (0 when unknown). */
-  frequency(key: string): number;
+  /**
+   * Estimated frequency of a key, for admission thresholds and adaptive TTLs (0 when unknown);
+   * `node` is its resident node, if any, so hits the policy keeps on nodes are counted too.
+   */
+  frequency(key: string, node?: N): number;
   readonly size: number;
   readonly weight: number;
 }

@@ -148,10 +148,16 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   onHit(node: N): void {
-    // Hot keys saturate their counters quickly and most hits are theirs: skipping increments
-    // that cannot change anything until the next aging reset is exact, and halves a hit's cost.
+    // A resident key's hits are kept on its node (4 bits, with the sketch epoch they belong
+    // to) instead of going to the sketch, whose random access was most of a hit's cost; they
+    // join the sketch's estimate when the node competes for admission and are applied to the
+    // sketch when the node leaves, so its frequency outlives its residency.
     const sketch = this.#sketch;
-    if (node.mark !== sketch.epoch && sketch.increment(node.hash)) node.mark = sketch.epoch;
+    const pending = deferredHits(node, sketch.epoch);
+    if (pending < 15) {
+      node.mark = sketch.epoch * 16 + pending + 1;
+      sketch.countDeferred();
+    }
     if (this.#full) this.#climber?.onHit();
     switch (node.region) {
       case WINDOW:
@@ -180,8 +186,10 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   /** The sketch's estimate, counting the doorkeeper's first sighting (0 … 16). */
-  frequency(key: string): number {
-    return this.#sketch.frequency(hashKey(key));
+  frequency(key: string, node?: N): number {
+    return node !== undefined && node.region !== 0
+      ? this.#frequencyOf(node)
+      : this.#sketch.frequency(hashKey(key));
   }
 
   /** `frequency` for a hash already computed (e.g. a node's). */
@@ -221,6 +229,9 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
 
   remove(node: N): void {
     if (node.region === 0) return;
+    const pending = deferredHits(node, this.#sketch.epoch);
+    if (pending > 0) this.#sketch.applyDeferred(node.hash, pending);
+    node.mark = -1;
     this.#queueOf(node).unlink(node);
     node.region = 0;
     this.#size--;
@@ -330,7 +341,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
         candidate = null;
         continue;
       }
-      if (candidate.weight > maxWeight || !this.#admit(candidate.hash, victim.hash)) {
+      if (candidate.weight > maxWeight || !this.#admit(candidate, victim)) {
         const evicted = candidate;
         candidate = this.#next(evicted);
         this.#evictNode(evicted, WINDOW);
@@ -348,9 +359,9 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return this.#queueOf(node).after(node);
   }
 
-  #admit(candidateHash: number, victimHash: number): boolean {
-    const candidateFrequency = this.#sketch.frequency(candidateHash);
-    const victimFrequency = this.#sketch.frequency(victimHash);
+  #admit(candidate: PolicyNode, victim: PolicyNode): boolean {
+    const candidateFrequency = this.#frequencyOf(candidate);
+    const victimFrequency = this.#frequencyOf(victim);
     if (candidateFrequency > victimFrequency) return true;
     if (candidateFrequency < ADMIT_HASHDOS_THRESHOLD) return false;
     // xorshift32: cheap, and seeded per policy so simulations can be reproduced.
@@ -360,6 +371,12 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     x ^= x << 5;
     this.#random = x;
     return (x & 127) === 0;
+  }
+
+  /** A resident node's frequency: the sketch's estimate plus the hits kept on the node. */
+  #frequencyOf(node: PolicyNode): number {
+    const sketch = this.#sketch;
+    return Math.min(16, sketch.frequency(node.hash) + deferredHits(node, sketch.epoch));
   }
 
   #demoteFromProtected(): void {
@@ -435,6 +452,17 @@ function clamp(value: number, min: number, max: number): number {
  * One region's access order: a circular doubly linked list through the nodes' own `prev`/`next`
  * around a sentinel, least recent first, with the region's count and weight.
  */
+/**
+ * Hits kept on `node` (its `mark`: epoch × 16 + count), halved once per aging reset since
+ * they were counted, as the sketch's counters were.
+ */
+function deferredHits(node: PolicyNode, epoch: number): number {
+  const mark = node.mark;
+  if (mark < 0) return 0;
+  const elapsed = epoch - (mark >> 4);
+  return elapsed === 0 ? mark & 15 : elapsed > 3 ? 0 : (mark & 15) >> elapsed;
+}
+
 /** Moves `from`'s least recent nodes to `to`'s most recent end until `from` is within bounds. */
 function spill(
   from: AccessQueue,
