@@ -19,7 +19,15 @@ import { parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
 import { FillGuard, type FillTicket } from './loading/fill-guard.js';
 import { LoadContext, type LoaderContext } from './loading/load-context.js';
-import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
+import { exposeMetrics } from './metrics/source.js';
+import {
+  CacheCounters,
+  now,
+  snapshot,
+  type CacheStats,
+  type TierCounters,
+  type TierOperation,
+} from './metrics/stats.js';
 import {
   checkJitter,
   resolveOptions,
@@ -121,12 +129,15 @@ export class TierCache {
     this.#clone = resolved.memory?.valueMode === 'clone';
     this.#lives = [...(this.#memory ? [this.#memory] : []), ...this.#remotes];
     this.#offset = this.#memory ? 1 : 0;
-    this.#counters = new CacheCounters(this.#lives.map((t) => t.name));
+    this.#counters = new CacheCounters([...(this.#memory ? [this.#memory] : []), ...this.#remotes]);
     this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
     this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
+    exposeMetrics(this, { counters: this.#counters, stats: () => this.stats() });
     if (this.#memory !== undefined) {
       const tier = this.#memory.name;
+      const removals = this.#memoryCounters!.removals;
       this.#memory.removalHook = (key, _entry, reason) => {
+        removals[reason]++;
         if (this.#events.has('remove')) this.#events.emit('remove', { key, tier, reason });
       };
     }
@@ -263,7 +274,7 @@ export class TierCache {
     const counts = await Promise.all(
       this.#remotes.map(async (tier, i) => {
         try {
-          const count = await tier.delete(keys);
+          const count = await this.#timed(i, 'delete', () => tier.delete(keys));
           this.#remoteCounters[i]!.deletes += count;
           return count;
         } catch (error) {
@@ -282,7 +293,7 @@ export class TierCache {
     if (this.#store?.peek(key, this.#clock()) !== undefined) return true;
     for (const [i, tier] of this.#remotes.entries()) {
       try {
-        if (await tier.has(key)) return true;
+        if (await this.#timed(i, 'has', () => tier.has(key))) return true;
       } catch (error) {
         this.#tierFault(tier, i, 'has', error, key);
       }
@@ -298,7 +309,7 @@ export class TierCache {
     await Promise.all(
       this.#remotes.map(async (tier, i) => {
         try {
-          await tier.clear();
+          await this.#timed(i, 'clear', () => tier.clear());
         } catch (error) {
           this.#tierFault(tier, i, 'clear', error);
         }
@@ -402,7 +413,11 @@ export class TierCache {
     this.#events.off(name, listener);
   }
 
-  /** Counters since creation: per tier, loader calls, corrupt payloads, L1 size. */
+  /**
+   * Counters since creation: per tier (hits, misses, sets, deletes, errors, evictions by reason,
+   * L1 entries and bytes, remote latency percentiles), loader calls, errors and latency, corrupt
+   * payloads, bus messages, stale values served.
+   */
   stats(): CacheStats {
     const stats: CacheStats = snapshot(this.#counters);
     if (this.#store !== undefined) {
@@ -411,6 +426,8 @@ export class TierCache {
         weight: this.#store.weight,
         evictions: this.#store.evictions,
       };
+      stats.tiers[0]!.entries = this.#store.size;
+      stats.tiers[0]!.bytes = this.#store.weight;
     }
     return stats;
   }
@@ -528,11 +545,14 @@ export class TierCache {
       this.#counters.loaderCalls++;
       const context = new LoadContext(key);
       let value: unknown;
+      const started = now();
       try {
         value = await loader(context);
       } catch (error) {
         this.#counters.loaderErrors++;
         throw new LoaderError(key, error);
+      } finally {
+        this.#counters.timeLoader(now() - started);
       }
       if (!context.skipped && this.#cacheable(value)) {
         await this.#write([{ key, value, options: context.overrides ?? options }], new Map([[key, ticket]]));
@@ -558,12 +578,15 @@ export class TierCache {
       this.#counters.loaderCalls++;
       const context = new LoadContext(rest[0]!);
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
+      const started = now();
       try {
         loaded = await loader(rest, context);
       } catch (error) {
         this.#counters.loaderErrors++;
         for (const key of rest) mine.get(key)!.reject(new LoaderError(key, error));
         return;
+      } finally {
+        this.#counters.timeLoader(now() - started);
       }
       const values = valuesOf(rest, loaded);
       const writes: WriteItem[] = [];
@@ -600,7 +623,7 @@ export class TierCache {
       const counters = this.#remoteCounters[i]!;
       let found: StoredEntry | undefined;
       try {
-        found = await tier.get(key);
+        found = await this.#timed(i, 'get', () => tier.get(key));
       } catch (error) {
         this.#tierFault(tier, i, 'get', error, key);
         continue;
@@ -625,7 +648,7 @@ export class TierCache {
       const counters = this.#remoteCounters[i]!;
       let stored: (StoredEntry | undefined)[];
       try {
-        stored = await tier.getMany(pending.map((t) => t.key));
+        stored = await this.#timed(i, 'getMany', () => tier.getMany(pending.map((t) => t.key)));
       } catch (error) {
         this.#tierFault(tier, i, 'getMany', error);
         continue;
@@ -679,7 +702,7 @@ export class TierCache {
         lives.push(expiresAt - now);
       }
       this.#track(
-        tier.setMany(writes, lives).catch((error: unknown) => {
+        this.#timed(i, 'promote', () => tier.setMany(writes, lives)).catch((error: unknown) => {
           this.#tierFault(tier, i, 'promote', error, undefined, false);
         }),
       );
@@ -728,7 +751,7 @@ export class TierCache {
         const writes = perTier[i]!;
         if (writes.length === 0) return;
         try {
-          await tier.setMany(writes, lives[i]!);
+          await this.#timed(i, 'set', () => tier.setMany(writes, lives[i]!));
           this.#remoteCounters[i]!.sets += writes.length;
         } catch (error) {
           this.#tierFault(tier, i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
@@ -809,12 +832,12 @@ export class TierCache {
   #tierFault(
     tier: RemoteTier,
     index: number,
-    operation: string,
+    operation: TierOperation,
     cause: unknown,
     key?: string,
     mayThrow = true,
   ): void {
-    this.#remoteCounters[index]!.errors++;
+    this.#remoteCounters[index]!.fault(operation);
     this.#report(new TierError(tier.name, operation, cause, key), mayThrow);
   }
 
@@ -826,6 +849,16 @@ export class TierCache {
       // A throwing error hook must not turn a degraded request into a failed one.
     }
     this.#events.emit('error', { error });
+  }
+
+  /** Runs one call to remote tier `index`, recording its latency whether it succeeds or fails. */
+  async #timed<T>(index: number, operation: TierOperation, call: () => Promise<T>): Promise<T> {
+    const started = now();
+    try {
+      return await call();
+    } finally {
+      this.#remoteCounters[index]!.time(operation, now() - started);
+    }
   }
 
   #track(work: Promise<void>): void {

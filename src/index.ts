@@ -28,7 +28,8 @@ export type { RedisTierOptions } from './tiers/redis-tier.js';
 export type { RemoteTier, StoredEntry, PreparedWrite } from './tiers/tier.js';
 export { jsonSerializer } from './serializers/json.js';
 export type { Serializer } from './serializers/serializer.js';
-export type { CacheStats, TierStats } from './metrics/stats.js';
+export type { CacheStats, TierStats, TierOperation, RemovalCounts } from './metrics/stats.js';
+export type { LatencySummary } from './metrics/histogram.js';
 export {
   CacheError,
   CacheClosedError,

@@ -1,3 +1,33 @@
+/**
+ * The cache's counters. Plain mutable fields, so counting is a single increment on any path and
+ * the exporters (prometheus.ts, opentelemetry.ts) read them only when scraped: nothing is paid
+ * per operation for metrics nobody collects.
+ *
+ * Adding a counter (the seam for features that count things):
+ *   1. add a plain numeric field to `CacheCounters` (cache-wide) or `TierCounters` (per tier) and
+ *      increment it where the thing happens;
+ *   2. copy it into the snapshot in `snapshot()` and its field in `CacheStats`/`TierStats`;
+ *   3. add one line to `CACHE_COUNTERS` in ./instruments.ts (cache-wide counters), and both
+ *      exporters publish it under their prefix with no further code.
+ * `bus.messagesIn/messagesOut` and `staleServed` are such counters, waiting for the features
+ * that will increment them.
+ */
+import type { RemovalReason } from '../entry.js';
+import { LatencyHistogram, type LatencySummary } from './histogram.js';
+
+/** Remote-tier calls that are timed, one latency histogram each. */
+export type TierOperation = 'get' | 'getMany' | 'set' | 'delete' | 'has' | 'clear' | 'promote';
+
+export const REMOVAL_REASONS: readonly RemovalReason[] = Object.freeze([
+  'evict',
+  'expire',
+  'delete',
+  'invalidate',
+  'replace',
+]);
+
+export type RemovalCounts = Record<RemovalReason, number>;
+
 /** Counters one tier keeps; plain fields so the hit path is a single increment. */
 export class TierCounters {
   hits = 0;
@@ -5,21 +35,60 @@ export class TierCounters {
   sets = 0;
   deletes = 0;
   errors = 0;
-  constructor(readonly name: string) {}
+  /** Errors by the operation that failed (the keys of TierOperation). */
+  readonly errorsBy: Partial<Record<TierOperation, number>> = {};
+  /** Entries that left this tier, by reason (the memory tier reports them). */
+  readonly removals: RemovalCounts = { evict: 0, expire: 0, delete: 0, invalidate: 0, replace: 0 };
+  /** Latency per operation; created on the first timing so untimed operations cost nothing. */
+  readonly latency: Partial<Record<TierOperation, LatencyHistogram>> = {};
+  /** Set by a metrics exporter that wants every timing as it happens (OpenTelemetry). */
+  onTiming: ((operation: TierOperation, ms: number) => void) | undefined = undefined;
+
+  constructor(
+    readonly name: string,
+    readonly kind: 'memory' | 'remote',
+  ) {}
+
+  /** Records one call's duration (performance.now() difference, ms). */
+  time(operation: TierOperation, ms: number): void {
+    (this.latency[operation] ??= new LatencyHistogram()).recordMs(ms);
+    this.onTiming?.(operation, ms);
+  }
+
+  fault(operation: TierOperation): void {
+    this.errors++;
+    this.errorsBy[operation] = (this.errorsBy[operation] ?? 0) + 1;
+  }
 }
 
 export class CacheCounters {
   readonly tiers: TierCounters[];
   loaderCalls = 0;
   loaderErrors = 0;
+  readonly loaderLatency = new LatencyHistogram();
+  /** Set by a metrics exporter that wants every loader timing as it happens. */
+  onLoaderTiming: ((ms: number) => void) | undefined = undefined;
   corrupt = 0;
-  constructor(tierNames: readonly string[]) {
-    this.tiers = tierNames.map((name) => new TierCounters(name));
+  /** Invalidation messages published by this instance (incremented by the bus). */
+  busMessagesOut = 0;
+  /** Invalidation messages received from other instances (incremented by the bus). */
+  busMessagesIn = 0;
+  /** Reads answered with an expired value kept for grace (incremented by stale serving). */
+  staleServed = 0;
+
+  constructor(tiers: readonly { readonly name: string; readonly kind: 'memory' | 'remote' }[]) {
+    this.tiers = tiers.map((t) => new TierCounters(t.name, t.kind));
+  }
+
+  timeLoader(ms: number): void {
+    this.loaderLatency.recordMs(ms);
+    this.onLoaderTiming?.(ms);
   }
 }
 
 export interface TierStats {
   name: string;
+  kind: 'memory' | 'remote';
   hits: number;
   misses: number;
   /** hits / (hits + misses) at this tier, 0 before any lookup. */
@@ -27,6 +96,23 @@ export interface TierStats {
   sets: number;
   deletes: number;
   errors: number;
+  /** Errors by the operation that failed. */
+  errorsByOperation: Partial<Record<TierOperation, number>>;
+  /**
+   * Entries that left the tier, by reason: `evict` (the policy made room), `expire`, `delete`,
+   * `invalidate` (another instance changed it), `replace` (a newer value took its place).
+   * Reported by the memory tier; always zero for remote tiers, whose server evicts on its own.
+   */
+  evictions: RemovalCounts;
+  /** Live entries (memory tier only). */
+  entries?: number;
+  /** Bytes accounted (memory tier only; the entry count unless the tier has `maxBytes`). */
+  bytes?: number;
+  /**
+   * Latency percentiles (ms) per timed operation. Remote tiers only: L1 operations take well
+   * under a microsecond and are not timed, so the hit path reads no clock.
+   */
+  latency: Partial<Record<TierOperation, LatencySummary>>;
 }
 
 export interface CacheStats {
@@ -36,23 +122,37 @@ export interface CacheStats {
   /** Lookups that no tier answered (went to the loader, or returned undefined). */
   misses: number;
   hitRate: number;
-  loader: { calls: number; errors: number };
+  /** Loader calls (a batch loader call counts once), failures, and their latency in ms. */
+  loader: { calls: number; errors: number; latency: LatencySummary };
   /** Payloads that could not be decoded and were treated as misses. */
   corrupt: number;
-  /** L1 entries and evictions, when there is an L1. */
+  /** Invalidation messages sent to and received from other instances. */
+  bus: { messagesOut: number; messagesIn: number };
+  /** Reads answered with a stale value (grace period). */
+  staleServed: number;
+  /** L1 entries and evictions, when there is an L1 (also in `tiers[0]`). */
   memory?: { entries: number; weight: number; evictions: number };
 }
 
 export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
-  const tiers = counters.tiers.map((t) => ({
-    name: t.name,
-    hits: t.hits,
-    misses: t.misses,
-    hitRate: rate(t.hits, t.misses),
-    sets: t.sets,
-    deletes: t.deletes,
-    errors: t.errors,
-  }));
+  const tiers: TierStats[] = counters.tiers.map((t) => {
+    const latency: TierStats['latency'] = {};
+    for (const [operation, histogram] of Object.entries(t.latency))
+      latency[operation as TierOperation] = histogram.summary();
+    return {
+      name: t.name,
+      kind: t.kind,
+      hits: t.hits,
+      misses: t.misses,
+      hitRate: rate(t.hits, t.misses),
+      sets: t.sets,
+      deletes: t.deletes,
+      errors: t.errors,
+      errorsByOperation: { ...t.errorsBy },
+      evictions: { ...t.removals },
+      latency,
+    };
+  });
   const hits = tiers.reduce((sum, t) => sum + t.hits, 0);
   // Every lookup that reached the last tier and missed there missed the whole cache.
   const misses = tiers.at(-1)?.misses ?? 0;
@@ -61,8 +161,14 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
     hits,
     misses,
     hitRate: rate(hits, misses),
-    loader: { calls: counters.loaderCalls, errors: counters.loaderErrors },
+    loader: {
+      calls: counters.loaderCalls,
+      errors: counters.loaderErrors,
+      latency: counters.loaderLatency.summary(),
+    },
     corrupt: counters.corrupt,
+    bus: { messagesOut: counters.busMessagesOut, messagesIn: counters.busMessagesIn },
+    staleServed: counters.staleServed,
   };
 }
 
@@ -70,3 +176,6 @@ function rate(hits: number, misses: number): number {
   const total = hits + misses;
   return total === 0 ? 0 : hits / total;
 }
+
+/** A monotonic clock in ms for timing calls. */
+export const now: () => number = performance.now.bind(performance);
