@@ -1,4 +1,4 @@
-import type { Entry } from './entry.js';
+import type { Entry, EntryInfo } from './entry.js';
 import {
   type CacheError,
   CacheClosedError,
@@ -83,6 +83,12 @@ interface WriteItem {
   options: WriteOptions | undefined;
 }
 
+/** Filled in by a getOrSet flight as it settles, for getOrSetEntry callers sharing it. */
+interface FlightInfo {
+  entry: Entry | undefined;
+  tier: string;
+}
+
 interface Deferred {
   promise: Promise<unknown>;
   resolve(value: unknown): void;
@@ -108,6 +114,7 @@ export class TierCache {
   /** The clock for L1 expiry checks on hits: coarse unless the caller injected one. */
   readonly #readClock: () => number;
   readonly #flights = new Map<string, Promise<unknown>>();
+  readonly #flightInfo = new WeakMap<Promise<unknown>, FlightInfo>();
   readonly #guard: FillGuard;
   readonly #background = new Set<Promise<void>>();
   /** Keys up to this many UTF-16 units cannot exceed maxKeyBytes, so they skip byte counting. */
@@ -168,6 +175,47 @@ export class TierCache {
     if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
     if (hit === MISS) return this.#getOrLoad(key, loader, options);
     return Promise.resolve(this.#output(hit.value) as T);
+  }
+
+  /**
+   * Like `get`, with the entry's metadata: when it was created, until when it is fresh (and
+   * stale, with grace), and which tier answered. For HTTP caching headers.
+   */
+  async getEntry<T = unknown>(key: string): Promise<EntryInfo<T> | undefined> {
+    this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('getEntry');
+    const hit = this.#memoryEntry(key);
+    if (hit !== undefined) return hit as EntryInfo<T>;
+    if (this.#remotes.length === 0) return undefined;
+    const ticket = this.#guard.begin(key);
+    const info: FlightInfo = { entry: undefined, tier: '' };
+    try {
+      const found = await this.#readRemotes(key, ticket, info);
+      return found === undefined ? undefined : this.#info<T>(found, info.tier);
+    } finally {
+      this.#guard.end(ticket);
+    }
+  }
+
+  /**
+   * Like `getOrSet`, with the entry's metadata (see `getEntry`); `tier` is `'origin'` when the
+   * loader ran. Shares the single flight with `getOrSet`: concurrent calls of either kind for
+   * one key share one lookup and one loader call.
+   */
+  async getOrSetEntry<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<EntryInfo<T>> {
+    this.#checkKey(key);
+    if (this.#closed) throw new CacheClosedError('getOrSetEntry');
+    const hit = this.#memoryEntry(key);
+    if (hit !== undefined) return hit as EntryInfo<T>;
+    const flight = this.#flightFor(key, loader, options);
+    const value = await flight;
+    const info = this.#flightInfo.get(flight);
+    if (info?.entry !== undefined) return this.#info<T>(info.entry, info.tier);
+    // A getManyOrSet flight keeps no metadata: describe what L1 now holds, else an uncached value.
+    const now = this.#clock();
+    const stored = this.#store?.peek(key, now);
+    if (stored !== undefined) return this.#info<T>(stored, this.#memory!.name);
+    return { value: this.#output(value) as T, createdAt: now, expiresAt: now, tier: 'origin' };
   }
 
   /** Values for `keys` (aligned), with one lookup per tier for all keys that missed above it. */
@@ -494,15 +542,44 @@ export class TierCache {
 
   /** After an L1 miss: join the key's flight, or start one (lower tiers, then the loader). */
   async #getOrLoad<T>(key: string, loader: Loader<T>, options: GetOrSetOptions | undefined): Promise<T> {
+    return this.#output(await this.#flightFor(key, loader, options)) as T;
+  }
+
+  #flightFor(key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined): Promise<unknown> {
     let flight = this.#flights.get(key);
     if (flight === undefined) {
       if (typeof loader !== 'function')
         throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
       if (options !== undefined) this.#checkWriteOptions(key, options);
-      flight = this.#load(key, loader, options);
+      const info: FlightInfo = { entry: undefined, tier: '' };
+      flight = this.#load(key, loader, options, info);
+      this.#flightInfo.set(flight, info);
       this.#join(key, flight);
     }
-    return this.#output(await flight) as T;
+    return flight;
+  }
+
+  /** The L1 entry for `key` with its metadata, counting the hit or miss (getEntry's L1 pass). */
+  #memoryEntry(key: string): EntryInfo | undefined {
+    const store = this.#store;
+    if (store === undefined) return undefined;
+    const entry = store.get(key, this.#clock());
+    if (entry === undefined) {
+      this.#memoryCounters!.misses++;
+      return undefined;
+    }
+    this.#memoryCounters!.hits++;
+    return this.#info(entry, this.#memory!.name);
+  }
+
+  #info<T>(entry: Entry, tier: string): EntryInfo<T> {
+    const info = {
+      value: this.#output(entry.value) as T,
+      createdAt: entry.createdAt,
+      expiresAt: entry.expiresAt,
+      tier,
+    };
+    return entry.staleUntil === undefined ? info : { ...info, staleUntil: entry.staleUntil };
   }
 
   #output(value: unknown): unknown {
@@ -537,11 +614,19 @@ export class TierCache {
     return missing;
   }
 
-  async #load(key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined): Promise<unknown> {
+  async #load(
+    key: string,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+    info: FlightInfo,
+  ): Promise<unknown> {
     const ticket = this.#guard.begin(key);
     try {
-      const found = await this.#readRemotes(key, ticket);
-      if (found !== undefined) return found.value;
+      const found = await this.#readRemotes(key, ticket, info);
+      if (found !== undefined) {
+        info.entry = found;
+        return found.value;
+      }
       this.#counters.loaderCalls++;
       const context = new LoadContext(key);
       let value: unknown;
@@ -554,8 +639,14 @@ export class TierCache {
       } finally {
         this.#counters.timeLoader(now() - started);
       }
+      const loadedAt = this.#clock();
+      info.tier = 'origin';
+      info.entry = { value, createdAt: loadedAt, expiresAt: loadedAt };
       if (!context.skipped && this.#cacheable(value)) {
-        await this.#write([{ key, value, options: context.overrides ?? options }], new Map([[key, ticket]]));
+        const written = new Map<string, Entry>();
+        const item = { key, value, options: context.overrides ?? options };
+        await this.#write([item], new Map([[key, ticket]]), written);
+        info.entry = written.get(key) ?? info.entry;
       }
       return value;
     } finally {
@@ -615,8 +706,11 @@ export class TierCache {
     return true;
   }
 
-  /** Looks `key` up in the remote tiers in order and promotes a hit to the tiers above it. */
-  async #readRemotes(key: string, ticket: FillTicket): Promise<Entry | undefined> {
+  /**
+   * Looks `key` up in the remote tiers in order and promotes a hit to the tiers above it; names
+   * the tier that answered in `info` when given.
+   */
+  async #readRemotes(key: string, ticket: FillTicket, info?: FlightInfo): Promise<Entry | undefined> {
     const remotes = this.#remotes;
     for (let i = 0; i < remotes.length; i++) {
       const tier = remotes[i]!;
@@ -634,6 +728,7 @@ export class TierCache {
       }
       counters.hits++;
       if (i > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], i);
+      if (info !== undefined) info.tier = tier.name;
       return found.entry;
     }
     return undefined;
@@ -712,11 +807,12 @@ export class TierCache {
   /**
    * Writes entries to every tier. With tickets (loader results), a key whose ticket went stale
    * while it loaded is returned to its callers but not cached. Encodes everything before
-   * writing anything.
+   * writing anything. `out`, when given, receives each written key's top-tier entry.
    */
   async #write(
     items: readonly WriteItem[],
     tickets: ReadonlyMap<string, FillTicket> | undefined,
+    out?: Map<string, Entry>,
   ): Promise<void> {
     const now = this.#clock();
     const memory = this.#memory;
@@ -740,6 +836,7 @@ export class TierCache {
       });
       if (memory !== undefined)
         memoryEntries.push([item.key, { value: item.value, createdAt: now, expiresAt: expiries[0]! }]);
+      out?.set(item.key, { value: item.value, createdAt: now, expiresAt: expiries[0]! });
     }
     // Reads of these keys that are still in flight now hold older data: they may not fill.
     for (const key of written) this.#guard.invalidate(key);

@@ -8,6 +8,27 @@ export interface Entry<T = unknown> {
   readonly createdAt: number;
   /** When this copy stops being served; Infinity for 'forever'. */
   readonly expiresAt: number;
+  /** Until when the value may still be served stale (grace), when the entry has one. */
+  readonly staleUntil?: number;
+}
+
+/**
+ * What `getEntry` and `getOrSetEntry` return: the value with the metadata HTTP caching needs
+ * (see `tiercache`'s http helpers). Instants are epoch milliseconds.
+ */
+export interface EntryInfo<T = unknown> {
+  readonly value: T;
+  /** When the value was produced (set, or returned by the loader). */
+  readonly createdAt: number;
+  /**
+   * Fresh until: when the copy that answered stops being served. Equal to `createdAt` when the
+   * loader's result was not cached (skipCache, or an uncached null/undefined).
+   */
+  readonly expiresAt: number;
+  /** Until when it may be served stale (grace), when the entry has one. */
+  readonly staleUntil?: number;
+  /** The name of the tier that answered, or `'origin'` when the loader produced the value. */
+  readonly tier: string;
 }
 
 /** Why an entry left a tier; reported to `onRemove` hooks and metrics. */

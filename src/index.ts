@@ -11,7 +11,7 @@ export type {
 export { CACHE_DEFAULTS } from './options.js';
 export type { CacheEvents, CacheEventName, CacheListener } from './events.js';
 export type { LoaderContext } from './loading/load-context.js';
-export type { Entry, RemovalReason } from './entry.js';
+export type { Entry, EntryInfo, RemovalReason } from './entry.js';
 export type { Duration } from './internal/duration.js';
 export type { Clock } from './internal/clock.js';
 export { memoryTier, MemoryTier, MEMORY_TIER_DEFAULTS } from './tiers/memory/memory-tier.js';
@@ -45,3 +45,9 @@ export {
   hasErrorCode,
 } from './errors.js';
 export type { CacheErrorCode, CacheErrorDetails } from './errors.js';
+export { cacheControl, MAX_AGE_CAP_SECONDS } from './http/cache-control.js';
+export type { CacheControlOptions } from './http/cache-control.js';
+export { cacheHeaders } from './http/headers.js';
+export type { CacheHeaders, HttpCacheOptions } from './http/headers.js';
+export { entityTag, httpDate, isNotModified, notModifiedHeaders, valueTag } from './http/validators.js';
+export type { RequestHeaders, Validators } from './http/validators.js';
