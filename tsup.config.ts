@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', msgpack: 'src/serializers/msgpack.ts', cli: 'src/cli/main.ts' },
+  entry: {
+    index: 'src/index.ts',
+    msgpack: 'src/serializers/msgpack.ts',
+    cli: 'src/cli/main.ts',
+    prometheus: 'src/metrics/prometheus.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

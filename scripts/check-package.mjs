@@ -31,9 +31,22 @@ for (const [name, mod] of [
   if (typeof mod.msgpackSerializer !== 'function')
     problems.push(`${name}('tiercache/msgpack') has no msgpackSerializer`);
 }
+for (const [name, mod] of [
+  ['import', await import('tiercache/prometheus')],
+  ['require', require('tiercache/prometheus')],
+]) {
+  if (typeof mod.prometheusMetrics !== 'function')
+    problems.push(`${name}('tiercache/prometheus') has no prometheusMetrics`);
+}
+const { Registry } = require('prom-client');
+const registry = new Registry();
 const cache = cjs.createCache();
+require('tiercache/prometheus').prometheusMetrics(cache, { registry });
+
 await cache.set('k', 1);
 if ((await cache.get('k')) !== 1) problems.push('the CommonJS build does not round-trip a value');
+if (!(await registry.metrics()).includes('tiercache_entries{cache="default",tier="memory"} 1'))
+  problems.push('tiercache/prometheus does not read a cache made by the main CommonJS build');
 await cache.close();
 if (problems.length > 0) {
   console.error(problems.join('\n'));
