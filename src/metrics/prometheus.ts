@@ -133,7 +133,7 @@ const groups = new WeakMap<Registry, Map<string, Group>>();
 
 function groupFor(registry: Registry, prefix: string, buckets: readonly number[]): Group {
   let byPrefix = groups.get(registry);
-  if (byPrefix === undefined) groups.set(registry, (byPrefix = new Map()));
+  if (byPrefix === undefined) groups.set(registry, (byPrefix = new Map<string, Group>()));
   const existing = byPrefix.get(prefix);
   if (existing !== undefined) return existing;
   const group: Group = { caches: new Set(), metrics: [] };
