@@ -10,6 +10,7 @@ import {
   LoaderError,
   SerializationError,
   TierError,
+  TierUnavailableError,
   describe,
   isCacheError,
 } from './errors.js';
@@ -153,6 +154,7 @@ export class TierCache {
         this.#counters.corrupt++;
         this.#report(new CorruptEntryError(key, tier.name, problem, cause), false);
       };
+      tier.onBreaker = (state) => this.#events.emit('breaker', { tier: tier.name, state });
     }
   }
 
@@ -468,6 +470,9 @@ export class TierCache {
    */
   stats(): CacheStats {
     const stats: CacheStats = snapshot(this.#counters);
+    this.#remotes.forEach((tier, i) => {
+      if (tier.health !== undefined) Object.assign(stats.tiers[i + this.#offset]!, tier.health());
+    });
     if (this.#store !== undefined) {
       stats.memory = {
         entries: this.#store.size,
@@ -934,6 +939,13 @@ export class TierCache {
     key?: string,
     mayThrow = true,
   ): void {
+    // Calls skipped by an open breaker are counted by the tier; its 'breaker' event said why.
+    if (
+      cause instanceof TierUnavailableError &&
+      cause.reason === 'circuit-open' &&
+      !this.#options.throwTierErrors
+    )
+      return;
     this.#remoteCounters[index]!.fault(operation);
     this.#report(new TierError(tier.name, operation, cause, key), mayThrow);
   }

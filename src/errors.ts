@@ -11,6 +11,8 @@ export type CacheErrorCode =
   | 'E_CORRUPT_ENTRY'
   | 'E_LOADER'
   | 'E_TIER'
+  | 'E_TIER_TIMEOUT'
+  | 'E_TIER_UNAVAILABLE'
   | 'E_CLOSED';
 
 // A registered symbol survives realms (vm contexts, duplicated package copies) where instanceof
@@ -121,6 +123,38 @@ export class TierError extends CacheError {
       },
     );
     this.operation = operation;
+  }
+}
+
+/** A tier call took longer than the tier's `timeout`; the request went on without it. */
+export class TierTimeoutError extends CacheError {
+  readonly operation: string;
+  /** The timeout that ran out, in ms. */
+  readonly timeout: number;
+  constructor(tier: string, operation: string, timeout: number) {
+    super('E_TIER_TIMEOUT', `Tier "${tier}" did not answer ${operation} within ${timeout} ms`, { tier });
+    this.operation = operation;
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * A tier call was not attempted: the tier's circuit breaker is open (`circuit-open`), or its
+ * client lost its connection and fails fast rather than queueing (`disconnected`).
+ */
+export class TierUnavailableError extends CacheError {
+  readonly operation: string;
+  readonly reason: 'circuit-open' | 'disconnected';
+  constructor(tier: string, operation: string, reason: 'circuit-open' | 'disconnected') {
+    super(
+      'E_TIER_UNAVAILABLE',
+      reason === 'circuit-open'
+        ? `Tier "${tier}" skipped ${operation}: its circuit breaker is open`
+        : `Tier "${tier}" skipped ${operation}: its client is not connected`,
+      { tier },
+    );
+    this.operation = operation;
+    this.reason = reason;
   }
 }
 

@@ -1,5 +1,6 @@
 import type { RemovalReason } from './entry.js';
 import type { CacheError } from './errors.js';
+import type { BreakerState } from './tiers/circuit-breaker.js';
 
 /**
  * Events a cache emits, by name. Later features add their events here, so listeners are typed
@@ -14,6 +15,11 @@ export interface CacheEvents {
    * `invalidate` (another instance changed it), or `replace` (a newer value took its place).
    */
   remove: { key: string; tier: string; reason: RemovalReason };
+  /**
+   * A remote tier's circuit breaker changed state: `open` (the tier is skipped after repeated
+   * failures), `half-open` (a probe call is testing it), `closed` (the probe succeeded).
+   */
+  breaker: { tier: string; state: BreakerState };
 }
 
 export type CacheEventName = keyof CacheEvents;

@@ -23,9 +23,20 @@ export type {
   PolicyNode,
   EvictCallback,
 } from './tiers/memory/policy.js';
-export { redisTier, RedisTier, REDIS_TIER_DEFAULTS, escapeGlob } from './tiers/redis-tier.js';
+export {
+  redisTier,
+  RedisTier,
+  RedisStore,
+  REDIS_TIER_DEFAULTS,
+  OWNED_CLIENT_OPTIONS,
+  escapeGlob,
+} from './tiers/redis-tier.js';
 export type { RedisTierOptions } from './tiers/redis-tier.js';
-export type { RemoteTier, StoredEntry, PreparedWrite } from './tiers/tier.js';
+export type { RemoteTier, StoredEntry, PreparedWrite, TierHealth } from './tiers/tier.js';
+export { guardTier, GuardedTier, GUARD_DEFAULTS } from './tiers/guarded-tier.js';
+export type { GuardOptions } from './tiers/guarded-tier.js';
+export { BREAKER_DEFAULTS } from './tiers/circuit-breaker.js';
+export type { BreakerOptions, BreakerState } from './tiers/circuit-breaker.js';
 export { jsonSerializer } from './serializers/json.js';
 export type { Serializer } from './serializers/serializer.js';
 export type { CacheStats, TierStats, TierOperation, RemovalCounts } from './metrics/stats.js';
@@ -41,6 +52,8 @@ export {
   LoaderError,
   SerializationError,
   TierError,
+  TierTimeoutError,
+  TierUnavailableError,
   isCacheError,
   hasErrorCode,
 } from './errors.js';

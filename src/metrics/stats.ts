@@ -13,6 +13,7 @@
  * that will increment them.
  */
 import type { RemovalReason } from '../entry.js';
+import type { TierHealth } from '../tiers/tier.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 
 /** Remote-tier calls that are timed, one latency histogram each. */
@@ -113,6 +114,10 @@ export interface TierStats {
    * under a microsecond and are not timed, so the hit path reads no clock.
    */
   latency: Partial<Record<TierOperation, LatencySummary>>;
+  /** Calls that ran out of time (remote tiers with a timeout). */
+  timeouts?: number;
+  /** The tier's circuit breaker: state, times opened, calls skipped while open. */
+  breaker?: TierHealth['breaker'];
 }
 
 export interface CacheStats {

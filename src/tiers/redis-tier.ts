@@ -6,13 +6,16 @@ import { keySlot } from '../internal/key-slot.js';
 import { jsonSerializer } from '../serializers/json.js';
 import type { Serializer } from '../serializers/serializer.js';
 import { fromWire, toWire } from './envelope.js';
+import { GuardedTier, type GuardOptions } from './guarded-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
 
-export interface RedisTierOptions {
+export interface RedisTierOptions extends GuardOptions {
   /**
    * An ioredis client (`Redis`, a Sentinel-configured `Redis`, or a `Cluster`), or a
    * `redis://` URL from which the tier creates (and on `close()` quits) its own client with
-   * auto-pipelining on. A client you pass in stays yours to close.
+   * auto-pipelining on and fail-fast settings ({@link OWNED_CLIENT_OPTIONS}). A client you pass
+   * in stays yours to close; whatever its settings, the tier's `timeout` and `breaker` bound
+   * the wait, and once it has been ready the tier sends nothing while it is disconnected.
    */
   client: Redis | Cluster | string;
   /** Name in stats, errors and per-tier TTL maps. @default 'redis' */
@@ -34,12 +37,59 @@ export const REDIS_TIER_DEFAULTS = Object.freeze({
   scanCount: 500,
 } as const);
 
+/**
+ * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
+ * for a reconnect (and are never re-sent later, out of order with newer writes), and a dead
+ * host is given up on quickly. The offline queue stays on only for the first connect; after
+ * that the tier itself refuses to send while the client is not ready.
+ */
+export const OWNED_CLIENT_OPTIONS = Object.freeze({
+  enableAutoPipelining: true,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  connectTimeout: 2_000,
+  // A hung server never closes its side: destroy the socket after this long instead of 2 s.
+  disconnectTimeout: 500,
+  retryStrategy: (attempt: number): number => Math.min(attempt * 100, 1_000),
+} as const);
+
 /** A Redis tier (L2, or a regional/global tier in a chain). */
 export function redisTier(options: RedisTierOptions): RedisTier {
   return new RedisTier(options);
 }
 
-export class RedisTier implements RemoteTier {
+/**
+ * The Redis tier the cache uses: {@link RedisStore}'s commands behind per-call timeouts, a
+ * circuit breaker, and a fail-fast check of the client's connection.
+ */
+export class RedisTier extends GuardedTier<RedisStore> {
+  constructor(options: RedisTierOptions) {
+    const store = new RedisStore(options);
+    super(store, options, { connected: connectionCheck(store.client) });
+  }
+
+  get client(): Redis | Cluster {
+    return this.inner.client;
+  }
+
+  get prefix(): string {
+    return this.inner.prefix;
+  }
+}
+
+/**
+ * Whether a client may be sent a command now. Before its first connect it may (commands wait
+ * in its queue, bounded by the tier's timeout); once it has been ready, only while ready, so a
+ * lost connection fails calls at once instead of queueing them for a reconnect.
+ */
+function connectionCheck(client: Redis | Cluster): () => boolean {
+  let wasReady = client.status === 'ready';
+  if (!wasReady) client.once('ready', () => (wasReady = true));
+  return () => client.status === 'ready' || !wasReady;
+}
+
+/** Redis commands of a tier, unguarded: {@link RedisTier} adds timeouts and the breaker. */
+export class RedisStore implements RemoteTier {
   readonly kind = 'remote';
   readonly name: string;
   readonly ttl: number;
@@ -64,7 +114,7 @@ export class RedisTier implements RemoteTier {
           `expected a redis:// URL or an ioredis client, got ${describe(client)}`,
         );
       }
-      this.client = new Redis(client, { enableAutoPipelining: true, lazyConnect: false });
+      this.client = new Redis(client, { ...OWNED_CLIENT_OPTIONS });
       // An owned client's connection errors surface through command rejections; without this
       // listener ioredis would print every reconnect attempt as an unhandled 'error' event.
       this.client.on('error', () => {});
@@ -215,12 +265,15 @@ export class RedisTier implements RemoteTier {
     if (!this.#owned || this.client.status === 'end') return;
     // quit() resolves on the server's OK, before the socket closes; 'end' means it is released.
     const ended = new Promise<void>((resolve) => this.client.once('end', () => resolve()));
+    // A hung server never answers QUIT: after a grace period, drop the socket instead.
+    const drop = setTimeout(() => this.client.disconnect(), QUIT_GRACE_MS);
     try {
       await this.client.quit();
     } catch {
       this.client.disconnect();
     }
     await ended;
+    clearTimeout(drop);
   }
 
   /** UNLINK keys found on one node; on a cluster node, one UNLINK per slot in one pipeline. */
@@ -308,6 +361,9 @@ export class RedisTier implements RemoteTier {
     return { entry, size: payload.length };
   }
 }
+
+/** How long close() waits for an owned client's QUIT before dropping the connection. */
+const QUIT_GRACE_MS = 500;
 
 /** Positions of `keys` grouped by cluster slot. */
 function groupBySlot(keys: readonly string[]): Map<number, number[]> {

@@ -1,4 +1,5 @@
 import type { Entry } from '../entry.js';
+import type { BreakerState } from './circuit-breaker.js';
 
 /** An entry read from a remote tier, with its encoded size so L1 can account bytes exactly. */
 export interface StoredEntry {
@@ -36,4 +37,22 @@ export interface RemoteTier {
   close(): Promise<void>;
   /** Receives corrupt-payload reports; set by the cache that owns the tier. */
   onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;
+  /** Receives circuit-breaker state changes of a guarded tier; set by the cache that owns it. */
+  onBreaker?: ((state: BreakerState) => void) | undefined;
+  /** Timeout and breaker counters of a guarded tier, for `stats()`. */
+  health?(): TierHealth;
+}
+
+/** What a guarded tier reports beside the cache's own per-tier counters. */
+export interface TierHealth {
+  /** Calls that ran out of time. */
+  timeouts: number;
+  /** The tier's circuit breaker, when it has one. */
+  breaker?: {
+    state: BreakerState;
+    /** Times it opened. */
+    opens: number;
+    /** Calls skipped while it was open. */
+    skipped: number;
+  };
 }

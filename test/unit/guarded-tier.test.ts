@@ -1,0 +1,248 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createCache,
+  guardTier,
+  hasErrorCode,
+  memoryTier,
+  TierError,
+  type CacheError,
+  type GuardOptions,
+  type PreparedWrite,
+  type RemoteTier,
+  type StoredEntry,
+} from '../../src/index.js';
+import type { Entry } from '../../src/entry.js';
+import { GuardedTier } from '../../src/tiers/guarded-tier.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+type Mode = 'ok' | 'hang' | 'fail';
+
+/** A remote tier held in a Map, which the test can make hang or fail. */
+class ScriptedTier implements RemoteTier {
+  readonly kind = 'remote';
+  readonly name = 'remote';
+  readonly ttl = 60_000;
+  mode: Mode = 'ok';
+  calls = 0;
+  /** Rejecters of hung calls, so a test can make them settle late. */
+  readonly hung: ((error: Error) => void)[] = [];
+  readonly entries = new Map<string, Entry>();
+  onCorrupt: RemoteTier['onCorrupt'] = undefined;
+
+  prepare(key: string, entry: Entry): PreparedWrite {
+    return { key, entry, payload: JSON.stringify(entry.value) };
+  }
+  get(key: string): Promise<StoredEntry | undefined> {
+    return this.#run(() => {
+      const entry = this.entries.get(key);
+      return entry === undefined ? undefined : { entry, size: 1 };
+    });
+  }
+  getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
+    return this.#run(() => keys.map((key) => this.entries.get(key)).map((e) => e && { entry: e, size: 1 }));
+  }
+  setMany(writes: readonly PreparedWrite[]): Promise<void> {
+    return this.#run(() => {
+      for (const write of writes) this.entries.set(write.key, write.entry);
+    });
+  }
+  has(key: string): Promise<boolean> {
+    return this.#run(() => this.entries.has(key));
+  }
+  delete(keys: readonly string[]): Promise<number> {
+    return this.#run(() => keys.filter((key) => this.entries.delete(key)).length);
+  }
+  clear(): Promise<number> {
+    return this.#run(() => {
+      const n = this.entries.size;
+      this.entries.clear();
+      return n;
+    });
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+  #run<R>(work: () => R): Promise<R> {
+    this.calls++;
+    if (this.mode === 'fail') return Promise.reject(new Error('connection refused'));
+    if (this.mode === 'hang') return new Promise<R>((_resolve, reject) => this.hung.push(reject));
+    return Promise.resolve(work());
+  }
+}
+
+function setup(options: GuardOptions = {}, hooks: ConstructorParameters<typeof GuardedTier>[2] = {}) {
+  const clock = new FakeClock();
+  const inner = new ScriptedTier();
+  const tier = new GuardedTier(inner, { timeout: 20, ...options }, { clock: clock.read, ...hooks });
+  const errors: CacheError[] = [];
+  const states: string[] = [];
+  const cache = createCache({ tiers: [tier], onError: (error) => errors.push(error) });
+  cache.on('breaker', ({ tier: name, state }) => states.push(`${name}:${state}`));
+  return { cache, tier, inner, clock, errors, states };
+}
+
+let unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeEach(() => {
+  unhandled = [];
+  process.on('unhandledRejection', onUnhandled);
+});
+afterEach(() => {
+  process.off('unhandledRejection', onUnhandled);
+});
+
+describe('timeouts', () => {
+  it('a call that outlasts the timeout rejects with a TierTimeoutError', async () => {
+    const { tier, inner } = setup({ breaker: false });
+    inner.mode = 'hang';
+    let thrown: unknown;
+    try {
+      await tier.get('k');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(hasErrorCode(thrown, 'E_TIER_TIMEOUT')).toBe(true);
+    expect(tier.health().timeouts).toBe(1);
+  });
+
+  it('a timed-out call that rejects later leaves no unhandled rejection', async () => {
+    const { tier, inner } = setup({ breaker: false });
+    inner.mode = 'hang';
+    await expect(tier.getMany(['a', 'b'])).rejects.toThrow(/did not answer getMany within 20 ms/);
+    for (const reject of inner.hung) reject(new Error('Connection is closed.'));
+    // Two turns of the event loop: long enough for Node to report an unhandled rejection.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('getOrSet answers with the loader value when the tier hangs, and reports the timeout', async () => {
+    const { cache, inner, errors } = setup({ breaker: false });
+    inner.mode = 'hang';
+    const started = performance.now();
+    expect(await cache.getOrSet('k', () => 'origin')).toBe('origin');
+    // Read and write each wait one timeout (20 ms); a generous bound for a busy machine.
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(errors.map((e) => e.code)).toEqual(['E_TIER', 'E_TIER']);
+    expect(hasErrorCode((errors[0] as TierError).cause, 'E_TIER_TIMEOUT')).toBe(true);
+    expect(cache.stats().tiers[0]).toMatchObject({ errors: 2, timeouts: 2 });
+  });
+
+  it("takes read and write timeouts apart, and 'forever' turns them off", async () => {
+    const { tier, inner } = setup({ breaker: false, timeout: { read: 10, write: 'forever' } });
+    inner.mode = 'hang';
+    await expect(tier.has('k')).rejects.toThrow(/within 10 ms/);
+    let settled = false;
+    void tier.delete(['k']).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(settled).toBe(false);
+    inner.hung.at(-1)!(new Error('late'));
+    await expect.poll(() => settled).toBe(true);
+  });
+
+  it('rejects bad timeouts at construction, naming the option', () => {
+    expect(() => guardTier(new ScriptedTier(), { timeout: 'soon' as never })).toThrow(
+      /Invalid option "remote\.timeout"/,
+    );
+    expect(() => guardTier(new ScriptedTier(), { timeout: { read: -5 } })).toThrow(
+      /Invalid option "remote\.timeout\.read"/,
+    );
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after repeated failures, then skips the tier without calling or reporting it', async () => {
+    const { cache, tier, inner, errors, states } = setup({ breaker: { failures: 3 } });
+    inner.mode = 'fail';
+    for (let i = 0; i < 3; i++) expect(await cache.getOrSet(`k${i}`, () => i)).toBe(i);
+    // k0's read and write and k1's read failed: the breaker opened on k1's read.
+    expect(states).toEqual(['remote:open']);
+    expect(inner.calls).toBe(3);
+    expect(errors).toHaveLength(3);
+    for (let i = 0; i < 10; i++) expect(await cache.getOrSet(`s${i}`, () => 'origin')).toBe('origin');
+    expect(inner.calls).toBe(3);
+    expect(errors).toHaveLength(3);
+    // k1's write, k2's read and write, then a read and a write for each of the 10 keys.
+    expect(tier.health().breaker).toEqual({ state: 'open', opens: 1, skipped: 23 });
+    expect(cache.stats().tiers[0]).toMatchObject({
+      errors: 3,
+      breaker: { state: 'open', opens: 1, skipped: 23 },
+    });
+  });
+
+  it('lets a probe through after the cool-down and closes when the tier is back', async () => {
+    const { cache, inner, clock, states } = setup({ breaker: { failures: 1, cooldown: '5s' } });
+    inner.mode = 'fail';
+    await cache.set('k', 1);
+    inner.mode = 'ok';
+    await cache.set('k', 2);
+    expect(inner.entries.has('k')).toBe(false);
+    clock.advance(5_000);
+    await cache.set('k', 3);
+    expect(inner.entries.get('k')?.value).toBe(3);
+    expect(states).toEqual(['remote:open', 'remote:half-open', 'remote:closed']);
+    expect(await cache.get('k')).toBe(3);
+  });
+
+  it('a timed-out probe opens the breaker again', async () => {
+    const { cache, inner, clock, states } = setup({ breaker: { failures: 1, cooldown: '1s' } });
+    inner.mode = 'hang';
+    expect(await cache.getOrSet('k', () => 'a')).toBe('a');
+    clock.advance(1_000);
+    expect(await cache.getOrSet('j', () => 'b')).toBe('b');
+    expect(states).toEqual(['remote:open', 'remote:half-open', 'remote:open']);
+  });
+
+  it("rejects skipped calls when the cache asked for tierErrors: 'throw'", async () => {
+    const inner = new ScriptedTier();
+    const tier = guardTier(inner, { breaker: { failures: 1 } });
+    const cache = createCache({ tiers: [memoryTier(), tier], tierErrors: 'throw' });
+    inner.mode = 'fail';
+    await expect(cache.get('k')).rejects.toThrow(/connection refused/);
+    inner.mode = 'ok';
+    const error: unknown = await cache.get('k').catch((e: unknown) => e);
+    expect(hasErrorCode(error, 'E_TIER')).toBe(true);
+    expect(hasErrorCode((error as TierError).cause, 'E_TIER_UNAVAILABLE')).toBe(true);
+  });
+
+  it('can be turned off', async () => {
+    const { cache, inner, states } = setup({ breaker: false });
+    inner.mode = 'fail';
+    for (let i = 0; i < 20; i++) await cache.get(`k${i}`);
+    expect(inner.calls).toBe(20);
+    expect(states).toEqual([]);
+  });
+});
+
+describe('fail-fast connection check', () => {
+  it('fails calls at once while the client is disconnected, counting them toward the breaker', async () => {
+    let connected = false;
+    const { cache, inner, errors, states } = setup(
+      { breaker: { failures: 2 } },
+      { connected: () => connected },
+    );
+    expect(await cache.getOrSet('k', () => 1)).toBe(1);
+    expect(inner.calls).toBe(0);
+    expect(errors.map((e) => (e as TierError).cause)).toMatchObject([
+      { code: 'E_TIER_UNAVAILABLE', reason: 'disconnected' },
+      { code: 'E_TIER_UNAVAILABLE', reason: 'disconnected' },
+    ]);
+    expect(states).toEqual(['remote:open']);
+    connected = true;
+  });
+});
+
+describe('decorator', () => {
+  it('forwards name, ttl, prepare, clear and corrupt reports to the tier it wraps', async () => {
+    const inner = new ScriptedTier();
+    const tier = guardTier(inner);
+    expect(tier.name).toBe('remote');
+    expect(tier.ttl).toBe(60_000);
+    expect(tier.prepare('k', { value: 1, createdAt: 0, expiresAt: 1 }).payload).toBe('1');
+    const hook = () => {};
+    tier.onCorrupt = hook;
+    expect(inner.onCorrupt).toBe(hook);
+    inner.entries.set('k', { value: 1, createdAt: 0, expiresAt: Infinity });
+    expect(await tier.clear()).toBe(1);
+  });
+});
