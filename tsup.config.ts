@@ -6,6 +6,8 @@ export default defineConfig({
     msgpack: 'src/serializers/msgpack.ts',
     cli: 'src/cli/main.ts',
     prometheus: 'src/metrics/prometheus.ts',
+    fastify: 'src/http/fastify.ts',
+    express: 'src/http/express.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

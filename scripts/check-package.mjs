@@ -40,6 +40,19 @@ for (const [name, mod] of [
 }
 const { Registry } = require('prom-client');
 const registry = new Registry();
+for (const [sub, symbol] of [
+  ['fastify', 'tierCachePlugin'],
+  ['express', 'tierCacheMiddleware'],
+]) {
+  if (typeof (await import(`tiercache/${sub}`))[symbol] !== 'function')
+    problems.push(`import('tiercache/${sub}').${symbol} is missing`);
+  if (typeof require(`tiercache/${sub}`)[symbol] !== 'function')
+    problems.push(`require('tiercache/${sub}').${symbol} is missing`);
+}
+for (const symbol of ['cacheHeaders', 'isNotModified', 'entityTag']) {
+  if (typeof esm[symbol] !== 'function' || typeof cjs[symbol] !== 'function')
+    problems.push(`tiercache does not export ${symbol} in both builds`);
+}
 const cache = cjs.createCache();
 require('tiercache/prometheus').prometheusMetrics(cache, { registry });
 
