@@ -1,4 +1,4 @@
-import type { Entry, EntryInfo } from './entry.js';
+import { staleEnd, type Entry, type EntryInfo } from './entry.js';
 import {
   type CacheError,
   CacheClosedError,
@@ -8,17 +8,29 @@ import {
   InvalidTtlError,
   InvalidValueError,
   LoaderError,
+  LoaderTimeoutError,
   SerializationError,
   TierError,
   TierUnavailableError,
   describe,
   isCacheError,
 } from './errors.js';
-import { CacheEmitter, type CacheEventName, type CacheListener } from './events.js';
+import {
+  CacheEmitter,
+  type CacheEventName,
+  type CacheListener,
+  type RefreshReason,
+  type StaleReason,
+} from './events.js';
 import { coarseClock } from './internal/clock.js';
 import { parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
+import { FOREVER } from './internal/duration.js';
+import { SoftTimeout, deadline } from './loading/deadline.js';
+import { DistributedLock, type Lease } from './loading/distributed-lock.js';
 import { FillGuard, type FillTicket } from './loading/fill-guard.js';
+import { resolveLock, resolvePlan, type LoadPlan } from './loading/load-plan.js';
+import { Wakeups } from './loading/wakeups.js';
 import { LoadContext, type LoaderContext } from './loading/load-context.js';
 import { exposeMetrics } from './metrics/source.js';
 import {
@@ -39,6 +51,7 @@ import {
 } from './options.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryStore } from './tiers/memory/memory-store.js';
+import { RedisTier } from './tiers/redis-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
@@ -82,6 +95,14 @@ interface WriteItem {
   key: string;
   value: unknown;
   options: WriteOptions | undefined;
+  /** How long past expiry copies are kept (grace / fail-safe); the cache's when absent. */
+  keep?: number;
+}
+
+/** Where #readRemotes leaves the newest expired-but-kept copy it passed over, and its tier. */
+interface StaleSlot {
+  entry: Entry | undefined;
+  tier: string;
 }
 
 /** Filled in by a getOrSet flight as it settles, for getOrSetEntry callers sharing it. */
@@ -123,6 +144,18 @@ export class TierCache {
   readonly #clone: boolean;
   #closed = false;
   readonly #events = new CacheEmitter();
+  /** Cache-wide grace, fail-safe, timeouts, eager refresh and lock switch. */
+  readonly #plan: LoadPlan;
+  /** Whether getOrSet hits check for eager refresh (cache-wide); per-call options also can. */
+  readonly #eager: boolean;
+  readonly #lock: DistributedLock | undefined;
+  /** Index in #remotes of the Redis tier the lock lives in. */
+  readonly #lockTier: number;
+  readonly #wakes = new Wakeups();
+  /** Background refreshes in flight, one per key. */
+  readonly #refreshes = new Map<string, Promise<void>>();
+  /** Keys whose loader failed recently under fail-safe → until when it is not called again. */
+  readonly #backoff = new Map<string, number>();
 
   constructor(options: CacheOptions = {}) {
     const resolved = resolveOptions(options, () => memoryTier());
@@ -141,6 +174,18 @@ export class TierCache {
     this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
     this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
     exposeMetrics(this, { counters: this.#counters, stats: () => this.stats() });
+    this.#plan = resolvePlan({
+      ...options,
+      lock: options.lock === undefined ? undefined : options.lock !== false,
+    });
+    this.#eager = this.#plan.eagerRefresh > 0;
+    this.#lockTier = this.#remotes.findIndex((tier) => tier instanceof RedisTier);
+    if (this.#lockTier >= 0) {
+      const tier = this.#remotes[this.#lockTier] as RedisTier;
+      this.#lock = new DistributedLock(tier.client, resolveLock(options.lock ?? true));
+    } else if (this.#plan.lock) {
+      throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
+    }
     if (this.#memory !== undefined) {
       const tier = this.#memory.name;
       const removals = this.#memoryCounters!.removals;
@@ -176,6 +221,7 @@ export class TierCache {
     const hit = this.#lookup(key);
     if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
     if (hit === MISS) return this.#getOrLoad(key, loader, options);
+    if (this.#eager || options !== undefined) this.#eagerCheck(key, hit, loader, options);
     return Promise.resolve(this.#output(hit.value) as T);
   }
 
@@ -556,12 +602,69 @@ export class TierCache {
       if (typeof loader !== 'function')
         throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
       if (options !== undefined) this.#checkWriteOptions(key, options);
+      const plan = this.#planFor(options);
+      let stale: Entry | undefined;
+      if (plan.keep > 0 && this.#store !== undefined) {
+        const now = this.#clock();
+        stale = this.#store.peekStale(key, now);
+        if (stale !== undefined && now < stale.expiresAt + plan.grace) {
+          // Within grace: the stale L1 copy answers at once, and one refresh runs behind it.
+          if (stale.expiresAt <= now) {
+            this.#servedStale(key, 'grace');
+            this.#refresh(key, loader, options, plan, 'grace');
+          }
+          const answered = Promise.resolve(stale.value);
+          this.#flightInfo.set(answered, { entry: stale, tier: this.#memory!.name });
+          return answered;
+        }
+      }
       const info: FlightInfo = { entry: undefined, tier: '' };
-      flight = this.#load(key, loader, options, info);
+      flight = this.#load(key, loader, options, plan, stale, info);
       this.#flightInfo.set(flight, info);
       this.#join(key, flight);
     }
     return flight;
+  }
+  /** The cache's load plan, or the call's options resolved over it. */
+  #planFor(options: GetOrSetOptions | undefined): LoadPlan {
+    if (
+      options === undefined ||
+      (options.grace === undefined &&
+        options.failSafe === undefined &&
+        options.softTimeout === undefined &&
+        options.hardTimeout === undefined &&
+        options.eagerRefresh === undefined &&
+        options.lock === undefined)
+    ) {
+      return this.#plan;
+    }
+    const plan = resolvePlan(options, this.#plan);
+    if (plan.lock && this.#lock === undefined)
+      throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
+    return plan;
+  }
+
+  /**
+   * On a getOrSet hit: starts a background refresh when the entry is in the last part of its
+   * life. L1's share of the life is measured against the memory tier's TTL, so a short L1 copy
+   * of a long-lived value refreshes from the tier below, not from the origin.
+   */
+  #eagerCheck(
+    key: string,
+    entry: Entry,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+  ): void {
+    const ratio = options?.eagerRefresh ?? this.#plan.eagerRefresh;
+    if (typeof ratio !== 'number' || !(ratio > 0 && ratio < 1) || typeof loader !== 'function') return;
+    if (!isDue(entry, ratio, this.#readClock(), this.#memory!.ttl) || this.#refreshes.has(key)) return;
+    let plan: LoadPlan;
+    try {
+      plan = this.#planFor(options);
+    } catch {
+      return; // a bad per-call option is reported by the next call that misses
+    }
+    this.#refresh(key, loader, options, plan, 'eager');
   }
 
   /** The L1 entry for `key` with its metadata, counting the hit or miss (getEntry's L1 pass). */
@@ -584,7 +687,8 @@ export class TierCache {
       expiresAt: entry.expiresAt,
       tier,
     };
-    return entry.staleUntil === undefined ? info : { ...info, staleUntil: entry.staleUntil };
+    const staleUntil = entry.staleUntil;
+    return staleUntil === undefined || staleUntil <= entry.expiresAt ? info : { ...info, staleUntil };
   }
 
   #output(value: unknown): unknown {
@@ -619,19 +723,125 @@ export class TierCache {
     return missing;
   }
 
+  /**
+   * A flight: the remote tiers, then the loader. An expired copy still kept (from L1, or the
+   * newest one a remote tier holds) is served under grace, or stands in for a failing or slow
+   * loader (#produce).
+   */
   async #load(
     key: string,
     loader: Loader<unknown>,
     options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
+    stale: Entry | undefined,
     info: FlightInfo,
   ): Promise<unknown> {
     const ticket = this.#guard.begin(key);
+    let handedOff = false;
     try {
-      const found = await this.#readRemotes(key, ticket, info);
+      const slot: StaleSlot = { entry: stale, tier: this.#memory?.name ?? '' };
+      const found = await this.#readRemotes(key, ticket, info, plan.keep > 0 ? slot : undefined);
       if (found !== undefined) {
         info.entry = found;
         return found.value;
       }
+      const now = this.#clock();
+      const kept =
+        slot.entry !== undefined && now < slot.entry.expiresAt + plan.keep ? slot.entry : undefined;
+      if (kept !== undefined) {
+        // Whatever answers below, a stale answer describes the kept copy.
+        info.entry = kept;
+        info.tier = slot.tier;
+        if (now < kept.expiresAt + plan.grace) {
+          this.#servedStale(key, 'grace');
+          this.#refresh(key, loader, options, plan, 'grace');
+          return kept.value;
+        }
+      }
+      handedOff = true;
+      return await this.#produce(key, loader, options, plan, ticket, kept, info);
+    } finally {
+      if (!handedOff) this.#guard.end(ticket);
+    }
+  }
+
+  /**
+   * Calls the loader (after the distributed lock, when on) and applies timeouts and fail-safe.
+   * Takes over `ticket` and ends it when the loader's result is written, which may be after a
+   * soft timeout returned `stale` to the callers.
+   */
+  async #produce(
+    key: string,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
+    ticket: FillTicket,
+    stale: Entry | undefined,
+    /** The flight's metadata; undefined for a background refresh. */
+    info: FlightInfo | undefined,
+  ): Promise<unknown> {
+    let owned = true;
+    try {
+      const until = this.#backoff.get(key);
+      if (until !== undefined) {
+        if (until > this.#clock()) {
+          if (info === undefined) return undefined;
+          if (stale !== undefined && plan.failSafe) {
+            this.#servedStale(key, 'backoff');
+            return stale.value;
+          }
+        } else {
+          this.#backoff.delete(key);
+        }
+      }
+      let lease: Lease | undefined;
+      if (plan.lock && this.#lock !== undefined) {
+        const outcome = await this.#lockOrWait(key, ticket);
+        if ('found' in outcome) return outcome.found.value;
+        lease = outcome.lease;
+      }
+      owned = false;
+      const work = this.#runLoader(key, loader, options, plan, ticket, lease, info);
+      try {
+        return await deadline(work, key, stale === undefined ? FOREVER : plan.softTimeout, plan.hardTimeout);
+      } catch (error) {
+        if (error instanceof SoftTimeout) {
+          this.#counters.softTimeouts++;
+          this.#events.emit('loaderTimeout', { key, kind: 'soft' });
+          this.#servedStale(key, 'softTimeout');
+          return stale!.value;
+        }
+        if (error instanceof LoaderTimeoutError) {
+          this.#counters.hardTimeouts++;
+          this.#events.emit('loaderTimeout', { key, kind: 'hard' });
+        }
+        if (plan.failSafe) {
+          if (this.#backoff.size >= MAX_BACKOFF_KEYS)
+            this.#backoff.delete(this.#backoff.keys().next().value!);
+          this.#backoff.set(key, this.#clock() + plan.backoff);
+          if (stale !== undefined) {
+            this.#servedStale(key, 'failSafe');
+            return stale.value;
+          }
+        }
+        throw error;
+      }
+    } finally {
+      if (owned) this.#guard.end(ticket);
+    }
+  }
+
+  /** One loader call and the write of its result; ends `ticket` and releases `lease` when done. */
+  async #runLoader(
+    key: string,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
+    ticket: FillTicket,
+    lease: Lease | undefined,
+    info: FlightInfo | undefined,
+  ): Promise<unknown> {
+    try {
       this.#counters.loaderCalls++;
       const context = new LoadContext(key);
       let value: unknown;
@@ -640,23 +850,130 @@ export class TierCache {
         value = await loader(context);
       } catch (error) {
         this.#counters.loaderErrors++;
-        throw new LoaderError(key, error);
+        const failure = new LoaderError(key, error);
+        this.#events.emit('loaderError', { key, error: failure });
+        throw failure;
       } finally {
         this.#counters.timeLoader(now() - started);
       }
+      this.#backoff.delete(key);
       const loadedAt = this.#clock();
-      info.tier = 'origin';
-      info.entry = { value, createdAt: loadedAt, expiresAt: loadedAt };
-      if (!context.skipped && this.#cacheable(value)) {
+      const origin: Entry = { value, createdAt: loadedAt, expiresAt: loadedAt };
+      let entry = origin;
+      if (!context.skipped && this.#cacheable(value) && !this.#closed) {
+        const own = context.overrides === undefined ? options : { ...options, ...context.overrides };
         const written = new Map<string, Entry>();
-        const item = { key, value, options: context.overrides ?? options };
-        await this.#write([item], new Map([[key, ticket]]), written);
-        info.entry = written.get(key) ?? info.entry;
+        await this.#write([{ key, value, options: own, keep: plan.keep }], new Map([[key, ticket]]), written);
+        entry = written.get(key) ?? origin;
+      }
+      if (info !== undefined) {
+        info.tier = 'origin';
+        info.entry = entry;
       }
       return value;
     } finally {
       this.#guard.end(ticket);
+      // Released after the write, so waiters polling the tier find the value before the lock goes.
+      if (lease !== undefined) this.#track(this.#lock!.release(lease).then(noop, noop));
     }
+  }
+
+  /**
+   * Distributed single flight: takes the key's lock, or waits for the instance holding it to
+   * write the value (polling the tiers, woken early by #wakes), or loads itself when the wait
+   * runs out or Redis cannot be reached.
+   */
+  async #lockOrWait(
+    key: string,
+    ticket: FillTicket,
+  ): Promise<{ found: Entry } | { lease: Lease | undefined }> {
+    const lock = this.#lock!;
+    // The tier's breaker already knows Redis is gone: no lock round trip to time out on.
+    if ((this.#remotes[this.#lockTier] as RedisTier).health().breaker?.state === 'open')
+      return { lease: undefined };
+    const giveUpAt = Date.now() + lock.options.wait;
+    let waited = false;
+    for (;;) {
+      let lease: Lease | undefined;
+      try {
+        lease = await lock.acquire(key);
+      } catch (error) {
+        this.#events.emit('lock', { key, outcome: 'failed' });
+        this.#tierFault(this.#remotes[this.#lockTier]!, this.#lockTier, 'lock', error, key, false);
+        return { lease: undefined };
+      }
+      if (lease !== undefined) {
+        this.#counters.lockAcquired++;
+        this.#events.emit('lock', { key, outcome: 'acquired' });
+        // The holder before us may have written and released between our miss and our lock.
+        const found = await this.#readRemotes(key, ticket);
+        if (found === undefined) return { lease };
+        this.#track(lock.release(lease).then(noop, noop));
+        return { found };
+      }
+      if (!waited) {
+        waited = true;
+        this.#counters.lockWaited++;
+        this.#events.emit('lock', { key, outcome: 'waited' });
+      }
+      if (Date.now() >= giveUpAt) {
+        this.#counters.lockTimedOut++;
+        this.#events.emit('lock', { key, outcome: 'timedOut' });
+        return { lease: undefined };
+      }
+      await this.#wakes.sleep(key, lock.options.poll);
+      const found = await this.#readRemotes(key, ticket);
+      if (found !== undefined) return { found };
+    }
+  }
+
+  /** Starts one background refresh of `key` unless one runs; close() waits for it. */
+  #refresh(
+    key: string,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
+    reason: RefreshReason,
+  ): void {
+    if (this.#refreshes.has(key) || this.#closed) return;
+    this.#counters.refreshes++;
+    this.#events.emit('refresh', { key, reason });
+    const work = this.#refreshNow(key, loader, options, plan, reason).then(noop, (cause: unknown) => {
+      this.#counters.refreshErrors++;
+      const error = isCacheError(cause) ? cause : new LoaderError(key, cause);
+      this.#events.emit('refreshFailed', { key, reason, error });
+      this.#report(error, false);
+    });
+    this.#refreshes.set(key, work);
+    void work.finally(() => this.#refreshes.delete(key));
+    this.#track(work);
+  }
+
+  async #refreshNow(
+    key: string,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
+    reason: RefreshReason,
+  ): Promise<void> {
+    const ticket = this.#guard.begin(key);
+    let handedOff = false;
+    try {
+      // A fresh copy below (promoted by the read) is a refresh, unless it is itself due.
+      const found = await this.#readRemotes(key, ticket);
+      if (found !== undefined) {
+        if (reason !== 'eager' || !isDue(found, plan.eagerRefresh, this.#clock(), FOREVER)) return;
+      }
+      handedOff = true;
+      await this.#produce(key, loader, options, plan, ticket, undefined, undefined);
+    } finally {
+      if (!handedOff) this.#guard.end(ticket);
+    }
+  }
+
+  #servedStale(key: string, reason: StaleReason): void {
+    this.#counters.staleServed++;
+    this.#events.emit('stale', { key, reason });
   }
 
   async #loadBatch(
@@ -713,9 +1030,15 @@ export class TierCache {
 
   /**
    * Looks `key` up in the remote tiers in order and promotes a hit to the tiers above it; names
-   * the tier that answered in `info` when given.
+   * the tier that answered in `info` when given. Expired copies still kept for grace/fail-safe
+   * are misses; the newest goes into `stale`.
    */
-  async #readRemotes(key: string, ticket: FillTicket, info?: FlightInfo): Promise<Entry | undefined> {
+  async #readRemotes(
+    key: string,
+    ticket: FillTicket,
+    info?: FlightInfo,
+    stale?: StaleSlot,
+  ): Promise<Entry | undefined> {
     const remotes = this.#remotes;
     for (let i = 0; i < remotes.length; i++) {
       const tier = remotes[i]!;
@@ -729,6 +1052,15 @@ export class TierCache {
       }
       if (found === undefined || found.entry.expiresAt <= this.#clock()) {
         counters.misses++;
+        if (
+          stale !== undefined &&
+          found !== undefined &&
+          staleEnd(found.entry) > this.#clock() &&
+          (stale.entry === undefined || found.entry.createdAt > stale.entry.createdAt)
+        ) {
+          stale.entry = found.entry;
+          stale.tier = tier.name;
+        }
         continue;
       }
       counters.hits++;
@@ -783,13 +1115,11 @@ export class TierCache {
     const current = hits.filter(([ticket]) => this.#guard.isCurrent(ticket));
     if (current.length === 0) return;
     const memory = this.#memory;
+    const keep = this.#plan.keep;
     if (memory !== undefined) {
       for (const [ticket, { entry, size }] of current) {
-        memory.set(
-          ticket.key,
-          copyWithLife(entry, Math.min(now + memory.lifeFor(ticket.key), entry.expiresAt)),
-          size,
-        );
+        const expiresAt = Math.min(now + memory.lifeFor(ticket.key), entry.expiresAt);
+        memory.set(ticket.key, copyWithLife(entry, expiresAt, keep), size);
       }
     }
     for (let i = 0; i < index; i++) {
@@ -797,9 +1127,9 @@ export class TierCache {
       const writes: PreparedWrite[] = [];
       const lives: number[] = [];
       for (const [ticket, { entry }] of current) {
-        const expiresAt = Math.min(now + tier.ttl, entry.expiresAt);
-        writes.push(tier.prepare(ticket.key, copyWithLife(entry, expiresAt)));
-        lives.push(expiresAt - now);
+        const copy = copyWithLife(entry, Math.min(now + tier.ttl, entry.expiresAt), keep);
+        writes.push(tier.prepare(ticket.key, copy));
+        lives.push(staleEnd(copy) - now);
       }
       this.#track(
         this.#timed(i, 'promote', () => tier.setMany(writes, lives)).catch((error: unknown) => {
@@ -830,21 +1160,34 @@ export class TierCache {
       if (tickets !== undefined && !this.#guard.isCurrent(tickets.get(item.key)!)) continue;
       written.push(item.key);
       const expiries = this.#expiries(item, now);
+      const ends = staleEnds(expiries, item.keep ?? this.#plan.keep);
       remotes.forEach((tier, i) => {
-        const entry: Entry = { value: item.value, createdAt: now, expiresAt: expiries[i + this.#offset]! };
+        const at = i + this.#offset;
+        const entry: Entry = {
+          value: item.value,
+          createdAt: now,
+          expiresAt: expiries[at]!,
+          staleUntil: ends[at]!,
+        };
         try {
           perTier[i]!.push(tier.prepare(item.key, entry));
         } catch (error) {
           throw isCacheError(error) ? error : new SerializationError(item.key, tier.name, error);
         }
-        lives[i]!.push(entry.expiresAt - now);
+        lives[i]!.push(ends[at]! - now);
       });
-      if (memory !== undefined)
-        memoryEntries.push([item.key, { value: item.value, createdAt: now, expiresAt: expiries[0]! }]);
-      out?.set(item.key, { value: item.value, createdAt: now, expiresAt: expiries[0]! });
+      const first: Entry = {
+        value: item.value,
+        createdAt: now,
+        expiresAt: expiries[0]!,
+        staleUntil: ends[0]!,
+      };
+      if (memory !== undefined) memoryEntries.push([item.key, first]);
+      out?.set(item.key, first);
     }
     // Reads of these keys that are still in flight now hold older data: they may not fill.
     for (const key of written) this.#guard.invalidate(key);
+    if (this.#wakes.size > 0) for (const key of written) this.#wakes.wake(key);
     for (const [key, entry] of memoryEntries) {
       if (memory!.set(key, entry, undefined)) this.#memoryCounters!.sets++;
     }
@@ -1003,10 +1346,40 @@ function* batches(keys: Iterable<string>, size: number): Generator<string[]> {
   if (batch.length > 0) yield batch;
 }
 
-function copyWithLife(entry: Entry, expiresAt: number): Entry {
-  return expiresAt === entry.expiresAt
+/** Most keys remembered in the fail-safe back-off map; the oldest go first beyond it. */
+const MAX_BACKOFF_KEYS = 10_000;
+
+function noop(): void {}
+
+/**
+ * A copy of `entry` expiring at `expiresAt`, kept `keep` ms past that but never past the
+ * source's own stale period, so a promoted copy outlives its source in neither sense.
+ */
+function copyWithLife(entry: Entry, expiresAt: number, keep: number): Entry {
+  const staleUntil = Math.min(expiresAt + keep, staleEnd(entry));
+  return expiresAt === entry.expiresAt && staleUntil === entry.staleUntil
     ? entry
-    : { value: entry.value, createdAt: entry.createdAt, expiresAt };
+    : { value: entry.value, createdAt: entry.createdAt, expiresAt, staleUntil };
+}
+
+/** Per tier (aligned with expiries), when the copy is dropped: `keep` past expiry, capped by the tier below. */
+function staleEnds(expiries: readonly number[], keep: number): readonly number[] {
+  if (keep === 0) return expiries;
+  const ends = new Array<number>(expiries.length);
+  let cap = Number.POSITIVE_INFINITY;
+  for (let i = expiries.length - 1; i >= 0; i--) {
+    cap = Math.min(cap, expiries[i]! + keep);
+    ends[i] = cap;
+  }
+  return ends;
+}
+
+/**
+ * Whether `entry` is in the last (1 - ratio) of its life, the life being the time from its
+ * creation to its expiry, or `life` if shorter (a copy that is younger than its value).
+ */
+function isDue(entry: Entry, ratio: number, now: number, life: number): boolean {
+  return now >= entry.expiresAt - (1 - ratio) * Math.min(life, entry.expiresAt - entry.createdAt);
 }
 
 function defer(): Deferred {

@@ -8,7 +8,10 @@ export interface Entry<T = unknown> {
   readonly createdAt: number;
   /** When this copy stops being served; Infinity for 'forever'. */
   readonly expiresAt: number;
-  /** Until when the value may still be served stale (grace), when the entry has one. */
+  /**
+   * When this copy is dropped, at or after `expiresAt`: between the two it is stale, served
+   * only under `grace` or `failSafe`. Absent means `expiresAt`.
+   */
   readonly staleUntil?: number;
 }
 
@@ -37,4 +40,9 @@ export type RemovalReason = 'evict' | 'expire' | 'delete' | 'invalidate' | 'repl
 /** The time `entry` has left at `now`, in milliseconds (Infinity for entries kept forever). */
 export function remainingLife(entry: Entry, now: number): number {
   return entry.expiresAt - now;
+}
+
+/** When `entry` is dropped: its stale period's end, or its expiry when it has none. */
+export function staleEnd(entry: Entry): number {
+  return entry.staleUntil ?? entry.expiresAt;
 }

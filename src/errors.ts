@@ -10,6 +10,7 @@ export type CacheErrorCode =
   | 'E_SERIALIZATION'
   | 'E_CORRUPT_ENTRY'
   | 'E_LOADER'
+  | 'E_LOADER_TIMEOUT'
   | 'E_TIER'
   | 'E_TIER_TIMEOUT'
   | 'E_TIER_UNAVAILABLE'
@@ -106,6 +107,16 @@ export class CorruptEntryError extends CacheError {
 export class LoaderError extends CacheError {
   constructor(key: string, cause: unknown) {
     super('E_LOADER', `Loader failed for key "${key}": ${messageOf(cause)}`, { key, cause });
+  }
+}
+
+/** The loader did not answer within `hardTimeout` and no stale value could stand in. */
+export class LoaderTimeoutError extends CacheError {
+  /** The hard timeout that passed, in ms. */
+  readonly timeout: number;
+  constructor(key: string, timeout: number) {
+    super('E_LOADER_TIMEOUT', `Loader for key "${key}" did not answer within ${timeout} ms`, { key });
+    this.timeout = timeout;
   }
 }
 

@@ -20,7 +20,30 @@ export interface CacheEvents {
    * failures), `half-open` (a probe call is testing it), `closed` (the probe succeeded).
    */
   breaker: { tier: string; state: BreakerState };
+  /**
+   * An expired value was returned: `grace` (stale-while-revalidate), `failSafe` (the loader
+   * failed or hit its hard timeout), `softTimeout` (the loader is still running), `backoff`
+   * (the loader failed recently and is not called again yet).
+   */
+  stale: { key: string; reason: StaleReason };
+  /** A background refresh started: `grace` (a stale value was served) or `eager` (a hit near expiry). */
+  refresh: { key: string; reason: RefreshReason };
+  /** A background refresh failed; the error also goes to `onError`. */
+  refreshFailed: { key: string; reason: RefreshReason; error: CacheError };
+  /** The loader threw or rejected (whether or not a stale value was served instead). */
+  loaderError: { key: string; error: CacheError };
+  /** The loader passed its soft or hard timeout. */
+  loaderTimeout: { key: string; kind: 'soft' | 'hard' };
+  /**
+   * Distributed single flight: this instance took the key's lock (`acquired`), found another
+   * instance loading and waited (`waited`), gave up waiting and loaded itself (`timedOut`), or
+   * could not reach Redis and loaded with local single flight only (`failed`).
+   */
+  lock: { key: string; outcome: 'acquired' | 'waited' | 'timedOut' | 'failed' };
 }
+
+export type StaleReason = 'grace' | 'failSafe' | 'softTimeout' | 'backoff';
+export type RefreshReason = 'grace' | 'eager';
 
 export type CacheEventName = keyof CacheEvents;
 export type CacheListener<K extends CacheEventName> = (payload: CacheEvents[K]) => void;

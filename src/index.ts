@@ -9,7 +9,9 @@ export type {
   WriteOptions,
 } from './options.js';
 export { CACHE_DEFAULTS } from './options.js';
-export type { CacheEvents, CacheEventName, CacheListener } from './events.js';
+export type { CacheEvents, CacheEventName, CacheListener, RefreshReason, StaleReason } from './events.js';
+export type { FailSafeOptions, LoadOptions, LockOptions } from './loading/load-plan.js';
+export { LOAD_DEFAULTS } from './loading/load-plan.js';
 export type { LoaderContext } from './loading/load-context.js';
 export type { Entry, EntryInfo, RemovalReason } from './entry.js';
 export type { Duration } from './internal/duration.js';
@@ -50,6 +52,7 @@ export {
   InvalidTtlError,
   InvalidValueError,
   LoaderError,
+  LoaderTimeoutError,
   SerializationError,
   TierError,
   TierTimeoutError,

@@ -1,6 +1,7 @@
 import { CacheError, InvalidOptionError, describe } from './errors.js';
 import type { Clock } from './internal/clock.js';
 import { parseDuration, type Duration } from './internal/duration.js';
+import type { LoadOptions, LockOptions } from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
 import type { RemoteTier } from './tiers/tier.js';
 
@@ -15,7 +16,13 @@ export interface NegativeCachingOptions {
   ttl?: Duration;
 }
 
-export interface CacheOptions {
+export interface CacheOptions extends LoadOptions {
+  /**
+   * Distributed single flight for every `getOrSet` (per call: `lock: false` opts out): a lock
+   * in the first Redis tier lets one instance call the loader for a key while the others wait
+   * for its value. Needs a Redis tier. `true` uses the defaults. @default false
+   */
+  lock?: boolean | LockOptions;
   /**
    * The tiers, fastest first. At most one memory tier, and it must come first.
    * @default [memoryTier()]
@@ -59,7 +66,10 @@ export interface WriteOptions {
   jitter?: number;
 }
 
-export type GetOrSetOptions = WriteOptions;
+export interface GetOrSetOptions extends WriteOptions, LoadOptions {
+  /** Distributed single flight for this call; overrides the cache's `lock` switch. */
+  lock?: boolean;
+}
 
 export const CACHE_DEFAULTS = Object.freeze({
   jitter: 0,

@@ -41,7 +41,42 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
   },
   {
     name: 'stale_served_total',
-    help: 'Reads answered with a stale value during its grace period.',
+    help: 'Expired values returned: under grace, fail-safe, a soft timeout or a loader back-off.',
     read: (s: CacheStats) => s.staleServed,
+  },
+  {
+    name: 'loader_soft_timeouts_total',
+    help: 'Loader calls that passed their soft timeout (a stale value was returned meanwhile).',
+    read: (s: CacheStats) => s.loaderTimeouts.soft,
+  },
+  {
+    name: 'loader_hard_timeouts_total',
+    help: 'Loader calls that passed their hard timeout.',
+    read: (s: CacheStats) => s.loaderTimeouts.hard,
+  },
+  {
+    name: 'refreshes_total',
+    help: 'Background refreshes started (stale-while-revalidate and eager refresh).',
+    read: (s: CacheStats) => s.refresh.started,
+  },
+  {
+    name: 'refresh_errors_total',
+    help: 'Background refreshes that failed.',
+    read: (s: CacheStats) => s.refresh.failed,
+  },
+  {
+    name: 'lock_acquired_total',
+    help: 'Distributed single flight: key locks this instance took.',
+    read: (s: CacheStats) => s.lock.acquired,
+  },
+  {
+    name: 'lock_waited_total',
+    help: "Distributed single flight: loads that waited for another instance's loader.",
+    read: (s: CacheStats) => s.lock.waited,
+  },
+  {
+    name: 'lock_timed_out_total',
+    help: 'Distributed single flight: waits that ran out, after which this instance loaded itself.',
+    read: (s: CacheStats) => s.lock.timedOut,
   },
 ]);

@@ -9,7 +9,7 @@
  *   2. copy it into the snapshot in `snapshot()` and its field in `CacheStats`/`TierStats`;
  *   3. add one line to `CACHE_COUNTERS` in ./instruments.ts (cache-wide counters), and both
  *      exporters publish it under their prefix with no further code.
- * `bus.messagesIn/messagesOut` and `staleServed` are such counters, waiting for the features
+ * `bus.messagesIn/messagesOut` are such counters, waiting for the feature
  * that will increment them.
  */
 import type { RemovalReason } from '../entry.js';
@@ -17,7 +17,7 @@ import type { TierHealth } from '../tiers/tier.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 
 /** Remote-tier calls that are timed, one latency histogram each. */
-export type TierOperation = 'get' | 'getMany' | 'set' | 'delete' | 'has' | 'clear' | 'promote';
+export type TierOperation = 'get' | 'getMany' | 'set' | 'delete' | 'has' | 'clear' | 'promote' | 'lock';
 
 export const REMOVAL_REASONS: readonly RemovalReason[] = Object.freeze([
   'evict',
@@ -76,6 +76,13 @@ export class CacheCounters {
   busMessagesIn = 0;
   /** Reads answered with an expired value kept for grace (incremented by stale serving). */
   staleServed = 0;
+  softTimeouts = 0;
+  hardTimeouts = 0;
+  refreshes = 0;
+  refreshErrors = 0;
+  lockAcquired = 0;
+  lockWaited = 0;
+  lockTimedOut = 0;
 
   constructor(tiers: readonly { readonly name: string; readonly kind: 'memory' | 'remote' }[]) {
     this.tiers = tiers.map((t) => new TierCounters(t.name, t.kind));
@@ -129,11 +136,17 @@ export interface CacheStats {
   hitRate: number;
   /** Loader calls (a batch loader call counts once), failures, and their latency in ms. */
   loader: { calls: number; errors: number; latency: LatencySummary };
+  /** Loader calls that passed their soft timeout (a stale value was served) or hard timeout. */
+  loaderTimeouts: { soft: number; hard: number };
+  /** Background refreshes (grace and eager) started, and those that failed. */
+  refresh: { started: number; failed: number };
+  /** Distributed single flight: locks taken, waits for another instance, waits given up. */
+  lock: { acquired: number; waited: number; timedOut: number };
   /** Payloads that could not be decoded and were treated as misses. */
   corrupt: number;
   /** Invalidation messages sent to and received from other instances. */
   bus: { messagesOut: number; messagesIn: number };
-  /** Reads answered with a stale value (grace period). */
+  /** Expired values returned: under grace, fail-safe, a soft timeout or a loader back-off. */
   staleServed: number;
   /** L1 entries and evictions, when there is an L1 (also in `tiers[0]`). */
   memory?: { entries: number; weight: number; evictions: number };
@@ -171,6 +184,9 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
       errors: counters.loaderErrors,
       latency: counters.loaderLatency.summary(),
     },
+    loaderTimeouts: { soft: counters.softTimeouts, hard: counters.hardTimeouts },
+    refresh: { started: counters.refreshes, failed: counters.refreshErrors },
+    lock: { acquired: counters.lockAcquired, waited: counters.lockWaited, timedOut: counters.lockTimedOut },
     corrupt: counters.corrupt,
     bus: { messagesOut: counters.busMessagesOut, messagesIn: counters.busMessagesIn },
     staleServed: counters.staleServed,

@@ -69,12 +69,22 @@ export class MemoryStore {
       return undefined;
     }
     if (node.entry.expiresAt <= now) {
-      this.#drop(node, 'expire');
+      // A stale copy (grace, fail-safe) stays until its stale period ends; it is a miss here
+      // and is reached through peekStale by the loading path.
+      if (!((node.entry.staleUntil ?? 0) > now)) this.#drop(node, 'expire');
       this.#policy.onMiss(key);
       return undefined;
     }
     this.#policy.onHit(node);
     return node.entry;
+  }
+
+  /** The entry for `key` if it is live or still within its stale period; no access is counted. */
+  peekStale(key: string, now: number): Entry | undefined {
+    const node = this.#map.get(key);
+    if (node === undefined) return undefined;
+    const entry = node.entry;
+    return entry.expiresAt > now || (entry.staleUntil ?? 0) > now ? entry : undefined;
   }
 
   /**

@@ -1,0 +1,168 @@
+import { InvalidOptionError, describe } from '../errors.js';
+import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+
+export interface FailSafeOptions {
+  /**
+   * How long past its expiry a value is kept so it can stand in for a failing loader. Every
+   * tier keeps entries this much longer (Redis PX included), so size memory with it in mind.
+   * @default '10m'
+   */
+  maxStaleAge?: Duration;
+  /**
+   * After the loader fails for a key, how long it is not called again for that key while a
+   * stale value can be served instead. @default '5s'
+   */
+  backoff?: Duration;
+}
+
+/** How `getOrSet` behaves when entries expire and the loader is slow or failing; cache-wide or per call. */
+export interface LoadOptions {
+  /**
+   * Stale-while-revalidate: for this long after an entry expires it is still returned at once,
+   * while one background call of the loader per key refreshes it. @default 0 (off)
+   */
+  grace?: Duration;
+  /**
+   * When the loader throws or times out and an expired value is still kept, serve that value
+   * (a `stale` event with reason `failSafe`) instead of failing, and back off from the loader
+   * for that key. `true` uses the defaults. @default false
+   */
+  failSafe?: boolean | FailSafeOptions;
+  /**
+   * If the loader has not answered after this long and an expired value is kept, return that
+   * value; the loader keeps running and its result is cached when it lands. @default off
+   */
+  softTimeout?: Duration;
+  /**
+   * If the loader has not answered after this long, reject with `LoaderTimeoutError` (or serve
+   * a kept value under `failSafe`). The loader is not cancelled; a late result is still cached.
+   * @default off
+   */
+  hardTimeout?: Duration;
+  /**
+   * Fraction (0–1, exclusive) of an entry's life after which a `getOrSet` hit also starts one
+   * background refresh of the key, so hot keys are renewed before they expire. `0.8` refreshes
+   * in the last 20% of the life. @default off
+   */
+  eagerRefresh?: number;
+}
+
+/** Distributed single flight: one loader call per key across every instance sharing the Redis tier. */
+export interface LockOptions {
+  /**
+   * Lock lease: longest a loader may hold the lock before others may take it. Keep it above
+   * the loader's slowest normal run. @default '5s'
+   */
+  ttl?: Duration;
+  /** How long an instance waits for another's loader before loading itself. @default the lock ttl */
+  wait?: Duration;
+  /** Interval between checks of the Redis tier while waiting. @default '25ms' */
+  poll?: Duration;
+  /** Prefix of lock keys; must not overlap the tier's key prefix. @default 'tc-lock:' */
+  prefix?: string;
+  /** Longest wait for a lock command; past it the lock is skipped (local single flight). @default '250ms' */
+  timeout?: Duration;
+}
+
+export interface ResolvedLock {
+  ttl: number;
+  wait: number;
+  poll: number;
+  prefix: string;
+  timeout: number;
+}
+
+/** Load options resolved to milliseconds; FOREVER stands for "off" for timeouts. */
+export interface LoadPlan {
+  readonly grace: number;
+  readonly failSafe: boolean;
+  readonly maxStaleAge: number;
+  readonly backoff: number;
+  readonly softTimeout: number;
+  readonly hardTimeout: number;
+  /** 0 when off. */
+  readonly eagerRefresh: number;
+  readonly lock: boolean;
+  /** How long past expiry copies are kept: the larger of grace and (under fail-safe) maxStaleAge. */
+  readonly keep: number;
+}
+
+export const LOAD_DEFAULTS = Object.freeze({
+  grace: 0,
+  failSafe: Object.freeze({ maxStaleAge: '10m', backoff: '5s' }),
+  lock: Object.freeze({ ttl: '5s', poll: '25ms', prefix: 'tc-lock:', timeout: '250ms' }),
+} as const);
+
+/** Resolves load options over `base` (the cache-wide plan), naming bad options by `path`. */
+export function resolvePlan(options: LoadOptions & { lock?: unknown }, base?: LoadPlan): LoadPlan {
+  const grace = options.grace === undefined ? (base?.grace ?? 0) : duration(options.grace, 'grace', true);
+  let failSafe = base?.failSafe ?? false;
+  let maxStaleAge = base?.maxStaleAge ?? (parseDuration(LOAD_DEFAULTS.failSafe.maxStaleAge) as number);
+  let backoff = base?.backoff ?? (parseDuration(LOAD_DEFAULTS.failSafe.backoff) as number);
+  const fs = options.failSafe;
+  if (typeof fs === 'boolean') failSafe = fs;
+  else if (typeof fs === 'object' && fs !== null) {
+    failSafe = true;
+    if (fs.maxStaleAge !== undefined) maxStaleAge = duration(fs.maxStaleAge, 'failSafe.maxStaleAge');
+    if (fs.backoff !== undefined) backoff = duration(fs.backoff, 'failSafe.backoff', true);
+  } else if (fs !== undefined) {
+    throw new InvalidOptionError('failSafe', `expected a boolean or an options object, got ${describe(fs)}`);
+  }
+  const softTimeout =
+    options.softTimeout === undefined
+      ? (base?.softTimeout ?? FOREVER)
+      : duration(options.softTimeout, 'softTimeout');
+  const hardTimeout =
+    options.hardTimeout === undefined
+      ? (base?.hardTimeout ?? FOREVER)
+      : duration(options.hardTimeout, 'hardTimeout');
+  if (softTimeout !== FOREVER && softTimeout >= hardTimeout) {
+    throw new InvalidOptionError(
+      'softTimeout',
+      `must be shorter than hardTimeout (${hardTimeout} ms), got ${describe(options.softTimeout ?? softTimeout)}`,
+    );
+  }
+  let eagerRefresh = base?.eagerRefresh ?? 0;
+  if (options.eagerRefresh !== undefined) {
+    const ratio: unknown = options.eagerRefresh;
+    if (typeof ratio !== 'number' || !(ratio > 0 && ratio < 1)) {
+      throw new InvalidOptionError(
+        'eagerRefresh',
+        `expected a fraction between 0 and 1 (exclusive), got ${describe(ratio)}`,
+      );
+    }
+    eagerRefresh = ratio;
+  }
+  let lock = base?.lock ?? false;
+  if (options.lock !== undefined) {
+    if (typeof options.lock === 'boolean') lock = options.lock;
+    else if (base === undefined && typeof options.lock === 'object' && options.lock !== null) lock = true;
+    else throw new InvalidOptionError('lock', `expected a boolean, got ${describe(options.lock)}`);
+  }
+  const keep = Math.max(grace, failSafe ? maxStaleAge : 0);
+  return { grace, failSafe, maxStaleAge, backoff, softTimeout, hardTimeout, eagerRefresh, lock, keep };
+}
+
+export function resolveLock(options: unknown): ResolvedLock {
+  const given: LockOptions = typeof options === 'object' && options !== null ? options : {};
+  if (typeof options !== 'boolean' && given !== options) {
+    throw new InvalidOptionError('lock', `expected a boolean or an options object, got ${describe(options)}`);
+  }
+  const defaults = LOAD_DEFAULTS.lock;
+  const ttl = duration(given.ttl ?? defaults.ttl, 'lock.ttl');
+  if (ttl === FOREVER) throw new InvalidOptionError('lock.ttl', "a lock lease must be finite, got 'forever'");
+  const wait = given.wait === undefined ? ttl : duration(given.wait, 'lock.wait', true);
+  const poll = duration(given.poll ?? defaults.poll, 'lock.poll');
+  const timeout = duration(given.timeout ?? defaults.timeout, 'lock.timeout');
+  const prefix = given.prefix ?? defaults.prefix;
+  if (typeof prefix !== 'string' || prefix === '') {
+    throw new InvalidOptionError('lock.prefix', `expected a non-empty string, got ${describe(prefix)}`);
+  }
+  return { ttl, wait, poll, prefix, timeout };
+}
+
+function duration(value: unknown, option: string, allowZero = false): number {
+  const parsed = parseDuration(value, { allowZero });
+  if (typeof parsed === 'string') throw new InvalidOptionError(option, parsed);
+  return parsed;
+}
