@@ -27,7 +27,9 @@ describe('Redis Cluster failover under load', () => {
     const origin = new Map(keys.map((key) => [key, 0]));
     const loader = (key: string) => () => ({ key, version: origin.get(key)! });
     const instance = (): TierCache => {
-      const cache = createCache({ tiers: [redisTier({ client: cluster.client(), prefix })] });
+      const cache = createCache({
+        tiers: [redisTier({ client: cluster.client(), prefix, timeout: '250ms' })],
+      });
       caches.push(cache);
       return cache;
     };
@@ -71,18 +73,17 @@ describe('Redis Cluster failover under load', () => {
     const killedAt = performance.now();
     await cluster.failover(victim);
     const failoverMs = performance.now() - killedAt;
+    expect(failoverMs).toBeGreaterThan(1_000); // the bound below is meaningful only if so
     const atFailover = requests;
     await waitUntil(() => requests > atFailover + 500);
     running = false;
     await Promise.all([...readLoops, writeLoop]);
 
-    console.log(
-      `failover ${failoverMs.toFixed(0)} ms, slowest request ${slowest.toFixed(0)} ms, ${requests} requests`,
-    );
     expect(failures).toEqual([]);
-    // No request waited much longer than the failover took (the cluster client retries while
-    // the slot has no master; the cache must not add waits of its own on top).
-    expect(slowest).toBeLessThan(failoverMs + 2_000);
+    // While the slot has no master, the cluster client would hold commands for the whole
+    // failover; the tier's timeouts bound a request to a timed-out read and write (2 × 250 ms)
+    // plus the loader, with room for a loaded 2-core machine.
+    expect(slowest).toBeLessThan(1_500);
 
     // After the failover: one more write of every key, then every reader sees exactly it.
     for (const key of keys) {
