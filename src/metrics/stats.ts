@@ -125,6 +125,8 @@ export interface TierStats {
   timeouts?: number;
   /** The tier's circuit breaker: state, times opened, calls skipped while open. */
   breaker?: TierHealth['breaker'];
+  /** Keys whose writes missed the tier, deleted from it when it is back (remote tiers). */
+  repair?: TierHealth['repair'];
 }
 
 export interface CacheStats {

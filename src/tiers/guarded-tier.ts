@@ -1,7 +1,7 @@
 import type { Entry } from '../entry.js';
 import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
-import { CALL, CircuitBreaker, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
+import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
 import type { PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
 
 export interface GuardOptions {
@@ -18,9 +18,17 @@ export interface GuardOptions {
    * @default {} (on, with BREAKER_DEFAULTS)
    */
   breaker?: BreakerOptions | false;
+  /**
+   * A write or delete that fails, times out or is skipped leaves the tier holding an older
+   * value. The tier remembers up to this many such keys and deletes them from the tier when it
+   * answers again, before the breaker lets reads back in; past this many, it clears the tier
+   * (its prefix) instead.
+   * @default 10_000
+   */
+  repairLimit?: number;
 }
 
-export const GUARD_DEFAULTS = Object.freeze({ timeout: '250ms' } as const);
+export const GUARD_DEFAULTS = Object.freeze({ timeout: '250ms', repairLimit: 10_000 } as const);
 
 /** Hooks a tier implementation gives its guard; not options a user sets. */
 export interface GuardHooks {
@@ -49,6 +57,13 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   readonly #breaker: CircuitBreaker | undefined;
   readonly #connected: (() => boolean) | undefined;
   #timeouts = 0;
+  /** Keys whose last write or delete may have missed the tier; deleted from it on recovery. */
+  readonly #dirty = new Set<string>();
+  readonly #repairLimit: number;
+  /** More keys missed the tier than `repairLimit`: recovery clears the tier instead. */
+  #overflow = false;
+  #repairing: Promise<void> | undefined;
+  #repairs = 0;
   onBreaker: RemoteTier['onBreaker'] = undefined;
 
   constructor(tier: T, options: GuardOptions = {}, hooks: GuardHooks = {}) {
@@ -74,6 +89,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       );
     }
     this.#connected = hooks.connected;
+    const limit = options.repairLimit ?? GUARD_DEFAULTS.repairLimit;
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new InvalidOptionError(
+        `${path}.repairLimit`,
+        `expected a non-negative integer, got ${describe(limit)}`,
+      );
+    }
+    this.#repairLimit = limit;
   }
 
   get name(): string {
@@ -105,7 +128,12 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
-    return this.#call('set', this.#writeTimeout, () => this.inner.setMany(writes, ttls));
+    return this.#call(
+      'set',
+      this.#writeTimeout,
+      () => this.inner.setMany(writes, ttls),
+      writes.map((write) => write.key),
+    );
   }
 
   has(key: string): Promise<boolean> {
@@ -113,37 +141,68 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   delete(keys: readonly string[]): Promise<number> {
-    return this.#call('delete', this.#writeTimeout, () => this.inner.delete(keys));
+    return this.#call('delete', this.#writeTimeout, () => this.inner.delete(keys), keys);
   }
 
   clear(): Promise<number> {
-    return this.#call('clear', FOREVER, () => this.inner.clear());
+    // Whatever was dirty is gone once the clear succeeds; if it fails, anything may be left.
+    return this.#call('clear', FOREVER, () => this.inner.clear()).then(
+      (removed) => {
+        this.#dirty.clear();
+        this.#overflow = false;
+        return removed;
+      },
+      (error: unknown) => {
+        this.#overflow = true;
+        throw error;
+      },
+    );
   }
 
   close(): Promise<void> {
+    // A running repair is not awaited (it may wait on a hung server); closing the client
+    // settles it, and its outcome no longer matters.
     return this.inner.close();
   }
 
   health(): TierHealth {
     const breaker = this.#breaker;
-    return breaker === undefined
-      ? { timeouts: this.#timeouts }
-      : {
-          timeouts: this.#timeouts,
-          breaker: { state: breaker.state, opens: breaker.opens, skipped: breaker.skipped },
-        };
+    const health: TierHealth = {
+      timeouts: this.#timeouts,
+      repair: { pending: this.#overflow ? 'all' : this.#dirty.size, done: this.#repairs },
+    };
+    if (breaker !== undefined) {
+      health.breaker = { state: breaker.state, opens: breaker.opens, skipped: breaker.skipped };
+    }
+    return health;
   }
 
-  #call<R>(operation: string, timeout: number, run: () => Promise<R>): Promise<R> {
+  #call<R>(operation: string, timeout: number, run: () => Promise<R>, keys?: readonly string[]): Promise<R> {
     const breaker = this.#breaker;
     const admission: Admission = breaker === undefined ? CALL : breaker.admit();
-    if (admission === SKIP) {
+    if (admission === SKIP || (admission === PROBE && this.#repair(PROBE))) {
+      // With writes to repair, the repair is the probe: nothing may be read from the tier
+      // before the values it missed are gone from it.
+      if (keys !== undefined) this.#spoil(keys);
       return Promise.reject(new TierUnavailableError(this.name, operation, 'circuit-open'));
     }
     if (this.#connected !== undefined && !this.#connected()) {
       breaker?.record(admission, false);
+      if (keys !== undefined) this.#spoil(keys);
       return Promise.reject(new TierUnavailableError(this.name, operation, 'disconnected'));
     }
+    return this.#bounded(operation, timeout, admission, run, keys);
+  }
+
+  /** Runs an admitted call under its timeout and reports the outcome to the breaker. */
+  #bounded<R>(
+    operation: string,
+    timeout: number,
+    admission: Admission,
+    run: () => Promise<R>,
+    keys?: readonly string[],
+  ): Promise<R> {
+    const breaker = this.#breaker;
     let pending: Promise<R>;
     try {
       pending = run();
@@ -152,33 +211,28 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       pending = Promise.reject(error);
     }
-    if (timeout === FOREVER) {
-      if (breaker === undefined) return pending;
-      return pending.then(
-        (value) => {
-          breaker.record(admission, true);
-          return value;
-        },
-        (error: unknown) => {
-          breaker.record(admission, false);
-          throw error;
-        },
-      );
-    }
     return new Promise<R>((resolve, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
-        // A stalled event loop fires timers before it reads sockets: give a reply that is
-        // already waiting one turn of I/O before calling the call late.
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          this.#timeouts++;
-          breaker?.record(admission, false);
-          reject(new TierTimeoutError(this.name, operation, timeout));
-        });
-      }, timeout);
-      timer.unref();
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (error: unknown): void => {
+        settled = true;
+        breaker?.record(admission, false);
+        if (keys !== undefined) this.#spoil(keys);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        reject(error);
+      };
+      if (timeout !== FOREVER) {
+        timer = setTimeout(() => {
+          // A stalled event loop fires timers before it reads sockets: give a reply that is
+          // already waiting one turn of I/O before calling the call late.
+          setImmediate(() => {
+            if (settled) return;
+            this.#timeouts++;
+            fail(new TierTimeoutError(this.name, operation, timeout));
+          });
+        }, timeout);
+        timer.unref();
+      }
       // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
       pending.then(
         (value) => {
@@ -186,18 +240,53 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
           settled = true;
           clearTimeout(timer);
           breaker?.record(admission, true);
+          if (admission === CALL && this.#dirty.size > 0) this.#repair(CALL);
           resolve(value);
         },
         (error: unknown) => {
           if (settled) return;
-          settled = true;
           clearTimeout(timer);
-          breaker?.record(admission, false);
-          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-          reject(error);
+          fail(error);
         },
       );
     });
+  }
+
+  /** Remembers keys whose write or delete may not have reached the tier. */
+  #spoil(keys: readonly string[]): void {
+    if (this.#overflow) return;
+    for (const key of keys) this.#dirty.add(key);
+    if (this.#dirty.size > this.#repairLimit) {
+      this.#overflow = true;
+      this.#dirty.clear();
+    }
+  }
+
+  /**
+   * Deletes from the tier the keys whose writes or deletes did not reach it (or clears the tier
+   * when there were too many to remember), in the background, once at a time. Each such key
+   * is deleted once the tier answers again, never rewritten: the next read loads it afresh.
+   * Returns whether a repair is running.
+   */
+  #repair(admission: Admission): boolean {
+    if (this.#repairing !== undefined) return true;
+    if (this.#dirty.size === 0 && !this.#overflow) return false;
+    const overflow = this.#overflow;
+    const keys = [...this.#dirty];
+    const run = overflow ? () => this.inner.clear() : () => this.inner.delete(keys);
+    const timeout = overflow ? FOREVER : this.#writeTimeout;
+    this.#repairing = this.#bounded('repair', timeout, admission, run).then(
+      () => {
+        if (overflow) this.#overflow = false;
+        for (const key of keys) this.#dirty.delete(key);
+        this.#repairs++;
+      },
+      () => {
+        // Still dirty: the next probe or successful call tries again.
+      },
+    );
+    void this.#repairing.finally(() => (this.#repairing = undefined));
+    return true;
   }
 }
 

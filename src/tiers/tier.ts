@@ -47,6 +47,11 @@ export interface RemoteTier {
 export interface TierHealth {
   /** Calls that ran out of time. */
   timeouts: number;
+  /**
+   * Keys whose write or delete missed the tier, waiting to be deleted from it when it answers
+   * again (`'all'`: too many to remember, the tier will be cleared), and repairs done.
+   */
+  repair: { pending: number | 'all'; done: number };
   /** The tier's circuit breaker, when it has one. */
   breaker?: {
     state: BreakerState;

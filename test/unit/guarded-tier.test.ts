@@ -173,23 +173,21 @@ describe('circuit breaker', () => {
   it('lets a probe through after the cool-down and closes when the tier is back', async () => {
     const { cache, inner, clock, states } = setup({ breaker: { failures: 1, cooldown: '5s' } });
     inner.mode = 'fail';
-    await cache.set('k', 1);
+    expect(await cache.get('k')).toBeUndefined();
     inner.mode = 'ok';
-    await cache.set('k', 2);
-    expect(inner.entries.has('k')).toBe(false);
+    inner.entries.set('k', { value: 3, createdAt: 0, expiresAt: Infinity });
+    expect(await cache.get('k')).toBeUndefined();
     clock.advance(5_000);
-    await cache.set('k', 3);
-    expect(inner.entries.get('k')?.value).toBe(3);
-    expect(states).toEqual(['remote:open', 'remote:half-open', 'remote:closed']);
     expect(await cache.get('k')).toBe(3);
+    expect(states).toEqual(['remote:open', 'remote:half-open', 'remote:closed']);
   });
 
   it('a timed-out probe opens the breaker again', async () => {
     const { cache, inner, clock, states } = setup({ breaker: { failures: 1, cooldown: '1s' } });
     inner.mode = 'hang';
-    expect(await cache.getOrSet('k', () => 'a')).toBe('a');
+    expect(await cache.get('k')).toBeUndefined();
     clock.advance(1_000);
-    expect(await cache.getOrSet('j', () => 'b')).toBe('b');
+    expect(await cache.get('j')).toBeUndefined();
     expect(states).toEqual(['remote:open', 'remote:half-open', 'remote:open']);
   });
 
@@ -211,6 +209,86 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 20; i++) await cache.get(`k${i}`);
     expect(inner.calls).toBe(20);
     expect(states).toEqual([]);
+  });
+});
+
+describe('repair of writes that missed the tier', () => {
+  /** A cache without L1 over a tier whose breaker opens on the first failure. */
+  function down(options: GuardOptions = {}) {
+    const t = setup({ breaker: { failures: 1, cooldown: '1s' }, ...options });
+    const closed = () => t.tier.health().breaker!.state === 'closed';
+    return { ...t, closed };
+  }
+
+  it('deletes keys written while the tier was down before reads go back to it', async () => {
+    const { cache, inner, clock, tier, closed } = down();
+    await cache.set('k', 'old');
+    inner.mode = 'fail';
+    await cache.set('k', 'new');
+    await cache.delete('gone');
+    inner.mode = 'ok';
+    inner.entries.set('gone', { value: 'deleted while down', createdAt: 0, expiresAt: Infinity });
+    expect(tier.health().repair).toEqual({ pending: 2, done: 0 });
+    clock.advance(1_000);
+    // The call that found the cool-down over starts the repair as the probe and skips the tier.
+    expect(await cache.get('k')).toBeUndefined();
+    await expect.poll(closed).toBe(true);
+    expect(inner.entries.has('k')).toBe(false);
+    expect(inner.entries.has('gone')).toBe(false);
+    expect(tier.health().repair).toEqual({ pending: 0, done: 1 });
+    expect(await cache.get('k')).toBeUndefined();
+  });
+
+  it('keeps the breaker open while the repair fails, and repairs once the tier answers', async () => {
+    const { cache, inner, clock, states, closed } = down();
+    await cache.set('k', 'old');
+    inner.mode = 'fail';
+    await cache.set('k', 'new');
+    clock.advance(1_000);
+    await cache.get('x');
+    await expect.poll(() => states.at(-1)).toBe('remote:open');
+    inner.mode = 'ok';
+    clock.advance(1_000);
+    await cache.get('x');
+    await expect.poll(closed).toBe(true);
+    expect(inner.entries.has('k')).toBe(false);
+  });
+
+  it('repairs a write that failed while the breaker stayed closed after the next good call', async () => {
+    const { cache, inner, tier } = setup({ breaker: false });
+    await cache.set('k', 'old');
+    inner.mode = 'fail';
+    await cache.set('k', 'new');
+    inner.mode = 'ok';
+    await cache.get('other');
+    await expect.poll(() => inner.entries.has('k')).toBe(false);
+    expect(tier.health().repair.done).toBe(1);
+  });
+
+  it('clears the tier on recovery when more keys missed it than it remembers', async () => {
+    const { cache, inner, clock, tier, closed } = down({ repairLimit: 2 });
+    await cache.set('unrelated', 1);
+    inner.mode = 'fail';
+    await cache.setMany([1, 2, 3].map((i) => ({ key: `k${i}`, value: i })));
+    expect(tier.health().repair.pending).toBe('all');
+    inner.mode = 'ok';
+    clock.advance(1_000);
+    await cache.get('x');
+    await expect.poll(closed).toBe(true);
+    expect(inner.entries.size).toBe(0);
+    expect(tier.health().repair.pending).toBe(0);
+  });
+
+  it('a clear that missed the tier is done on recovery', async () => {
+    const { cache, inner, clock, closed } = down();
+    await cache.set('k', 1);
+    inner.mode = 'fail';
+    await cache.clear();
+    inner.mode = 'ok';
+    clock.advance(1_000);
+    await cache.get('x');
+    await expect.poll(closed).toBe(true);
+    expect(inner.entries.size).toBe(0);
   });
 });
 
