@@ -8,6 +8,7 @@ export default defineConfig({
     prometheus: 'src/metrics/prometheus.ts',
     fastify: 'src/http/fastify.ts',
     express: 'src/http/express.ts',
+    opentelemetry: 'src/metrics/opentelemetry.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -38,6 +38,13 @@ for (const [name, mod] of [
   if (typeof mod.prometheusMetrics !== 'function')
     problems.push(`${name}('tiercache/prometheus') has no prometheusMetrics`);
 }
+for (const [name, mod] of [
+  ['import', await import('tiercache/opentelemetry')],
+  ['require', require('tiercache/opentelemetry')],
+]) {
+  if (typeof mod.openTelemetryMetrics !== 'function')
+    problems.push(`${name}('tiercache/opentelemetry') has no openTelemetryMetrics`);
+}
 const { Registry } = require('prom-client');
 const registry = new Registry();
 for (const [sub, symbol] of [

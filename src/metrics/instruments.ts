@@ -1,10 +1,27 @@
 /**
- * The cache-wide counters both exporters publish, in one table so a new counter is one line
- * here (see the seam described in ./stats.ts). Names are Prometheus-style, without the prefix;
- * the OpenTelemetry exporter derives dotted names from them (`loader_calls_total` →
- * `loader.calls`).
+ * What both exporters publish, in one place: each instrument reads its series from a stats()
+ * snapshot. Names are Prometheus-style, without the prefix; the OpenTelemetry exporter derives
+ * dotted names from them (`loader_calls_total` → `loader.calls`). A new cache-wide counter is
+ * one line in CACHE_COUNTERS (see the seam described in ./stats.ts).
  */
-import type { CacheStats } from './stats.js';
+import { InvalidOptionError, describe } from '../errors.js';
+import { REMOVAL_REASONS, type CacheStats } from './stats.js';
+
+/** One series of an instrument: its own attributes (the exporter adds the cache's) and value. */
+export interface Series {
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+export interface InstrumentSpec {
+  /** Metric name after the prefix; counters end in `_total`. */
+  readonly name: string;
+  readonly kind: 'counter' | 'gauge';
+  readonly help: string;
+  /** UCUM unit for OpenTelemetry. @default '1' */
+  readonly unit?: string;
+  read(stats: CacheStats): Series[];
+}
 
 export interface CounterSpec {
   /** Metric name after the prefix, ending in `_total`. */
@@ -80,3 +97,107 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
     read: (s: CacheStats) => s.lock.timedOut,
   },
 ]);
+
+/** Every counter and gauge, per tier first, then the cache-wide counters. */
+export const INSTRUMENTS: readonly InstrumentSpec[] = Object.freeze([
+  {
+    name: 'operations_total',
+    kind: 'counter',
+    help: 'Tier operations by tier, operation and result (hit, miss, ok, error).',
+    read: (s: CacheStats) =>
+      s.tiers.flatMap(({ name: tier, ...t }) => [
+        { attributes: { tier, operation: 'get', result: 'hit' }, value: t.hits },
+        { attributes: { tier, operation: 'get', result: 'miss' }, value: t.misses },
+        { attributes: { tier, operation: 'set', result: 'ok' }, value: t.sets },
+        { attributes: { tier, operation: 'delete', result: 'ok' }, value: t.deletes },
+        ...Object.entries(t.errorsByOperation).map(([operation, value]) => ({
+          attributes: { tier, operation, result: 'error' },
+          value,
+        })),
+      ]),
+  },
+  perTier('hits_total', 'counter', 'Lookups a tier answered.', (t) => t.hits),
+  perTier('misses_total', 'counter', 'Lookups a tier could not answer.', (t) => t.misses),
+  perTier(
+    'hit_ratio',
+    'gauge',
+    'Hits / (hits + misses) at each tier since the cache started.',
+    (t) => t.hitRate,
+  ),
+  {
+    name: 'evictions_total',
+    kind: 'counter',
+    help: 'Entries that left the memory tier, by reason (evict, expire, delete, invalidate, replace).',
+    read: (s: CacheStats) =>
+      s.tiers
+        .filter((t) => t.kind === 'memory')
+        .flatMap((t) =>
+          REMOVAL_REASONS.map((reason) => ({
+            attributes: { tier: t.name, reason },
+            value: t.evictions[reason],
+          })),
+        ),
+  },
+  perTier('entries', 'gauge', 'Entries held by the memory tier.', (t) => t.entries),
+  {
+    ...perTier(
+      'bytes',
+      'gauge',
+      'Bytes accounted by the memory tier (its entry count unless it has maxBytes).',
+      (t) => t.bytes,
+    ),
+    unit: 'By',
+  },
+  ...CACHE_COUNTERS.map((counter): InstrumentSpec => ({
+    name: counter.name,
+    kind: 'counter',
+    help: counter.help,
+    read: (s) => [{ attributes: {}, value: counter.read(s) }],
+  })),
+]);
+
+/** An instrument with one series per tier that has the value (undefined skips the tier). */
+function perTier(
+  name: string,
+  kind: 'counter' | 'gauge',
+  help: string,
+  value: (tier: CacheStats['tiers'][number]) => number | undefined,
+): InstrumentSpec {
+  return {
+    name,
+    kind,
+    help,
+    read: (s) =>
+      s.tiers.flatMap((t) => {
+        const v = value(t);
+        return v === undefined ? [] : [{ attributes: { tier: t.name }, value: v }];
+      }),
+  };
+}
+
+/** The latency histograms, read from the live counters rather than a snapshot. */
+export const HISTOGRAMS = Object.freeze({
+  operations: {
+    name: 'operation_duration_seconds',
+    help: 'Latency of remote tier calls, by tier and operation.',
+  },
+  loader: { name: 'loader_duration_seconds', help: 'Latency of loader (origin) calls.' },
+});
+
+/** Default latency histogram bucket bounds in seconds: 100 µs to 10 s. */
+export const LATENCY_BUCKETS: readonly number[] = Object.freeze([
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
+
+export function checkBuckets(buckets: unknown): readonly number[] {
+  if (
+    !Array.isArray(buckets) ||
+    buckets.length === 0 ||
+    !buckets.every(
+      (b, i) => typeof b === 'number' && b > 0 && Number.isFinite(b) && (i === 0 || b > buckets[i - 1]),
+    )
+  ) {
+    throw new InvalidOptionError('buckets', `expected increasing positive seconds, got ${describe(buckets)}`);
+  }
+  return buckets as number[];
+}

@@ -9,9 +9,9 @@
 import { register as defaultRegistry, type Metric, type Registry } from 'prom-client';
 import { InvalidOptionError, describe } from '../errors.js';
 import type { LatencyHistogram } from './histogram.js';
-import { CACHE_COUNTERS } from './instruments.js';
+import { HISTOGRAMS, INSTRUMENTS, LATENCY_BUCKETS, checkBuckets } from './instruments.js';
 import { metricsOf, type MetricsSource } from './source.js';
-import { REMOVAL_REASONS, type CacheStats, type TierOperation } from './stats.js';
+import type { CacheStats, TierOperation } from './stats.js';
 
 export interface PrometheusOptions {
   /** The registry to register on. @default prom-client's default registry (`register`) */
@@ -35,9 +35,7 @@ export interface PrometheusOptions {
 export const PROMETHEUS_DEFAULTS = Object.freeze({
   prefix: 'tiercache_',
   name: 'default',
-  buckets: Object.freeze([
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-  ]),
+  buckets: LATENCY_BUCKETS,
 });
 
 /** What `prometheusMetrics` returns: a way to stop exporting this cache. */
@@ -154,131 +152,41 @@ function groupFor(registry: Registry, prefix: string, buckets: readonly number[]
       return samples;
     };
   };
-  const metric = (
-    suffix: string,
-    type: 'counter' | 'gauge' | 'histogram',
-    help: string,
-    collect: () => Sample[],
-  ): void => {
-    group.metrics.push(new CollectedMetric(prefix + suffix, help, type, collect));
-  };
-
-  metric(
-    'operations_total',
-    'counter',
-    'Tier operations by tier, operation and result (hit, miss, ok, error).',
-    each((stats, { labels }) =>
-      stats.tiers.flatMap((tier) => [
-        { labels: { ...labels, tier: tier.name, operation: 'get', result: 'hit' }, value: tier.hits },
-        { labels: { ...labels, tier: tier.name, operation: 'get', result: 'miss' }, value: tier.misses },
-        { labels: { ...labels, tier: tier.name, operation: 'set', result: 'ok' }, value: tier.sets },
-        { labels: { ...labels, tier: tier.name, operation: 'delete', result: 'ok' }, value: tier.deletes },
-        ...Object.entries(tier.errorsByOperation).map(([operation, value]) => ({
-          labels: { ...labels, tier: tier.name, operation, result: 'error' },
-          value,
-        })),
-      ]),
-    ),
-  );
-  metric(
-    'hits_total',
-    'counter',
-    'Lookups a tier answered.',
-    each((stats, { labels }) =>
-      stats.tiers.map((t) => ({ labels: { ...labels, tier: t.name }, value: t.hits })),
-    ),
-  );
-  metric(
-    'misses_total',
-    'counter',
-    'Lookups a tier could not answer.',
-    each((stats, { labels }) =>
-      stats.tiers.map((t) => ({ labels: { ...labels, tier: t.name }, value: t.misses })),
-    ),
-  );
-  metric(
-    'hit_ratio',
-    'gauge',
-    'Hits / (hits + misses) at each tier since the cache started.',
-    each((stats, { labels }) =>
-      stats.tiers.map((t) => ({ labels: { ...labels, tier: t.name }, value: t.hitRate })),
-    ),
-  );
-  metric(
-    'evictions_total',
-    'counter',
-    'Entries that left the memory tier, by reason (evict, expire, delete, invalidate, replace).',
-    each((stats, { labels }) =>
-      stats.tiers
-        .filter((t) => t.kind === 'memory')
-        .flatMap((t) =>
-          REMOVAL_REASONS.map((reason) => ({
-            labels: { ...labels, tier: t.name, reason },
-            value: t.evictions[reason],
-          })),
+  for (const instrument of INSTRUMENTS) {
+    group.metrics.push(
+      new CollectedMetric(
+        prefix + instrument.name,
+        instrument.help,
+        instrument.kind,
+        each((stats, { labels }) =>
+          instrument
+            .read(stats)
+            .map(({ attributes, value }) => ({ labels: { ...labels, ...attributes }, value })),
         ),
-    ),
-  );
-  metric(
-    'entries',
-    'gauge',
-    'Entries held by the memory tier.',
-    each((stats, { labels }) =>
-      stats.tiers.flatMap((t) =>
-        t.entries === undefined ? [] : [{ labels: { ...labels, tier: t.name }, value: t.entries }],
       ),
-    ),
-  );
-  metric(
-    'bytes',
-    'gauge',
-    'Bytes accounted by the memory tier (its entry count unless it has maxBytes).',
-    each((stats, { labels }) =>
-      stats.tiers.flatMap((t) =>
-        t.bytes === undefined ? [] : [{ labels: { ...labels, tier: t.name }, value: t.bytes }],
-      ),
-    ),
-  );
-  const durationName = `${prefix}operation_duration_seconds`;
-  metric(
-    'operation_duration_seconds',
-    'histogram',
-    'Latency of remote tier calls, by tier and operation.',
-    () => {
-      const samples: Sample[] = [];
-      for (const { source, labels } of group.caches) {
-        for (const tier of source.counters.tiers) {
-          for (const [operation, histogram] of Object.entries(tier.latency) as [
-            TierOperation,
-            LatencyHistogram,
-          ][]) {
-            samples.push(
-              ...histogramSamples(durationName, histogram, buckets, {
-                ...labels,
-                tier: tier.name,
-                operation,
-              }),
-            );
-          }
-        }
-      }
-      return samples;
-    },
-  );
-  const loaderName = `${prefix}loader_duration_seconds`;
-  metric('loader_duration_seconds', 'histogram', 'Latency of loader (origin) calls.', () =>
-    [...group.caches].flatMap(({ source, labels }) =>
-      histogramSamples(loaderName, source.counters.loaderLatency, buckets, labels),
-    ),
-  );
-  for (const counter of CACHE_COUNTERS) {
-    metric(
-      counter.name,
-      'counter',
-      counter.help,
-      each((stats, { labels }) => [{ labels, value: counter.read(stats) }]),
     );
   }
+  const durations = prefix + HISTOGRAMS.operations.name;
+  group.metrics.push(
+    new CollectedMetric(durations, HISTOGRAMS.operations.help, 'histogram', () =>
+      [...group.caches].flatMap(({ source, labels }) =>
+        source.counters.tiers.flatMap((tier) =>
+          (Object.entries(tier.latency) as [TierOperation, LatencyHistogram][]).flatMap(
+            ([operation, histogram]) =>
+              histogramSamples(durations, histogram, buckets, { ...labels, tier: tier.name, operation }),
+          ),
+        ),
+      ),
+    ),
+  );
+  const loader = prefix + HISTOGRAMS.loader.name;
+  group.metrics.push(
+    new CollectedMetric(loader, HISTOGRAMS.loader.help, 'histogram', () =>
+      [...group.caches].flatMap(({ source, labels }) =>
+        histogramSamples(loader, source.counters.loaderLatency, buckets, labels),
+      ),
+    ),
+  );
 
   for (const m of group.metrics) {
     if (registry.getSingleMetric(m.name) !== undefined) {
@@ -356,17 +264,4 @@ function checkLabels(labels: unknown): Labels {
     }
   }
   return { ...(labels as Labels) };
-}
-
-function checkBuckets(buckets: unknown): readonly number[] {
-  if (
-    !Array.isArray(buckets) ||
-    buckets.length === 0 ||
-    !buckets.every(
-      (b, i) => typeof b === 'number' && b > 0 && Number.isFinite(b) && (i === 0 || b > buckets[i - 1]),
-    )
-  ) {
-    throw new InvalidOptionError('buckets', `expected increasing positive seconds, got ${describe(buckets)}`);
-  }
-  return buckets as number[];
 }
