@@ -7,6 +7,8 @@
 import { InvalidOptionError, describe } from '../errors.js';
 import { REMOVAL_REASONS, type CacheStats } from './stats.js';
 
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+
 /** One series of an instrument: its own attributes (the exporter adds the cache's) and value. */
 export interface Series {
   readonly attributes: Readonly<Record<string, string>>;
@@ -148,6 +150,45 @@ export const INSTRUMENTS: readonly InstrumentSpec[] = Object.freeze([
     ),
     unit: 'By',
   },
+  perTier('timeouts_total', 'counter', 'Remote tier calls that ran out of time.', (t) => t.timeouts),
+  {
+    name: 'breaker_state',
+    kind: 'gauge',
+    help: 'Circuit breaker of each remote tier: 1 for its current state (closed, open, half-open), else 0.',
+    read: (s: CacheStats) =>
+      s.tiers.flatMap((t) =>
+        t.breaker === undefined
+          ? []
+          : BREAKER_STATES.map((state) => ({
+              attributes: { tier: t.name, state },
+              value: t.breaker!.state === state ? 1 : 0,
+            })),
+      ),
+  },
+  perTier(
+    'breaker_opens_total',
+    'counter',
+    "Times a tier's circuit breaker opened.",
+    (t) => t.breaker?.opens,
+  ),
+  perTier(
+    'breaker_skipped_total',
+    'counter',
+    'Calls skipped (degraded past the tier) while its breaker was open.',
+    (t) => t.breaker?.skipped,
+  ),
+  perTier(
+    'repair_pending',
+    'gauge',
+    'Keys whose writes missed a tier, to delete from it when it is back (-1: too many, it will be cleared).',
+    (t) => (t.repair === undefined ? undefined : t.repair.pending === 'all' ? -1 : t.repair.pending),
+  ),
+  perTier(
+    'repairs_total',
+    'counter',
+    'Missed keys deleted from a tier once it answered again.',
+    (t) => t.repair?.done,
+  ),
   ...CACHE_COUNTERS.map((counter): InstrumentSpec => ({
     name: counter.name,
     kind: 'counter',

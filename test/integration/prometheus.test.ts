@@ -108,6 +108,12 @@ describe('prometheusMetrics', () => {
     expect(sample(text, `app_cache_operations_total${l('operation="set",result="error"')}`)).toBe(1);
     expect(sample(text, `app_cache_operations_total${l('operation="delete",result="error"')}`)).toBe(1);
     expect(sample(text, `app_cache_operation_duration_seconds_count${l('operation="get"')}`)).toBe(1);
+    // The tier's breaker is in exactly one state.
+    const states = ['closed', 'open', 'half-open'].map((state) =>
+      sample(text, `app_cache_breaker_state{cache="default",tier="redis",state="${state}"}`),
+    );
+    expect(states.reduce((sum, v) => sum! + v!, 0)).toBe(1);
+    expect(sample(text, 'app_cache_timeouts_total{cache="default",tier="redis"}')).toBe(0);
   });
 
   it('puts several caches on one registry apart by the cache label, and unregisters them', async () => {
