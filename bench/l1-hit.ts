@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { prng, zipf } from '../demo/workload.js';
+import { mulberry32, ZipfSampler } from '../src/cli/synthetic.js';
 import { createCache, memoryTier, type MemoryTierOptions } from '../src/index.js';
 import { comparePair, fmtRate, sequentialRate, verdict } from './harness.js';
 
@@ -17,10 +17,10 @@ export async function l1Hit(
   keysDrawn: 'uniform' | 'zipf',
 ): Promise<boolean> {
   const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
-  const draw = zipf(KEYS, 0.99, prng(7));
+  const zipf = new ZipfSampler(KEYS, 0.99, mulberry32(7));
   const sequence =
     keysDrawn === 'zipf'
-      ? Array.from({ length: SEQUENCE }, () => keys[draw()]!)
+      ? Array.from({ length: SEQUENCE }, () => keys[zipf.next()]!)
       : Array.from({ length: SEQUENCE }, (_, i) => keys[i % KEYS]!);
   const lru = new LRUCache<string, object>({ max: KEYS, ttl: 60_000 });
   const cache = createCache({ tiers: [memoryTier({ maxEntries: KEYS, policy })] });

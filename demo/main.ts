@@ -1,177 +1,386 @@
 /**
- * tiercache demo: a simulated product service. Several cache instances (as several service
- * instances would have) share one Redis; each has its own L1. A skewed (Zipf) read workload hits
- * them while the origin takes tens of milliseconds per read. At the end it prints, per tier, how
- * many requests it served and how fast, and how many origin calls the cache saved.
+ * tiercache demo: a product-catalogue service in front of a real database, run as three
+ * instances (separate processes) that share Redis, each with its own L1, driven by a skewed
+ * load with writes. It prints a progress line every second and a summary table at the end, and
+ * serves a live dashboard and each instance's Prometheus metrics while it runs.
  *
- *   npm run demo                       # private redis-server if one is on the PATH
- *   REDIS_URL=redis://host:6379 npm run demo
- *   npm run demo -- --seconds 5 --instances 3
+ *   npm run demo                          # 20 s, then the summary
+ *   npm run demo -- --serve               # keeps running until Ctrl-C: open the dashboard
+ *   npm run demo -- --duration 60s --instances 4 --writes 0.05
+ *   REDIS_URL=redis://host:6379 DATABASE_URL=postgres://… npm run demo
+ *
+ * Redis: REDIS_URL, else a private redis-server (when one is on the PATH), else an in-process
+ * stand-in shared by instances running in this process. Database: PostgreSQL when DATABASE_URL
+ * is set, else SQLite in a temp dir; seeded at start either way.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createCache, memoryTier, redisTier, type RemoteTier, type TierCache } from '../src/index.js';
+import { parseDuration } from '../src/internal/duration.js';
+import { seed, type DatabaseConfig } from './catalogue.js';
+import { dashboardHtml } from './dashboard.js';
 import { InProcessTier } from './in-process-tier.js';
-import { prng, Samples, zipf } from './workload.js';
+import { startInstance, type InstanceConfig, type InstanceStats, type RunningInstance } from './instance.js';
+import { ANSWERED, LoadGenerator, percentiles, type Answered, type Interval } from './load.js';
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '8' },
-    instances: { type: 'string', default: '4' },
-    products: { type: 'string', default: '20000' },
-    concurrency: { type: 'string', default: '16' },
-    'l1-size': { type: 'string', default: '1000' },
+    duration: { type: 'string', default: '20s' },
+    serve: { type: 'boolean', default: false },
+    instances: { type: 'string', default: '3' },
+    products: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '24' },
+    writes: { type: 'string', default: '0.01' },
+    skew: { type: 'string', default: '1.0' },
+    'db-latency': { type: 'string', default: '5ms' },
+    'l1-entries': { type: 'string', default: '1000' },
+    port: { type: 'string', default: '0' },
   },
 });
-const SECONDS = Number(args.seconds);
-const INSTANCES = Number(args.instances);
-const PRODUCTS = Number(args.products);
-const CONCURRENCY = Number(args.concurrency);
-const L1_SIZE = Number(args['l1-size']);
 
-interface L2 {
+function numberArg(name: keyof typeof args, check: (n: number) => boolean): number {
+  const value = Number(args[name]);
+  if (!check(value)) {
+    console.error(`--${name}: ${String(args[name])} is not valid`);
+    process.exit(2);
+  }
+  return value;
+}
+function durationArg(name: 'duration' | 'db-latency'): number {
+  const ms = parseDuration(args[name], { allowZero: true });
+  if (typeof ms === 'string') {
+    console.error(`--${name}: ${ms}`);
+    process.exit(2);
+  }
+  return ms;
+}
+
+const DURATION = durationArg('duration');
+const INSTANCES = numberArg('instances', (n) => Number.isInteger(n) && n >= 1 && n <= 16);
+const PRODUCTS = numberArg('products', (n) => Number.isInteger(n) && n >= 10);
+const CONCURRENCY = numberArg('concurrency', (n) => Number.isInteger(n) && n >= 1);
+const WRITES = numberArg('writes', (n) => n >= 0 && n <= 1);
+const SKEW = numberArg('skew', (n) => n >= 0);
+const L1_ENTRIES = numberArg('l1-entries', (n) => Number.isInteger(n) && n >= 1);
+const PORT = numberArg('port', (n) => Number.isInteger(n) && n >= 0 && n < 65536);
+const DB_LATENCY = durationArg('db-latency');
+const PREFIX = `tiercache-demo:${process.pid}:`;
+
+interface Shared {
   label: string;
-  tier(): RemoteTier;
+  /** Starts the instances; children when there is a real Redis, in this process otherwise. */
+  start(config: Omit<InstanceConfig, 'name' | 'redisUrl'>): Promise<{ name: string; url: string }[]>;
   stop(): Promise<void>;
 }
 
-async function chooseL2(): Promise<L2> {
-  const prefix = `tiercache-demo:${process.pid}:`;
-  if (process.env['REDIS_URL']) {
-    const url = process.env['REDIS_URL'];
-    return {
-      label: `Redis at ${url} (REDIS_URL)`,
-      tier: () => redisTier({ client: url, prefix }),
-      stop: async () => {},
-    };
-  }
+async function chooseRedis(): Promise<Shared> {
+  const url = process.env['REDIS_URL'];
+  if (url) return processes(`Redis at ${url} (REDIS_URL)`, url, async () => {});
   try {
     const { startRedis } = await import('../test/helpers/redis-server.js');
     const server = await startRedis();
-    return {
-      label: `a private redis-server on port ${server.port}`,
-      tier: () => redisTier({ client: server.url, prefix }),
-      stop: () => server.stop(),
-    };
+    // The harness SIGKILLs its servers on SIGINT at once; the demo stops its instances and
+    // prints the summary first, then stops the server itself (the exit hook still covers crashes).
+    process.removeAllListeners('SIGINT');
+    return processes(`a private redis-server on port ${server.port}`, server.url, () => server.stop());
   } catch (error) {
-    const shared = new Map<string, { payload: string; deleteAt: number }>();
+    const map = new Map<string, { payload: string; deleteAt: number }>();
+    const running: RunningInstance[] = [];
     return {
-      label: `an IN-PROCESS STAND-IN for Redis (no REDIS_URL, and redis-server could not start: ${(error as Error).message.split('\n')[0]})`,
-      tier: () => new InProcessTier(shared),
-      stop: async () => {},
+      label:
+        'an IN-PROCESS STAND-IN for Redis, instances in this process (no REDIS_URL, and redis-server ' +
+        `could not start: ${(error as Error).message.split('\n')[0]})`,
+      async start(config) {
+        for (let i = 0; i < INSTANCES; i++)
+          running.push(
+            await startInstance(
+              { ...config, name: `instance-${i + 1}`, redisUrl: undefined },
+              new InProcessTier(map),
+            ),
+          );
+        return running;
+      },
+      async stop() {
+        await Promise.all(running.map((instance) => instance.close()));
+      },
     };
   }
 }
 
-interface Product {
-  id: number;
-  name: string;
-  price: number;
-  updatedAt: Date;
-}
-
-let originCalls = 0;
-/** The origin: a database read that takes 20–40 ms. */
-async function loadProduct(id: number): Promise<Product> {
-  originCalls++;
-  await new Promise((resolve) => setTimeout(resolve, 20 + ((id * 7919) % 21)));
+/** Instances as child processes sharing the Redis at `redisUrl`. */
+function processes(label: string, redisUrl: string, stopRedis: () => Promise<void>): Shared {
+  const children: ChildProcess[] = [];
   return {
-    id,
-    name: `Product ${id}`,
-    price: Math.round((id % 500) * 1.37 * 100) / 100,
-    updatedAt: new Date(),
+    label,
+    async start(config) {
+      const file = join(import.meta.dirname, 'instance-process.ts');
+      return Promise.all(
+        Array.from({ length: INSTANCES }, (_, i) => {
+          const name = `instance-${i + 1}`;
+          const child = fork(file, [], {
+            execArgv: ['--import', 'tsx'],
+            env: { ...process.env, TIERCACHE_DEMO_INSTANCE: JSON.stringify({ ...config, name, redisUrl }) },
+          });
+          children.push(child);
+          return new Promise<{ name: string; url: string }>((resolve, reject) => {
+            child.once('message', (message: { url: string }) => resolve({ name, url: message.url }));
+            child.once('exit', (code) =>
+              reject(new Error(`${name} exited with code ${code} before it was ready`)),
+            );
+          });
+        }),
+      );
+    },
+    async stop() {
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || !child.connected) return resolve();
+              const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+              child.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              child.send({ type: 'stop' });
+            }),
+        ),
+      );
+      await stopRedis();
+    },
   };
 }
 
-const latency = { memory: new Samples(), redis: new Samples(), origin: new Samples() };
-
-async function worker(cache: TierCache, draw: () => number, until: number): Promise<void> {
-  while (performance.now() < until) {
-    const id = draw();
-    let loaded = false;
-    // The L1 hit counter moves synchronously inside the call on a hit, so reading it around the
-    // call (no await in between) tells which tier answered without racing other workers.
-    const l1Before = cache.stats().tiers[0]!.hits;
-    const started = performance.now();
-    const pending = cache.getOrSet(`product:${id}`, () => {
-      loaded = true;
-      return loadProduct(id);
-    });
-    const fromL1 = cache.stats().tiers[0]!.hits > l1Before;
-    await pending;
-    const micros = (performance.now() - started) * 1000;
-    (fromL1 ? latency.memory : loaded ? latency.origin : latency.redis).add(micros);
-  }
+/** One point of the dashboard's series: one sampling interval. */
+interface Point {
+  t: number;
+  seconds: number;
+  requests: number;
+  writes: number;
+  errors: number;
+  staleReads: number;
+  answered: Record<Answered, number>;
+  latency: Record<Answered, { p50: number; p99: number }>;
+  hitRate: { memory: number; redis: number; total: number };
+  originCalls: number;
 }
 
-function fmtMicros(us: number): string {
-  return us >= 1000 ? `${(us / 1000).toFixed(1)} ms` : `${us.toFixed(0)} µs`;
+async function instanceStats(instances: readonly { url: string }[]): Promise<InstanceStats[]> {
+  return Promise.all(
+    instances.map(async ({ url }) => (await fetch(`${url}/stats.json`)).json() as Promise<InstanceStats>),
+  );
 }
+
+/** Sums of the counters the charts difference between samples. */
+function totals(stats: readonly InstanceStats[]) {
+  const sum = (f: (s: InstanceStats) => number) => stats.reduce((a, s) => a + f(s), 0);
+  return {
+    l1Hits: sum((s) => s.cache.tiers[0]!.hits),
+    l1Misses: sum((s) => s.cache.tiers[0]!.misses),
+    redisHits: sum((s) => s.cache.tiers[1]!.hits),
+    redisMisses: sum((s) => s.cache.tiers[1]!.misses),
+    loaderCalls: sum((s) => s.cache.loader.calls),
+    dbQueries: sum((s) => s.dbQueries),
+  };
+}
+
+const rate = (hits: number, misses: number): number =>
+  hits + misses === 0 ? 0 : (100 * hits) / (hits + misses);
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtMicros = (us: number): string =>
+  us >= 1000 ? `${(us / 1000).toFixed(1)} ms` : `${us.toFixed(0)} µs`;
 
 async function main(): Promise<void> {
-  const l2 = await chooseL2();
-  console.log(
-    `tiercache demo: ${INSTANCES} service instances, each with its own L1 (${L1_SIZE} entries, 30 s),`,
-  );
-  console.log(`sharing L2 = ${l2.label}.`);
-  console.log(
-    `Workload: ${PRODUCTS} products, Zipf(1.0) reads, ${CONCURRENCY} concurrent requests per instance, ${SECONDS} s.`,
-  );
-  console.log('Origin: a simulated database read of 20–40 ms.\n');
+  const shared = await chooseRedis();
+  const databaseUrl = process.env['DATABASE_URL'];
+  const dir = mkdtempSync(join(tmpdir(), 'tiercache-demo-'));
+  const db: DatabaseConfig = databaseUrl
+    ? { kind: 'postgres', url: databaseUrl }
+    : { kind: 'sqlite', file: join(dir, 'catalogue.db') };
+  await seed(db, PRODUCTS);
+  const instances = await shared.start({
+    port: 0,
+    prefix: PREFIX,
+    db,
+    dbLatencyMs: DB_LATENCY,
+    l1Entries: L1_ENTRIES,
+    l1Ttl: '30s',
+    redisTtl: '5m',
+  });
 
-  const caches = Array.from({ length: INSTANCES }, () =>
-    createCache({ tiers: [memoryTier({ maxEntries: L1_SIZE, ttl: '30s' }), l2.tier()] }),
+  const description =
+    `${INSTANCES} instances (L1 ${fmtInt(L1_ENTRIES)} entries each) sharing ${shared.label}; ` +
+    `${db.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'} with ${fmtInt(PRODUCTS)} products (+${DB_LATENCY} ms per query); ` +
+    `Zipf(${SKEW}) reads, ${(WRITES * 100).toFixed(1)}% writes, ${CONCURRENCY} concurrent clients`;
+  const points: Point[] = [];
+  const dashboard = await serveDashboard(() => ({ description, instances, points: points.slice(-300) }));
+
+  console.log('tiercache demo: a product catalogue behind a multi-level cache');
+  console.log(`  ${INSTANCES} service instances, each with its own L1, sharing ${shared.label}`);
+  console.log(
+    `  origin: ${db.kind === 'sqlite' ? `SQLite at ${db.file}` : 'PostgreSQL (DATABASE_URL)'}, ${fmtInt(PRODUCTS)} products, +${DB_LATENCY} ms per query`,
   );
-  const random = prng(42);
-  const draw = zipf(PRODUCTS, 1.0, random);
+  console.log(
+    `  load: Zipf(${SKEW}) product reads, ${(WRITES * 100).toFixed(1)}% price updates, ${CONCURRENCY} concurrent clients`,
+  );
+  console.log(`  dashboard:  ${dashboard.url}/dashboard`);
+  for (const instance of instances)
+    console.log(`  ${instance.name}: ${instance.url}/products/1   metrics: ${instance.url}/metrics`);
+  console.log(
+    args.serve
+      ? '  running until Ctrl-C\n'
+      : `  running for ${DURATION / 1000} s (--serve keeps it running)\n`,
+  );
+
+  const load = new LoadGenerator({
+    urls: instances.map((i) => i.url),
+    products: PRODUCTS,
+    skew: SKEW,
+    concurrency: CONCURRENCY,
+    writeRatio: WRITES,
+    seed: 42,
+  });
   const started = performance.now();
-  const until = started + SECONDS * 1000;
-  const progress = setInterval(() => {
-    const requests = latency.memory.count + latency.redis.count + latency.origin.count;
-    const elapsed = (performance.now() - started) / 1000;
-    // On a terminal the progress line rewrites itself; in a log it prints one line per second.
-    process.stdout.write(
-      `${process.stdout.isTTY ? '\r' : '\n'}  ${elapsed.toFixed(0).padStart(3)} s  ${requests.toLocaleString('en-US').padStart(10)} requests  ` +
-        `${originCalls.toLocaleString('en-US').padStart(7)} origin calls  ` +
-        `${((1 - originCalls / Math.max(1, requests)) * 100).toFixed(1)}% served from cache `,
-    );
-  }, 1000);
-  await Promise.all(
-    caches.flatMap((cache) => Array.from({ length: CONCURRENCY }, () => worker(cache, draw, until))),
-  );
-  clearInterval(progress);
-  process.stdout.write('\n\n');
+  let previous = totals(await instanceStats(instances));
+  let sampledAt = started;
+  load.start();
 
-  const total = latency.memory.count + latency.redis.count + latency.origin.count;
-  const rows = [
-    ['L1 (memory, per instance)', latency.memory],
-    ['L2 (shared Redis)', latency.redis],
-    ['origin (database)', latency.origin],
-  ] as const;
-  console.log('tier                          requests   share     p50 latency   p99 latency');
-  for (const [name, samples] of rows) {
+  const sample = async (): Promise<void> => {
+    const interval: Interval = load.take();
+    const now = performance.now();
+    const current = totals(await instanceStats(instances));
+    const requests = interval.reads;
+    const point: Point = {
+      t: (now - started) / 1000,
+      seconds: (now - sampledAt) / 1000,
+      requests,
+      writes: interval.writes,
+      errors: interval.errors,
+      staleReads: interval.staleReads,
+      answered: { memory: 0, redis: 0, origin: 0 },
+      latency: { memory: { p50: 0, p99: 0 }, redis: { p50: 0, p99: 0 }, origin: { p50: 0, p99: 0 } },
+      hitRate: {
+        memory: rate(current.l1Hits - previous.l1Hits, current.l1Misses - previous.l1Misses),
+        redis: rate(current.redisHits - previous.redisHits, current.redisMisses - previous.redisMisses),
+        total: 0,
+      },
+      originCalls: current.dbQueries - previous.dbQueries,
+    };
+    for (const tier of ANSWERED) {
+      point.answered[tier] = interval.answered[tier].values.length;
+      const { p50, p99 } = percentiles(interval.answered[tier]);
+      point.latency[tier] = { p50: p50 / 1000, p99: p99 / 1000 };
+    }
+    point.hitRate.total = requests === 0 ? 0 : 100 * (1 - point.answered.origin / requests);
+    points.push(point);
+    previous = current;
+    sampledAt = now;
+    const line =
+      `  ${point.t.toFixed(0).padStart(4)} s ${fmtInt(requests / point.seconds).padStart(7)} req/s` +
+      `   L1 ${point.hitRate.memory.toFixed(1).padStart(5)}%   Redis ${point.hitRate.redis.toFixed(1).padStart(5)}%` +
+      `   from cache ${point.hitRate.total.toFixed(1).padStart(5)}%   origin ${fmtInt(point.originCalls / point.seconds).padStart(5)}/s` +
+      `   stale reads ${load.total.staleReads}`;
+    // On a terminal the progress line rewrites itself; in a log it prints one line per second.
+    process.stdout.write(process.stdout.isTTY ? `\r${line}` : `${line}\n`);
+  };
+
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => void sample().catch(() => {}), 1000);
+    const finish = (): void => {
+      clearInterval(timer);
+      process.off('SIGINT', finish);
+      process.off('SIGTERM', finish);
+      clearTimeout(deadline);
+      resolve();
+    };
+    const deadline = setTimeout(finish, args.serve ? 2 ** 31 - 1 : DURATION);
+    process.on('SIGINT', finish);
+    process.on('SIGTERM', finish);
+  });
+  await load.stop();
+  const finalStats = await instanceStats(instances).catch(() => undefined);
+  const elapsed = (performance.now() - started) / 1000;
+  process.stdout.write(process.stdout.isTTY ? '\n\n' : '\n');
+  summary(load.total, finalStats, elapsed);
+  dashboard.server.closeAllConnections();
+  await new Promise((resolve) => dashboard.server.close(resolve));
+  await shared.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function summary(total: Interval, stats: InstanceStats[] | undefined, elapsed: number): void {
+  const requests = total.reads;
+  const rows: [string, Answered][] = [
+    ['L1 (memory, per instance)', 'memory'],
+    ['Redis (shared)', 'redis'],
+    ['origin (database)', 'origin'],
+  ];
+  console.log('answered by                   requests   share   p50 latency   p99 latency');
+  for (const [label, tier] of rows) {
+    const latencies = total.answered[tier];
+    const { p50, p99 } = percentiles(latencies);
+    const count = latencies.values.length;
     console.log(
-      `${name.padEnd(28)}${samples.count.toLocaleString('en-US').padStart(10)}  ${((samples.count / total) * 100).toFixed(1).padStart(5)}%` +
-        `  ${fmtMicros(samples.percentile(50)).padStart(12)}  ${fmtMicros(samples.percentile(99)).padStart(12)}`,
+      `${label.padEnd(28)}${fmtInt(count).padStart(10)}  ${((100 * count) / Math.max(1, requests)).toFixed(1).padStart(5)}%` +
+        `  ${fmtMicros(p50).padStart(12)}  ${fmtMicros(p99).padStart(12)}`,
     );
   }
-  const l2Stats = caches.map((c) => c.stats().tiers[1]!);
-  const l2Hits = l2Stats.reduce((sum, t) => sum + t.hits, 0);
-  const l2Misses = l2Stats.reduce((sum, t) => sum + t.misses, 0);
-  const l1Hits = caches.reduce((sum, c) => sum + c.stats().tiers[0]!.hits, 0);
+  const trip = percentiles(total.roundTrip);
   console.log(
-    `\nL1 hit rate ${((l1Hits / total) * 100).toFixed(1)}%, L2 hit rate (of L1 misses) ${((l2Hits / Math.max(1, l2Hits + l2Misses)) * 100).toFixed(1)}%`,
+    `${'all reads, client round trip'.padEnd(28)}${fmtInt(requests).padStart(10)}  100.0%` +
+      `  ${fmtMicros(trip.p50).padStart(12)}  ${fmtMicros(trip.p99).padStart(12)}`,
   );
   console.log(
-    `origin calls: ${originCalls.toLocaleString('en-US')} for ${total.toLocaleString('en-US')} requests — ` +
-      `${(total - originCalls).toLocaleString('en-US')} saved (${(((total - originCalls) / total) * 100).toFixed(1)}%), ` +
-      `about ${(((total - originCalls) * 30) / 1000).toFixed(0)} s of database time.`,
+    `(per tier: the service's own time, from its Server-Timing header; ${elapsed.toFixed(1)} s, ${fmtInt(requests / elapsed)} reads/s)`,
   );
-  await caches[0]!.clear();
-  await Promise.all(caches.map((cache) => cache.close()));
-  await l2.stop();
+  if (stats !== undefined) {
+    const sums = totals(stats);
+    console.log(
+      `\norigin calls: ${fmtInt(sums.loaderCalls)} loads, ${fmtInt(sums.dbQueries)} database queries (incl. writes) ` +
+        `for ${fmtInt(requests + total.writes)} requests: ${(100 * (1 - total.answered.origin.values.length / Math.max(1, requests))).toFixed(1)}% of reads served from cache`,
+    );
+    for (const s of stats) {
+      const [l1, redis] = s.cache.tiers;
+      console.log(
+        `  ${s.name}: L1 hit rate ${rate(l1!.hits, l1!.misses).toFixed(1)}%, Redis hit rate ${rate(redis!.hits, redis!.misses).toFixed(1)}%, ` +
+          `${fmtInt(s.cache.loader.calls)} loads`,
+      );
+    }
+  }
+  console.log(
+    `writes: ${fmtInt(total.writes)} price updates; reads that returned a price older than an acknowledged write: ${total.staleReads}` +
+      (total.errors > 0 ? `; failed requests: ${total.errors}` : ''),
+  );
+}
+
+async function serveDashboard(data: () => object): Promise<{ server: Server; url: string }> {
+  const html = dashboardHtml('tiercache demo: product catalogue');
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/api/series') {
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(JSON.stringify(data()));
+    } else if (path === '/dashboard' || path === '/dashboard/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      response.end(html);
+    } else if (path === '/') {
+      response.writeHead(302, { location: '/dashboard' });
+      response.end();
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(PORT, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : PORT;
+  return { server, url: `http://127.0.0.1:${port}` };
 }
 
 main().catch((error: unknown) => {
   console.error(error);
-  process.exitCode = 1;
+  process.exit(1);
 });
