@@ -53,6 +53,9 @@ import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryStore } from './tiers/memory/memory-store.js';
 import { RedisTier } from './tiers/redis-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
+import { InvalidationBus } from './sync/bus.js';
+import { LocalSync } from './sync/local.js';
+import { emptyInvalidation, type Invalidation } from './sync/message.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
 
@@ -156,6 +159,9 @@ export class TierCache {
   readonly #refreshes = new Map<string, Promise<void>>();
   /** Keys whose loader failed recently under fail-safe → until when it is not called again. */
   readonly #backoff = new Map<string, number>();
+  /** The invalidation bus and what it does to this instance, when a Redis tier carries one. */
+  readonly #bus: InvalidationBus | undefined;
+  readonly #local: LocalSync | undefined;
 
   constructor(options: CacheOptions = {}) {
     const resolved = resolveOptions(options, () => memoryTier());
@@ -200,6 +206,17 @@ export class TierCache {
         this.#report(new CorruptEntryError(key, tier.name, problem, cause), false);
       };
       tier.onBreaker = (state) => this.#events.emit('breaker', { tier: tier.name, state });
+    }
+    if (resolved.bus !== undefined) {
+      this.#local = new LocalSync(this.#store, this.#guard, this.#clock, resolved.bus.disconnectedTtl);
+      this.#bus = new InvalidationBus(
+        resolved.bus.transport,
+        this.#local,
+        resolved.bus,
+        this.#events,
+        (error) => this.#report(error, false),
+        this.#counters,
+      );
     }
   }
 
@@ -379,6 +396,7 @@ export class TierCache {
         }
       }),
     );
+    await this.#publish(keysInvalidation(keys));
     return counts.reduce((sum, n) => sum + n, removed);
   }
 
@@ -411,6 +429,9 @@ export class TierCache {
         }
       }),
     );
+    const all = emptyInvalidation();
+    all.all = true;
+    await this.#publish(all);
   }
 
   /**
@@ -528,6 +549,14 @@ export class TierCache {
       stats.tiers[0]!.entries = this.#store.size;
       stats.tiers[0]!.bytes = this.#store.weight;
     }
+    const bus = this.#bus;
+    if (bus !== undefined) {
+      Object.assign(stats.bus, bus.counters, {
+        subscribed: bus.subscribed,
+        queued: bus.queued,
+        overflows: bus.overflows,
+      });
+    }
     return stats;
   }
 
@@ -539,6 +568,7 @@ export class TierCache {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#background]);
+    await this.#bus?.close();
     await Promise.allSettled(this.#remotes.map((tier) => tier.close()));
   }
 
@@ -1118,7 +1148,7 @@ export class TierCache {
     const keep = this.#plan.keep;
     if (memory !== undefined) {
       for (const [ticket, { entry, size }] of current) {
-        const expiresAt = Math.min(now + memory.lifeFor(ticket.key), entry.expiresAt);
+        const expiresAt = this.#l1Expiry(Math.min(now + memory.lifeFor(ticket.key), entry.expiresAt), now);
         memory.set(ticket.key, copyWithLife(entry, expiresAt, keep), size);
       }
     }
@@ -1182,7 +1212,10 @@ export class TierCache {
         expiresAt: expiries[0]!,
         staleUntil: ends[0]!,
       };
-      if (memory !== undefined) memoryEntries.push([item.key, first]);
+      if (memory !== undefined) {
+        const capped = this.#l1Expiry(first.expiresAt, now);
+        memoryEntries.push([item.key, capped === first.expiresAt ? first : { ...first, expiresAt: capped }]);
+      }
       out?.set(item.key, first);
     }
     // Reads of these keys that are still in flight now hold older data: they may not fill.
@@ -1203,6 +1236,19 @@ export class TierCache {
         }
       }),
     );
+    // Loader fills change nothing another instance could hold; writes do. Published after the
+    // remote tiers have the new value, so an instance that drops its copy re-reads the new one.
+    if (tickets === undefined && written.length > 0) await this.#publish(keysInvalidation(written));
+  }
+
+  /** Tells the other instances (never rejects; a failed publish is retried by the bus). */
+  #publish(inv: Invalidation): Promise<void> {
+    return this.#bus === undefined ? Promise.resolve() : this.#bus.publish(inv);
+  }
+
+  /** An L1 expiry, capped while the bus is disconnected (a missed invalidation lives no longer). */
+  #l1Expiry(expiresAt: number, now: number): number {
+    return this.#bus === undefined ? expiresAt : Math.min(expiresAt, this.#bus.lifeCap(now));
   }
 
   /**
@@ -1344,6 +1390,12 @@ function* batches(keys: Iterable<string>, size: number): Generator<string[]> {
     }
   }
   if (batch.length > 0) yield batch;
+}
+
+function keysInvalidation(keys: Iterable<string>): Invalidation {
+  const inv = emptyInvalidation();
+  for (const key of keys) inv.keys.add(key);
+  return inv;
 }
 
 /** Most keys remembered in the fail-safe back-off map; the oldest go first beyond it. */

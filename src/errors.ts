@@ -14,7 +14,8 @@ export type CacheErrorCode =
   | 'E_TIER'
   | 'E_TIER_TIMEOUT'
   | 'E_TIER_UNAVAILABLE'
-  | 'E_CLOSED';
+  | 'E_CLOSED'
+  | 'E_BUS';
 
 // A registered symbol survives realms (vm contexts, duplicated package copies) where instanceof
 // does not, so the guards below check it instead.
@@ -166,6 +167,18 @@ export class TierUnavailableError extends CacheError {
     );
     this.operation = operation;
     this.reason = reason;
+  }
+}
+
+/**
+ * The invalidation bus could not publish (the invalidation was queued for retry) or received a
+ * message it cannot read (ignored and counted). Reported to `onError`; never fails a request.
+ */
+export class BusError extends CacheError {
+  readonly operation: string;
+  constructor(operation: string, cause: unknown) {
+    super('E_BUS', `Invalidation bus failed ${operation}: ${messageOf(cause)}`, { cause });
+    this.operation = operation;
   }
 }
 

@@ -40,6 +40,14 @@ export interface CacheEvents {
    * could not reach Redis and loaded with local single flight only (`failed`).
    */
   lock: { key: string; outcome: 'acquired' | 'waited' | 'timedOut' | 'failed' };
+  /** The bus subscriber lost its connection; L1 lives are capped until it is back. */
+  'bus:disconnect': Record<string, never>;
+  /** The bus subscriber is subscribed again; L1 was dropped, as invalidations may have been missed. */
+  'bus:reconnect': Record<string, never>;
+  /** A publisher's sequence number jumped: messages were lost, so L1 was dropped. */
+  'bus:gap': { publisher: string; expected: number; received: number };
+  /** The publish retry queue passed its bound and collapsed into one "drop everything" message. */
+  'bus:overflow': { limit: number };
 }
 
 export type StaleReason = 'grace' | 'failSafe' | 'softTimeout' | 'backoff';

@@ -41,8 +41,12 @@ export { BREAKER_DEFAULTS } from './tiers/circuit-breaker.js';
 export type { BreakerOptions, BreakerState } from './tiers/circuit-breaker.js';
 export { jsonSerializer } from './serializers/json.js';
 export type { Serializer } from './serializers/serializer.js';
-export type { CacheStats, TierStats, TierOperation, RemovalCounts } from './metrics/stats.js';
+export type { CacheStats, TierStats, TierOperation, RemovalCounts, BusStats } from './metrics/stats.js';
 export type { LatencySummary } from './metrics/histogram.js';
+export { BUS_DEFAULTS, defaultChannel } from './sync/bus-options.js';
+export type { BusOptions } from './sync/bus-options.js';
+export type { BusTransport } from './sync/transport.js';
+export { BUS_FORMAT_VERSION } from './sync/message.js';
 export {
   CacheError,
   CacheClosedError,
@@ -57,6 +61,7 @@ export {
   TierError,
   TierTimeoutError,
   TierUnavailableError,
+  BusError,
   isCacheError,
   hasErrorCode,
 } from './errors.js';

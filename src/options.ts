@@ -4,6 +4,7 @@ import { parseDuration, type Duration } from './internal/duration.js';
 import type { LoadOptions, LockOptions } from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
 import type { RemoteTier } from './tiers/tier.js';
+import { resolveBus, type BusOptions, type ResolvedBus } from './sync/bus-options.js';
 
 export type Tier = MemoryTier | RemoteTier;
 
@@ -51,6 +52,12 @@ export interface CacheOptions extends LoadOptions {
   tierErrors?: 'degrade' | 'throw';
   /** Source of the current time in epoch ms (tests inject a fake one). @default Date.now */
   clock?: Clock;
+  /**
+   * The invalidation bus that keeps every instance's L1 consistent (Redis pub/sub). On by
+   * default when a Redis tier is configured; `false` turns it off (then another instance's L1
+   * may serve a value up to its L1 TTL after a write elsewhere). @default {} (on)
+   */
+  bus?: BusOptions | false;
 }
 
 /** Per-tier lives by tier name, for entries whose tiers should differ from the defaults. */
@@ -89,6 +96,7 @@ export interface ResolvedOptions {
   onError: (error: CacheError) => void;
   throwTierErrors: boolean;
   clock: Clock;
+  bus: ResolvedBus | undefined;
 }
 
 export function resolveOptions(options: CacheOptions, defaultMemory: () => MemoryTier): ResolvedOptions {
@@ -159,6 +167,7 @@ export function resolveOptions(options: CacheOptions, defaultMemory: () => Memor
     onError: options.onError ?? (() => {}),
     throwTierErrors: tierErrors === 'throw',
     clock: options.clock ?? Date.now,
+    bus: resolveBus(options.bus, remotes),
   };
 }
 

@@ -59,6 +59,31 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
     read: (s: CacheStats) => s.bus.messagesIn,
   },
   {
+    name: 'bus_invalid_messages_total',
+    help: 'Bus messages ignored because they were corrupt, foreign or of an unknown format.',
+    read: (s: CacheStats) => s.bus.invalid,
+  },
+  {
+    name: 'bus_gaps_total',
+    help: 'Sequence gaps detected on the bus (lost messages); each dropped L1.',
+    read: (s: CacheStats) => s.bus.gaps,
+  },
+  {
+    name: 'bus_disconnects_total',
+    help: 'Times the bus subscriber lost its connection; each capped L1 lives, then dropped L1.',
+    read: (s: CacheStats) => s.bus.disconnects,
+  },
+  {
+    name: 'bus_publish_errors_total',
+    help: 'Failed bus publishes; their invalidations were queued for retry.',
+    read: (s: CacheStats) => s.bus.publishErrors,
+  },
+  {
+    name: 'bus_queue_overflows_total',
+    help: 'Times the bus retry queue overflowed into one "drop everything" message.',
+    read: (s: CacheStats) => s.bus.overflows,
+  },
+  {
     name: 'stale_served_total',
     help: 'Expired values returned: under grace, fail-safe, a soft timeout or a loader back-off.',
     read: (s: CacheStats) => s.staleServed,

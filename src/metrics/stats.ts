@@ -9,8 +9,6 @@
  *   2. copy it into the snapshot in `snapshot()` and its field in `CacheStats`/`TierStats`;
  *   3. add one line to `CACHE_COUNTERS` in ./instruments.ts (cache-wide counters), and both
  *      exporters publish it under their prefix with no further code.
- * `bus.messagesIn/messagesOut` are such counters, waiting for the feature
- * that will increment them.
  */
 import type { RemovalReason } from '../entry.js';
 import type { TierHealth } from '../tiers/tier.js';
@@ -146,12 +144,34 @@ export interface CacheStats {
   lock: { acquired: number; waited: number; timedOut: number };
   /** Payloads that could not be decoded and were treated as misses. */
   corrupt: number;
-  /** Invalidation messages sent to and received from other instances. */
-  bus: { messagesOut: number; messagesIn: number };
+  /** The invalidation bus: messages sent and received, gaps, outages, the retry queue. */
+  bus: BusStats;
   /** Expired values returned: under grace, fail-safe, a soft timeout or a loader back-off. */
   staleServed: number;
   /** L1 entries and evictions, when there is an L1 (also in `tiers[0]`). */
   memory?: { entries: number; weight: number; evictions: number };
+}
+
+/** Zeros (and `subscribed: false`) when the cache runs no bus. */
+export interface BusStats {
+  /** Messages published (one per tick's batch of invalidations). */
+  messagesOut: number;
+  /** Messages received from other instances and applied. */
+  messagesIn: number;
+  /** Whether the subscriber is subscribed now. */
+  subscribed: boolean;
+  /** Messages ignored because they could not be read (corrupt, foreign, unknown version). */
+  invalid: number;
+  /** Sequence gaps detected; each dropped L1. */
+  gaps: number;
+  /** Times the subscriber lost its connection; each capped L1 lives, then dropped L1. */
+  disconnects: number;
+  /** Failed PUBLISH attempts; their invalidations were queued for retry. */
+  publishErrors: number;
+  /** Invalidated names waiting in the retry queue now. */
+  queued: number;
+  /** Times the retry queue overflowed into one "drop everything" message. */
+  overflows: number;
 }
 
 export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
@@ -190,7 +210,17 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
     refresh: { started: counters.refreshes, failed: counters.refreshErrors },
     lock: { acquired: counters.lockAcquired, waited: counters.lockWaited, timedOut: counters.lockTimedOut },
     corrupt: counters.corrupt,
-    bus: { messagesOut: counters.busMessagesOut, messagesIn: counters.busMessagesIn },
+    bus: {
+      messagesOut: counters.busMessagesOut,
+      messagesIn: counters.busMessagesIn,
+      subscribed: false,
+      invalid: 0,
+      gaps: 0,
+      disconnects: 0,
+      publishErrors: 0,
+      queued: 0,
+      overflows: 0,
+    },
     staleServed: counters.staleServed,
   };
 }

@@ -37,7 +37,7 @@ describe('stats', () => {
     const stats = cache.stats();
     expect(stats.loader).toMatchObject({ calls: 3, errors: 1, latency: { count: 3 } });
     expect(stats.loader.latency.max).toBeGreaterThanOrEqual(stats.loader.latency.p50);
-    expect(stats.bus).toEqual({ messagesOut: 0, messagesIn: 0 });
+    expect(stats.bus).toMatchObject({ messagesOut: 0, messagesIn: 0, subscribed: false, gaps: 0, queued: 0 });
     expect(stats.staleServed).toBe(0);
   });
 });

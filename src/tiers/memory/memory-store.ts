@@ -146,6 +146,26 @@ export class MemoryStore {
     this.#policy.clear();
   }
 
+  /** Drops every entry `matches` accepts, with `reason`; how many went. O(entries). */
+  deleteWhere(matches: (key: string, entry: Entry) => boolean, reason: RemovalReason): number {
+    let removed = 0;
+    for (const node of [...this.#map.values()]) {
+      if (matches(node.key, node.entry)) {
+        this.#drop(node, reason);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Shortens every entry's life to end by `until` at the latest. O(entries). */
+  capExpiry(until: number): void {
+    for (const node of this.#map.values()) {
+      const { entry } = node;
+      if (entry.expiresAt > until) node.entry = { ...entry, expiresAt: until };
+    }
+  }
+
   keys(): IterableIterator<string> {
     return this.#map.keys();
   }

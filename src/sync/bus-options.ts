@@ -1,0 +1,81 @@
+import { InvalidOptionError, describe } from '../errors.js';
+import { parseDuration, type Duration } from '../internal/duration.js';
+import { RedisTier } from '../tiers/redis-tier.js';
+import type { RemoteTier } from '../tiers/tier.js';
+import { RedisPubSubTransport, type BusTransport } from './transport.js';
+
+export interface BusOptions {
+  /**
+   * The Redis tier whose client publishes (a duplicate of it subscribes).
+   * @default the first Redis tier
+   */
+  tier?: string;
+  /** Pub/sub channel; every instance sharing a key space must use the same one. @default `tiercache:bus:${tier prefix}` */
+  channel?: string;
+  /**
+   * Longest L1 life while the subscriber is disconnected (and before it first subscribes):
+   * invalidations published meanwhile are lost, so a stale entry lives at most this long. On
+   * reconnect L1 is dropped entirely. @default '1s'
+   */
+  disconnectedTtl?: Duration;
+  /**
+   * Most invalidated names (keys, patterns, tags, namespaces) held for retry while PUBLISH
+   * fails. Beyond it the queue collapses into one "drop everything" message, reported by the
+   * 'bus:overflow' event and `stats().bus.overflows`. @default 10_000
+   */
+  maxQueue?: number;
+  /** Another transport (sharded pub/sub, another broker, a fault-injecting one in tests). */
+  transport?: BusTransport;
+}
+
+export const BUS_DEFAULTS = Object.freeze({ disconnectedTtl: '1s', maxQueue: 10_000 } as const);
+
+/** The channel instances on a Redis tier with this key prefix meet on by default. */
+export function defaultChannel(prefix: string): string {
+  return `tiercache:bus:${prefix}`;
+}
+
+export interface ResolvedBus {
+  transport: BusTransport;
+  disconnectedTtl: number;
+  maxQueue: number;
+}
+
+/** The bus a cache runs, or undefined when it has none (turned off, or no Redis tier). */
+export function resolveBus(
+  option: BusOptions | false | undefined,
+  remotes: readonly RemoteTier[],
+): ResolvedBus | undefined {
+  if (option === false) return undefined;
+  const options = option ?? {};
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('bus', `expected false or an options object, got ${describe(option)}`);
+  }
+  const redisTiers = remotes.filter((tier): tier is RedisTier => tier instanceof RedisTier);
+  let tier: RedisTier | undefined = redisTiers[0];
+  if (options.tier !== undefined) {
+    tier = redisTiers.find((t) => t.name === options.tier);
+    if (tier === undefined) {
+      throw new InvalidOptionError('bus.tier', `no Redis tier is named ${describe(options.tier)}`);
+    }
+  }
+  const disconnectedTtl = parseDuration(options.disconnectedTtl ?? BUS_DEFAULTS.disconnectedTtl);
+  if (typeof disconnectedTtl === 'string')
+    throw new InvalidOptionError('bus.disconnectedTtl', disconnectedTtl);
+  const maxQueue = options.maxQueue ?? BUS_DEFAULTS.maxQueue;
+  if (!Number.isInteger(maxQueue) || maxQueue < 1) {
+    throw new InvalidOptionError('bus.maxQueue', `expected a positive integer, got ${describe(maxQueue)}`);
+  }
+  if (options.channel !== undefined && (typeof options.channel !== 'string' || options.channel === '')) {
+    throw new InvalidOptionError(
+      'bus.channel',
+      `expected a non-empty string, got ${describe(options.channel)}`,
+    );
+  }
+  let transport = options.transport;
+  if (transport === undefined) {
+    if (tier === undefined) return undefined;
+    transport = new RedisPubSubTransport(tier.client, options.channel ?? defaultChannel(tier.prefix));
+  }
+  return { transport, disconnectedTtl, maxQueue };
+}

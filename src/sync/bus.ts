@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import { BusError, type CacheError } from '../errors.js';
+import type { CacheEmitter } from '../events.js';
+import type { CacheCounters } from '../metrics/stats.js';
+import {
+  decodeMessage,
+  emptyInvalidation,
+  encodeMessage,
+  isEmpty,
+  mergeInvalidation,
+  type Invalidation,
+} from './message.js';
+import { PublishQueue } from './publish-queue.js';
+import type { BusTransport } from './transport.js';
+
+/** What the bus does to the local cache when another instance invalidates something. */
+export interface BusTarget {
+  /** Drops what `inv` names from L1 and makes in-flight reads of it stale. */
+  apply(inv: Invalidation): void;
+  /** Drops everything: messages may have been missed (gap, reconnect, first subscription). */
+  resync(): void;
+  /** The subscriber lost its connection: L1 can no longer be trusted beyond a short bound. */
+  disconnected(): void;
+}
+
+export interface BusSettings {
+  /** Longest L1 life, in ms, while the subscriber is not subscribed. */
+  disconnectedTtl: number;
+  /** Bound of the publish retry queue, in invalidated names. */
+  maxQueue: number;
+}
+
+/** Counters the bus keeps besides the cache's messagesIn/Out; plain fields, read by stats(). */
+export class BusCounters {
+  /** Messages that could not be decoded or had a format this version cannot read. */
+  invalid = 0;
+  /** Sequence gaps detected (each dropped all of L1). */
+  gaps = 0;
+  /** Times the subscriber lost its connection. */
+  disconnects = 0;
+  /** Failed PUBLISH attempts (their invalidations went to the retry queue). */
+  publishErrors = 0;
+}
+
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2_000;
+/** Publishers remembered for gap detection; the oldest-heard is forgotten beyond this. */
+const MAX_PUBLISHERS = 10_000;
+
+/**
+ * The invalidation bus of one cache: batches this instance's invalidations into one message per
+ * tick, publishes them in order (one PUBLISH in flight at a time, failures retried from a bounded
+ * queue), and applies other instances' messages to the local cache, watching per-publisher
+ * sequence numbers for gaps and the subscriber connection for outages.
+ */
+export class InvalidationBus {
+  /** This publisher's id on the wire; messages carrying it are our own and are skipped. */
+  readonly id = randomBytes(9).toString('base64url');
+  readonly counters = new BusCounters();
+  readonly #transport: BusTransport;
+  readonly #target: BusTarget;
+  readonly #settings: BusSettings;
+  readonly #events: CacheEmitter;
+  readonly #report: (error: CacheError) => void;
+  readonly #cacheCounters: CacheCounters;
+  readonly #queue: PublishQueue;
+  readonly #lastSeen = new Map<string, number>();
+  /** Invalidations of the current tick, and the promise their callers wait on. */
+  #pending: Invalidation | undefined;
+  #pendingDone: Promise<void> | undefined;
+  #pendingResolve: (() => void) | undefined;
+  /** The PUBLISH in flight, if any; the next batch goes out after it. */
+  #inFlight: Promise<void> | undefined;
+  #sequence = 0;
+  #subscribed = false;
+  #everSubscribed = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelay = RETRY_MIN_MS;
+  #closed = false;
+
+  constructor(
+    transport: BusTransport,
+    target: BusTarget,
+    settings: BusSettings,
+    events: CacheEmitter,
+    report: (error: CacheError) => void,
+    cacheCounters: CacheCounters,
+  ) {
+    this.#cacheCounters = cacheCounters;
+    this.#transport = transport;
+    this.#target = target;
+    this.#settings = settings;
+    this.#events = events;
+    this.#report = report;
+    this.#queue = new PublishQueue(settings.maxQueue);
+    transport.subscribe(
+      (payload) => this.#receive(payload),
+      (subscribed) => this.#onState(subscribed),
+    );
+  }
+
+  /** Whether the subscriber is subscribed, so L1 hears every invalidation. */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
+  /** Names held for retry after failed publishes. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  get overflows(): number {
+    return this.#queue.overflows;
+  }
+
+  /**
+   * The latest expiry L1 may give an entry now: unbounded while subscribed, `now` plus the
+   * disconnected bound while not (a missed invalidation then lives no longer than that).
+   */
+  lifeCap(now: number): number {
+    return this.#subscribed ? Number.POSITIVE_INFINITY : now + this.#settings.disconnectedTtl;
+  }
+
+  /**
+   * Sends `inv` to every other instance, batched with the rest of this tick. Resolves once the
+   * batch was published or, if that failed, queued for retry; never rejects.
+   */
+  publish(inv: Invalidation): Promise<void> {
+    if (this.#closed || isEmpty(inv)) return Promise.resolve();
+    if (this.#pending === undefined) {
+      this.#pending = emptyInvalidation();
+      this.#pendingDone = new Promise<void>((resolve) => (this.#pendingResolve = resolve));
+      setImmediate(() => void this.#flush());
+    }
+    mergeInvalidation(this.#pending, inv);
+    return this.#pendingDone!;
+  }
+
+  /** Publishes what is pending (one last try), stops retrying and unsubscribes. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#inFlight;
+    if (this.#pending !== undefined || !this.#queue.empty) await this.#flush();
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    await this.#transport.close();
+  }
+
+  async #flush(): Promise<void> {
+    // One PUBLISH at a time keeps sequence numbers in send order, so a receiver's gap check
+    // only fires for messages that were really lost.
+    while (this.#inFlight !== undefined) await this.#inFlight;
+    const batch = this.#pending;
+    const resolve = this.#pendingResolve;
+    this.#pending = this.#pendingDone = this.#pendingResolve = undefined;
+    const inv = this.#queue.take();
+    if (batch !== undefined) mergeInvalidation(inv, batch);
+    if (isEmpty(inv)) {
+      resolve?.();
+      return;
+    }
+    const sent = this.#send(inv);
+    this.#inFlight = sent;
+    try {
+      await sent;
+    } finally {
+      this.#inFlight = undefined;
+      resolve?.();
+    }
+  }
+
+  async #send(inv: Invalidation): Promise<void> {
+    const sequence = this.#sequence + 1;
+    try {
+      await this.#transport.publish(encodeMessage(this.id, sequence, inv));
+      this.#sequence = sequence;
+      this.#cacheCounters.busMessagesOut++;
+      this.#retryDelay = RETRY_MIN_MS;
+    } catch (error) {
+      this.counters.publishErrors++;
+      if (this.#queue.hold(inv)) {
+        this.#events.emit('bus:overflow', { limit: this.#settings.maxQueue });
+      }
+      this.#report(new BusError('publish', error));
+      this.#scheduleRetry();
+    }
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    const delay = this.#retryDelay;
+    this.#retryDelay = Math.min(RETRY_MAX_MS, delay * 2);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed && !this.#queue.empty) void this.#flush();
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  #receive(payload: string | Buffer): void {
+    if (this.#closed) return;
+    const decoded = decodeMessage(payload);
+    if (typeof decoded === 'string') {
+      this.counters.invalid++;
+      this.#report(new BusError('receive', new Error(`ignored a bus message: ${decoded}`)));
+      return;
+    }
+    const { publisher, sequence, inv } = decoded;
+    if (publisher === this.id) return;
+    this.#cacheCounters.busMessagesIn++;
+    const last = this.#lastSeen.get(publisher);
+    // Re-inserting keeps the map in order of last message, so the oldest is forgotten first.
+    this.#lastSeen.delete(publisher);
+    this.#lastSeen.set(publisher, last === undefined ? sequence : Math.max(last, sequence));
+    if (this.#lastSeen.size > MAX_PUBLISHERS) this.#lastSeen.delete(this.#lastSeen.keys().next().value!);
+    if (last !== undefined && sequence > last + 1) {
+      this.counters.gaps++;
+      this.#events.emit('bus:gap', { publisher, expected: last + 1, received: sequence });
+      this.#target.resync();
+    }
+    this.#target.apply(inv);
+  }
+
+  #onState(subscribed: boolean): void {
+    if (this.#closed) return;
+    this.#subscribed = subscribed;
+    if (!subscribed) {
+      this.counters.disconnects++;
+      this.#target.disconnected();
+      this.#events.emit('bus:disconnect', {});
+      return;
+    }
+    if (!this.#everSubscribed) {
+      // Before the first subscription there was nothing to miss but the first few ms; entries
+      // filled meanwhile carry the capped life, so a fresh instance keeps its warm L1.
+      this.#everSubscribed = true;
+      return;
+    }
+    // Whatever was published while we were away is lost: start over, sequence tracking too.
+    this.#lastSeen.clear();
+    this.#target.resync();
+    this.#events.emit('bus:reconnect', {});
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The bus's wire format, version 1. Stable: other services (and `createInvalidator`) publish it,
+ * so fields are only ever added, never renamed or given a new meaning. A receiver ignores fields
+ * it does not know and drops (and counts) a message whose `v` is a format it cannot read.
+ *
+ * One JSON object per PUBLISH:
+ * ```
+ * { "v": 1,                 format version
+ *   "i": "k3J9…",           publisher id (random per process and cache); receivers skip their own
+ *   "q": 42,                publisher's sequence number, +1 per message: a jump is a gap
+ *   "k": ["user:1", …],     keys to drop from L1
+ *   "c": 1,                 drop everything (clear(), or a publisher that lost track)
+ *   "p": ["user:*"],        Redis glob patterns: drop every L1 key that matches
+ *   "t": { "catalog": 1732… } tags and their invalidation times (epoch ms)
+ *   "n": { "products": 7 }  namespaces and their new versions }
+ * ```
+ * Keys are the cache's keys, without the Redis tier's prefix.
+ */
+export const BUS_FORMAT_VERSION = 1;
+
+export interface BusMessage {
+  /** Publisher id. */
+  i: string;
+  /** Publisher sequence number, from 1. */
+  q: number;
+  k?: string[];
+  c?: 1;
+  p?: string[];
+  t?: Record<string, number>;
+  n?: Record<string, number>;
+}
+
+/** What one message invalidates, before a publisher id and sequence number are attached. */
+export interface Invalidation {
+  keys: Set<string>;
+  all: boolean;
+  patterns: Set<string>;
+  /** Tag → invalidation time; the later time wins when two coalesce. */
+  tags: Map<string, number>;
+  /** Namespace → version; the higher version wins when two coalesce. */
+  namespaces: Map<string, number>;
+}
+
+export function emptyInvalidation(): Invalidation {
+  return { keys: new Set(), all: false, patterns: new Set(), tags: new Map(), namespaces: new Map() };
+}
+
+export function isEmpty(inv: Invalidation): boolean {
+  return (
+    !inv.all &&
+    inv.keys.size === 0 &&
+    inv.patterns.size === 0 &&
+    inv.tags.size === 0 &&
+    inv.namespaces.size === 0
+  );
+}
+
+/** Adds `from` into `into`; once `all` is set the keys and patterns it covers are dropped. */
+export function mergeInvalidation(into: Invalidation, from: Invalidation): void {
+  if (from.all) into.all = true;
+  if (!into.all) {
+    for (const key of from.keys) into.keys.add(key);
+    for (const pattern of from.patterns) into.patterns.add(pattern);
+  } else {
+    into.keys.clear();
+    into.patterns.clear();
+  }
+  for (const [tag, at] of from.tags) into.tags.set(tag, Math.max(at, into.tags.get(tag) ?? at));
+  for (const [ns, version] of from.namespaces)
+    into.namespaces.set(ns, Math.max(version, into.namespaces.get(ns) ?? version));
+}
+
+/** How many entries an invalidation holds, for bounding the retry queue. */
+export function weightOf(inv: Invalidation): number {
+  return inv.keys.size + inv.patterns.size + inv.tags.size + inv.namespaces.size;
+}
+
+export function encodeMessage(publisher: string, sequence: number, inv: Invalidation): string {
+  const message: Record<string, unknown> = { v: BUS_FORMAT_VERSION, i: publisher, q: sequence };
+  if (inv.all) message['c'] = 1;
+  else {
+    if (inv.keys.size > 0) message['k'] = [...inv.keys];
+    if (inv.patterns.size > 0) message['p'] = [...inv.patterns];
+  }
+  if (inv.tags.size > 0) message['t'] = Object.fromEntries(inv.tags);
+  if (inv.namespaces.size > 0) message['n'] = Object.fromEntries(inv.namespaces);
+  return JSON.stringify(message);
+}
+
+/** The message in `raw`, or a sentence saying why it is not one this version can apply. */
+export function decodeMessage(
+  raw: string | Buffer,
+): { publisher: string; sequence: number; inv: Invalidation } | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'not an object';
+  const m = parsed as Record<string, unknown>;
+  if (m['v'] !== BUS_FORMAT_VERSION) return `unknown format version ${JSON.stringify(m['v'])}`;
+  if (typeof m['i'] !== 'string' || m['i'] === '') return 'no publisher id';
+  const sequence = m['q'];
+  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 1)
+    return 'no sequence number';
+  const inv = emptyInvalidation();
+  inv.all = m['c'] === 1;
+  if (!stringsInto(m['k'], inv.keys)) return 'keys ("k") are not an array of strings';
+  if (!stringsInto(m['p'], inv.patterns)) return 'patterns ("p") are not an array of strings';
+  if (!numbersInto(m['t'], inv.tags)) return 'tags ("t") are not an object of times';
+  if (!numbersInto(m['n'], inv.namespaces)) return 'namespaces ("n") are not an object of versions';
+  return { publisher: m['i'], sequence, inv };
+}
+
+function stringsInto(value: unknown, into: Set<string>): boolean {
+  if (value === undefined) return true;
+  if (!Array.isArray(value)) return false;
+  for (const item of value) {
+    if (typeof item !== 'string') return false;
+    into.add(item);
+  }
+  return true;
+}
+
+function numbersInto(value: unknown, into: Map<string, number>): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const [name, n] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof n !== 'number' || !Number.isFinite(n)) return false;
+    into.set(name, n);
+  }
+  return true;
+}

@@ -1,0 +1,86 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/**
+ * How the bus reaches Redis. The bus only knows this seam, so sharded pub/sub on a cluster
+ * (SSUBSCRIBE/SPUBLISH) or another broker is one more implementation, not a change to the bus.
+ */
+export interface BusTransport {
+  publish(message: string): Promise<void>;
+  /**
+   * Starts listening. `onMessage` gets every payload on the channel; `onState(true)` comes once
+   * the subscription is in place (again, after every reconnect), `onState(false)` as soon as the
+   * connection is lost, since messages published from then on may never arrive.
+   */
+  subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Classic pub/sub on one channel: PUBLISH on the tier's own client, SUBSCRIBE on a dedicated
+ * duplicate of it (a subscribed connection can run nothing else). Works on a single server, a
+ * Sentinel-managed master and, through ioredis' classic pub/sub, on a Cluster.
+ */
+export class RedisPubSubTransport implements BusTransport {
+  readonly channel: string;
+  readonly #publisher: Redis | Cluster;
+  #subscriber: Redis | Cluster | undefined;
+  #closed = false;
+
+  constructor(client: Redis | Cluster, channel: string) {
+    this.#publisher = client;
+    this.channel = channel;
+  }
+
+  async publish(message: string): Promise<void> {
+    await this.#publisher.publish(this.channel, message);
+  }
+
+  subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {
+    // Resubscribing ourselves on every 'ready' (instead of ioredis' autoResubscribe) tells us
+    // exactly when the subscription is back: when SUBSCRIBE's reply arrives.
+    const publisher = this.#publisher;
+    const subscriber: Redis | Cluster = publisher.isCluster
+      ? (publisher as Cluster).duplicate([], {
+          redisOptions: { ...(publisher as Cluster).options.redisOptions, autoResubscribe: false },
+        })
+      : (publisher as Redis).duplicate({ autoResubscribe: false, enableOfflineQueue: true });
+    this.#subscriber = subscriber;
+    // A client built with lazyConnect would wait for a first command that never comes.
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => {});
+    let subscribed = false;
+    const lost = (): void => {
+      if (!subscribed) return;
+      subscribed = false;
+      onState(false);
+    };
+    subscriber.on('error', () => {
+      // Connection errors show up as 'close' and reconnects; the bus reports the state change.
+    });
+    subscriber.on('close', lost);
+    subscriber.on('end', lost);
+    subscriber.on('message', (channel: string, payload: string) => {
+      if (channel === this.channel) onMessage(payload);
+    });
+    subscriber.on('ready', () => {
+      if (this.#closed) return;
+      subscriber.subscribe(this.channel).then(
+        () => {
+          if (this.#closed || subscribed) return;
+          subscribed = true;
+          onState(true);
+        },
+        () => {
+          // The connection dropped again before the reply; the next 'ready' tries again.
+        },
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined || subscriber.status === 'end') return;
+    subscriber.disconnect();
+    await Promise.resolve();
+  }
+}

@@ -1,0 +1,70 @@
+import type { BusTransport } from '../../src/index.js';
+
+/**
+ * An in-process broker for unit tests of the bus: every transport it hands out publishes to all
+ * of them (its own included, as Redis does). Tests can drop, fail or corrupt traffic and switch a
+ * subscriber's connection off and on, without a server or timers.
+ */
+export class MemoryBroker {
+  readonly transports: MemoryTransport[] = [];
+  /** Every payload published, in order. */
+  readonly log: string[] = [];
+  /** When set, publishes reject with this error. */
+  failPublishes: Error | undefined;
+  /** When true, publishes succeed but reach nobody (lost messages). */
+  dropMessages = false;
+
+  transport(): MemoryTransport {
+    const transport = new MemoryTransport(this);
+    this.transports.push(transport);
+    return transport;
+  }
+
+  /** Delivers a raw payload to every subscriber, as a foreign publisher would. */
+  inject(payload: string): void {
+    for (const t of this.transports) t.deliver(payload);
+  }
+}
+
+export class MemoryTransport implements BusTransport {
+  #onMessage: ((payload: string) => void) | undefined;
+  #onState: ((subscribed: boolean) => void) | undefined;
+  #connected = false;
+  closed = false;
+
+  constructor(private readonly broker: MemoryBroker) {}
+
+  publish(message: string): Promise<void> {
+    if (this.broker.failPublishes) return Promise.reject(this.broker.failPublishes);
+    this.broker.log.push(message);
+    if (!this.broker.dropMessages) queueMicrotask(() => this.broker.inject(message));
+    return Promise.resolve();
+  }
+
+  subscribe(onMessage: (payload: string) => void, onState: (subscribed: boolean) => void): void {
+    this.#onMessage = onMessage;
+    this.#onState = onState;
+    this.connect();
+  }
+
+  deliver(payload: string): void {
+    if (this.#connected && !this.closed) this.#onMessage?.(payload);
+  }
+
+  /** The subscriber connection drops. */
+  disconnect(): void {
+    this.#connected = false;
+    this.#onState?.(false);
+  }
+
+  /** The subscriber is subscribed (again). */
+  connect(): void {
+    this.#connected = true;
+    this.#onState?.(true);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,257 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createCache,
+  memoryTier,
+  type CacheError,
+  type CacheOptions,
+  type TierCache,
+} from '../../src/index.js';
+import {
+  decodeMessage,
+  emptyInvalidation,
+  encodeMessage,
+  type Invalidation,
+} from '../../src/sync/message.js';
+import { PublishQueue } from '../../src/sync/publish-queue.js';
+import { globMatcher } from '../../src/sync/glob.js';
+import { FakeClock, gate } from '../helpers/fake-clock.js';
+import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
+
+function inv(
+  parts: Partial<{ keys: string[]; all: boolean; patterns: string[]; tags: Record<string, number> }>,
+): Invalidation {
+  const i = emptyInvalidation();
+  for (const k of parts.keys ?? []) i.keys.add(k);
+  for (const p of parts.patterns ?? []) i.patterns.add(p);
+  for (const [t, at] of Object.entries(parts.tags ?? {})) i.tags.set(t, at);
+  i.all = parts.all ?? false;
+  return i;
+}
+
+/** Flushes setImmediate batches and microtask deliveries. */
+const settle = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+function cluster(n: number, options: CacheOptions = {}, busOptions: { maxQueue?: number } = {}) {
+  const broker = new MemoryBroker();
+  const clock = new FakeClock();
+  const errors: CacheError[] = [];
+  const transports: MemoryTransport[] = [];
+  const caches: TierCache[] = Array.from({ length: n }, () => {
+    const transport = broker.transport();
+    transports.push(transport);
+    return createCache({
+      tiers: [memoryTier({ ttl: '1h' })],
+      clock: clock.read,
+      bus: { transport, ...busOptions },
+      onError: (e) => errors.push(e),
+      ...options,
+    });
+  });
+  return { broker, clock, caches, transports, errors };
+}
+
+describe('bus messages', () => {
+  it('round-trip every field and stay compact', () => {
+    const message = encodeMessage('p1', 7, inv({ keys: ['a', 'b'], patterns: ['u:*'], tags: { t: 5 } }));
+    expect(message).toBe('{"v":1,"i":"p1","q":7,"k":["a","b"],"p":["u:*"],"t":{"t":5}}');
+    const decoded = decodeMessage(message);
+    if (typeof decoded === 'string') throw new Error(decoded);
+    expect(decoded.publisher).toBe('p1');
+    expect(decoded.sequence).toBe(7);
+    expect([...decoded.inv.keys]).toEqual(['a', 'b']);
+    expect([...decoded.inv.patterns]).toEqual(['u:*']);
+    expect(decoded.inv.tags.get('t')).toBe(5);
+    expect(encodeMessage('p', 1, inv({ all: true, keys: ['x'] }))).toBe('{"v":1,"i":"p","q":1,"c":1}');
+  });
+
+  it('ignore unknown fields but reject other versions and malformed ones, saying why', () => {
+    expect(typeof decodeMessage('{"v":1,"i":"p","q":1,"k":["a"],"z":{"future":true}}')).toBe('object');
+    expect(decodeMessage('{"v":2,"i":"p","q":1}')).toMatch(/version/);
+    expect(decodeMessage('nope')).toBe('not JSON');
+    expect(decodeMessage('[1]')).toBe('not an object');
+    expect(decodeMessage('{"v":1,"q":1}')).toMatch(/publisher/);
+    expect(decodeMessage('{"v":1,"i":"p","q":0}')).toMatch(/sequence/);
+    expect(decodeMessage('{"v":1,"i":"p","q":1,"k":[1]}')).toMatch(/keys/);
+    expect(decodeMessage('{"v":1,"i":"p","q":1,"t":{"a":"x"}}')).toMatch(/tags/);
+    expect(decodeMessage(Buffer.from('{"v":1,"i":"p","q":3}'))).toMatchObject({ sequence: 3 });
+  });
+});
+
+describe('the publish retry queue', () => {
+  it('coalesces per key and collapses into "drop everything" past its bound', () => {
+    const queue = new PublishQueue(3);
+    expect(queue.hold(inv({ keys: ['a', 'b'] }))).toBe(false);
+    expect(queue.hold(inv({ keys: ['a', 'b'] }))).toBe(false);
+    expect(queue.size).toBe(2);
+    expect(queue.hold(inv({ keys: ['c', 'd'] }))).toBe(true);
+    expect(queue.overflows).toBe(1);
+    const taken = queue.take();
+    expect(taken.all).toBe(true);
+    expect(taken.keys.size).toBe(0);
+    expect(queue.empty).toBe(true);
+  });
+
+  it('keeps the latest tag time when two invalidations of a tag coalesce', () => {
+    const queue = new PublishQueue(10);
+    queue.hold(inv({ tags: { t: 5 } }));
+    queue.hold(inv({ tags: { t: 3 } }));
+    expect(queue.take().tags.get('t')).toBe(5);
+  });
+});
+
+describe('glob patterns', () => {
+  it('match like Redis MATCH', () => {
+    const cases: [string, string, boolean][] = [
+      ['user:*', 'user:1', true],
+      ['user:*', 'users:1', false],
+      ['u?er', 'user', true],
+      ['[ab]x', 'bx', true],
+      ['[^ab]x', 'bx', false],
+      ['[a-c]x', 'cx', true],
+      ['a\\*', 'a*', true],
+      ['a\\*', 'ab', false],
+      ['a.b', 'axb', false],
+      ['(a|b)+', '(a|b)+', true],
+    ];
+    for (const [pattern, key, expected] of cases)
+      expect([pattern, key, globMatcher(pattern)(key)]).toEqual([pattern, key, expected]);
+  });
+});
+
+describe('the bus inside a cache', () => {
+  it('batches the invalidations of one tick into one message', async () => {
+    const { broker, caches } = cluster(2);
+    const [a] = caches;
+    await Promise.all([a!.set('x', 1), a!.set('y', 2), a!.delete('z'), a!.setMany([{ key: 'w', value: 0 }])]);
+    expect(broker.log).toHaveLength(1);
+    expect((JSON.parse(broker.log[0]!) as { k: string[] }).k.sort()).toEqual(['w', 'x', 'y', 'z']);
+  });
+
+  it('drops the named keys on other instances only, with reason invalidate', async () => {
+    const { caches } = cluster(2);
+    const [a, b] = caches;
+    await b!.set('k', 'b-old');
+    await settle();
+    const removed: string[] = [];
+    b!.on('remove', (e) => removed.push(`${e.key}:${e.reason}`));
+    await a!.set('k', 'a-new');
+    await settle();
+    expect(removed).toEqual(['k:invalidate']);
+    expect(await b!.get('k')).toBeUndefined();
+    expect(await a!.get('k')).toBe('a-new');
+  });
+
+  it('stops a read in flight from filling L1 with what it read before a remote write', async () => {
+    const { caches } = cluster(2);
+    const [a, b] = caches;
+    const loading = gate<string>();
+    const read = b!.getOrSet('k', () => loading.promise);
+    await settle();
+    await a!.delete('k');
+    await settle();
+    loading.resolve('old');
+    expect(await read).toBe('old');
+    expect(b!.stats().memory!.entries).toBe(0);
+  });
+
+  it('counts and reports corrupt or foreign messages and goes on', async () => {
+    const { broker, caches, errors } = cluster(1);
+    const [a] = caches;
+    await a!.set('k', 1);
+    await settle();
+    broker.inject('garbage');
+    broker.inject('{"v":9,"i":"x","q":1}');
+    await settle();
+    expect(a!.stats().bus.invalid).toBe(2);
+    expect(errors.map((e) => e.code)).toEqual(['E_BUS', 'E_BUS']);
+    expect(await a!.get('k')).toBe(1);
+  });
+
+  it('drops all of L1 on a sequence gap, and says so', async () => {
+    const { broker, caches } = cluster(2);
+    const [a, b] = caches;
+    await b!.set('keep?', 1);
+    await a!.set('x', 1);
+    await settle();
+    const gaps: unknown[] = [];
+    b!.on('bus:gap', (e) => gaps.push(e));
+    broker.dropMessages = true;
+    await a!.set('y', 1);
+    await settle();
+    broker.dropMessages = false;
+    expect(await b!.get('keep?')).toBe(1);
+    await a!.set('z', 1);
+    await settle();
+    expect(gaps).toEqual([{ publisher: expect.any(String), expected: 2, received: 3 }]);
+    expect(b!.stats().bus.gaps).toBe(1);
+    expect(await b!.get('keep?')).toBeUndefined();
+  });
+
+  it('caps L1 lives while disconnected and drops L1 on reconnect', async () => {
+    const { caches, transports, clock } = cluster(2);
+    const [, b] = caches;
+    await b!.set('old', 1);
+    transports[1]!.disconnect();
+    expect(b!.stats().bus.subscribed).toBe(false);
+    await b!.set('during', 2);
+    clock.advance(999);
+    expect(await b!.get('old')).toBe(1);
+    expect(await b!.get('during')).toBe(2);
+    clock.advance(2);
+    expect(await b!.get('old')).toBeUndefined();
+    expect(await b!.get('during')).toBeUndefined();
+    await b!.set('again', 3);
+    const events: string[] = [];
+    b!.on('bus:reconnect', () => events.push('reconnect'));
+    transports[1]!.connect();
+    expect(events).toEqual(['reconnect']);
+    expect(await b!.get('again')).toBeUndefined();
+    await b!.set('after', 4);
+    clock.advance(10_000);
+    expect(await b!.get('after')).toBe(4);
+  });
+
+  it('retries failed publishes, coalesced per key', async () => {
+    const { broker, caches, errors } = cluster(2, {});
+    const [a, b] = caches;
+    await b!.set('k1', 'old');
+    await settle();
+    broker.failPublishes = new Error('down');
+    await a!.set('k1', 1);
+    await a!.set('k1', 2);
+    expect(a!.stats().bus.queued).toBe(1);
+    expect(errors.some((e) => e.code === 'E_BUS')).toBe(true);
+    broker.failPublishes = undefined;
+    await waitUntil(() => a!.stats().bus.queued === 0);
+    await settle();
+    expect(await b!.get('k1')).toBeUndefined();
+    const sent = JSON.parse(broker.log.at(-1)!);
+    expect(sent.k).toEqual(['k1']);
+  });
+
+  it('collapses the queue into one "drop everything" message when it overflows', async () => {
+    const { broker, caches } = cluster(2, {}, { maxQueue: 3 });
+    const [a, b] = caches;
+    const overflow: unknown[] = [];
+    a!.on('bus:overflow', (e) => overflow.push(e));
+    await b!.set('unrelated', 1);
+    await settle();
+    broker.failPublishes = new Error('down');
+    await a!.setMany(Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: i })));
+    expect(overflow).toEqual([{ limit: 3 }]);
+    expect(a!.stats().bus.overflows).toBe(1);
+    broker.failPublishes = undefined;
+    await waitUntil(() => a!.stats().bus.queued === 0);
+    await settle();
+    expect(JSON.parse(broker.log.at(-1)!).c).toBe(1);
+    expect(b!.stats().memory!.entries).toBe(0);
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
