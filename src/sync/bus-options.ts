@@ -24,11 +24,20 @@ export interface BusOptions {
    * 'bus:overflow' event and `stats().bus.overflows`. @default 10_000
    */
   maxQueue?: number;
+  /**
+   * How long a PUBLISH may take before it counts as failed and is queued for retry; writes
+   * wait for their publish at most this long. @default '250ms'
+   */
+  publishTimeout?: Duration;
   /** Another transport (sharded pub/sub, another broker, a fault-injecting one in tests). */
   transport?: BusTransport;
 }
 
-export const BUS_DEFAULTS = Object.freeze({ disconnectedTtl: '1s', maxQueue: 10_000 } as const);
+export const BUS_DEFAULTS = Object.freeze({
+  disconnectedTtl: '1s',
+  maxQueue: 10_000,
+  publishTimeout: '250ms',
+} as const);
 
 /** The channel instances on a Redis tier with this key prefix meet on by default. */
 export function defaultChannel(prefix: string): string {
@@ -39,6 +48,7 @@ export interface ResolvedBus {
   transport: BusTransport;
   disconnectedTtl: number;
   maxQueue: number;
+  publishTimeout: number;
 }
 
 /** The bus a cache runs, or undefined when it has none (turned off, or no Redis tier). */
@@ -62,6 +72,8 @@ export function resolveBus(
   const disconnectedTtl = parseDuration(options.disconnectedTtl ?? BUS_DEFAULTS.disconnectedTtl);
   if (typeof disconnectedTtl === 'string')
     throw new InvalidOptionError('bus.disconnectedTtl', disconnectedTtl);
+  const publishTimeout = parseDuration(options.publishTimeout ?? BUS_DEFAULTS.publishTimeout);
+  if (typeof publishTimeout === 'string') throw new InvalidOptionError('bus.publishTimeout', publishTimeout);
   const maxQueue = options.maxQueue ?? BUS_DEFAULTS.maxQueue;
   if (!Number.isInteger(maxQueue) || maxQueue < 1) {
     throw new InvalidOptionError('bus.maxQueue', `expected a positive integer, got ${describe(maxQueue)}`);
@@ -77,5 +89,5 @@ export function resolveBus(
     if (tier === undefined) return undefined;
     transport = new RedisPubSubTransport(tier.client, options.channel ?? defaultChannel(tier.prefix));
   }
-  return { transport, disconnectedTtl, maxQueue };
+  return { transport, disconnectedTtl, maxQueue, publishTimeout };
 }

@@ -28,6 +28,8 @@ export interface BusSettings {
   disconnectedTtl: number;
   /** Bound of the publish retry queue, in invalidated names. */
   maxQueue: number;
+  /** How long a PUBLISH may take before it counts as failed (and is queued for retry), in ms. */
+  publishTimeout: number;
 }
 
 /** Counters the bus keeps besides the cache's messagesIn/Out; plain fields, read by stats(). */
@@ -172,7 +174,10 @@ export class InvalidationBus {
   async #send(inv: Invalidation): Promise<void> {
     const sequence = this.#sequence + 1;
     try {
-      await this.#transport.publish(encodeMessage(this.id, sequence, inv));
+      await withTimeout(
+        this.#transport.publish(encodeMessage(this.id, sequence, inv)),
+        this.#settings.publishTimeout,
+      );
       this.#sequence = sequence;
       this.#cacheCounters.busMessagesOut++;
       this.#retryDelay = RETRY_MIN_MS;
@@ -241,4 +246,16 @@ export class InvalidationBus {
     this.#target.resync();
     this.#events.emit('bus:reconnect', {});
   }
+}
+
+/** `work`, or a rejection once `ms` pass: a hung Redis must not hold up the writes that publish. */
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  if (ms === Number.POSITIVE_INFINITY) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`PUBLISH did not complete within ${ms} ms`)), ms);
+  });
+  // The lost race's rejection is observed here, so it cannot go unhandled.
+  work.catch(() => {});
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

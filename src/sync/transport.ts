@@ -26,13 +26,22 @@ export class RedisPubSubTransport implements BusTransport {
   #subscriber: Redis | Cluster | undefined;
   #closed = false;
 
+  #wasReady: boolean;
+
   constructor(client: Redis | Cluster, channel: string) {
     this.#publisher = client;
     this.channel = channel;
+    this.#wasReady = client.status === 'ready';
+    if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
   }
 
   async publish(message: string): Promise<void> {
-    await this.#publisher.publish(this.channel, message);
+    const publisher = this.#publisher;
+    // Once connected, a client that lost its connection would queue the PUBLISH for the
+    // reconnect; failing now sends the invalidation to the retry queue instead.
+    if (this.#wasReady && publisher.status !== 'ready')
+      throw new Error(`the Redis client is ${publisher.status}`);
+    await publisher.publish(this.channel, message);
   }
 
   subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {
