@@ -1,0 +1,264 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type CacheEvents, type TierCache } from '../../src/index.js';
+import { DistributedLock } from '../../src/loading/distributed-lock.js';
+import { resolveLock } from '../../src/loading/load-plan.js';
+import { FakeClock, gate } from '../helpers/fake-clock.js';
+import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+
+let server: RedisProcess;
+let admin: Redis;
+beforeAll(async () => {
+  server = await startRedis();
+  admin = server.client();
+});
+afterAll(stopAllRedis);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('grace and fail-safe through Redis', () => {
+  it('keeps the Redis copy for its grace period and serves it stale to an instance with a cold L1', async () => {
+    const clock = new FakeClock(Date.now());
+    const tiers = () => [
+      memoryTier({ ttl: 1000 }),
+      redisTier({ client: server.url, prefix: 'grace:', ttl: 1000 }),
+    ];
+    const writer = createCache({ tiers: tiers(), clock: clock.read, grace: '30s' });
+    const reader = createCache({ tiers: tiers(), clock: clock.read, grace: '30s' });
+    try {
+      await writer.set('k', 'old');
+      // PX covers the life plus the grace, so the copy is still there to be served stale.
+      expect(await admin.pttl('grace:k')).toBeGreaterThan(20_000);
+      clock.advance(1500);
+      const release = gate<string>();
+      let calls = 0;
+      const loader = () => {
+        calls++;
+        return release.promise;
+      };
+      const values = await Promise.all(Array.from({ length: 5 }, () => reader.getOrSet('k', loader)));
+      expect(values).toEqual(Array(5).fill('old'));
+      // One background refresh for the five stale answers.
+      await waitFor(async () => (calls === 1 ? done(true) : notYet(`${calls} calls`)), {
+        description: 'the background refresh',
+      });
+      release.resolve('new');
+      await waitFor(async () => ((await reader.get('k')) === 'new' ? done(true) : notYet('old')), {
+        description: 'the refreshed value',
+      });
+      // The writer's own L1 copy is stale too: its refresh finds the new value in Redis, so the
+      // origin is not called again.
+      await waitFor(
+        async () => ((await writer.getOrSet('k', loader)) === 'new' ? done(true) : notYet('old')),
+        {
+          description: 'the refreshed value in the other L1',
+        },
+      );
+      expect(calls).toBe(1);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+
+  it('fail-safe serves the value kept in Redis when the origin fails', async () => {
+    const clock = new FakeClock(Date.now());
+    const tiers = () => [
+      memoryTier({ ttl: 1000 }),
+      redisTier({ client: server.url, prefix: 'fs:', ttl: 1000 }),
+    ];
+    const writer = createCache({ tiers: tiers(), clock: clock.read, failSafe: { maxStaleAge: '1m' } });
+    const reader = createCache({ tiers: tiers(), clock: clock.read, failSafe: { maxStaleAge: '1m' } });
+    try {
+      await writer.set('k', { id: 1 });
+      clock.advance(5000);
+      const value = await reader.getOrSet('k', () => {
+        throw new Error('origin down');
+      });
+      expect(value).toEqual({ id: 1 });
+      expect(reader.stats().staleServed).toBe(1);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+});
+
+describe('distributed single flight', () => {
+  function instances(count: number, prefix: string, lock: object | boolean = { poll: '10ms' }) {
+    return Array.from({ length: count }, () =>
+      createCache({
+        tiers: [memoryTier(), redisTier({ client: server.client({ enableAutoPipelining: true }), prefix })],
+        lock: lock as never,
+      }),
+    );
+  }
+
+  it('4 instances × 250 concurrent callers of a missing key make exactly one loader call', async () => {
+    const caches = instances(4, 'stampede:');
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(50);
+      return { loaded: true };
+    };
+    try {
+      const values = await Promise.all(
+        caches.flatMap((cache) => Array.from({ length: 250 }, () => cache.getOrSet('hot', loader))),
+      );
+      expect(calls).toBe(1);
+      expect(values.every((v) => v.loaded)).toBe(true);
+      const locks = caches.map((cache) => cache.stats().lock);
+      expect(locks.reduce((sum, l) => sum + l.acquired, 0)).toBeGreaterThanOrEqual(1);
+      expect(locks.reduce((sum, l) => sum + l.timedOut, 0)).toBe(0);
+      // The lock was released by its owner once the value was written.
+      expect(await admin.exists('tc-lock:hot')).toBe(0);
+    } finally {
+      await Promise.all(caches.map((cache) => cache.close()));
+    }
+  });
+
+  it('without the lock, the same stampede calls the loader once per instance', async () => {
+    const caches = instances(4, 'nolock:', false);
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(50);
+      return 1;
+    };
+    try {
+      await Promise.all(
+        caches.flatMap((cache) => Array.from({ length: 50 }, () => cache.getOrSet('hot', loader))),
+      );
+      expect(calls).toBe(4);
+    } finally {
+      await Promise.all(caches.map((cache) => cache.close()));
+    }
+  });
+
+  it('takes the lock per call, and lets a call opt out', async () => {
+    const [a, b] = instances(2, 'percall:', false) as [TierCache, TierCache];
+    const release = gate<string>();
+    let calls = 0;
+    const loader = () => {
+      calls++;
+      return release.promise;
+    };
+    try {
+      const first = a.getOrSet('k', loader, { lock: true });
+      await waitFor(async () => ((await admin.exists('tc-lock:k')) === 1 ? done(true) : notYet('no lock')), {
+        description: 'the lock',
+      });
+      const second = b.getOrSet('k', loader, { lock: true });
+      const optedOut = b.getOrSet('other', () => 'x', { lock: false });
+      expect(await optedOut).toBe('x');
+      release.resolve('v');
+      expect(await Promise.all([first, second])).toEqual(['v', 'v']);
+      expect(calls).toBe(1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('waiters load themselves once the lock wait runs out', async () => {
+    const [a, b] = instances(2, 'locktimeout:', { wait: 200, poll: '20ms' }) as [TierCache, TierCache];
+    const events: CacheEvents['lock'][] = [];
+    b.on('lock', (event) => events.push(event));
+    const hung = gate<string>();
+    try {
+      const first = a.getOrSet('k', () => hung.promise);
+      await waitFor(async () => ((await admin.exists('tc-lock:k')) === 1 ? done(true) : notYet('no lock')), {
+        description: 'the lock',
+      });
+      expect(await b.getOrSet('k', () => 'loaded by b')).toBe('loaded by b');
+      expect(events.map((e) => e.outcome)).toEqual(['waited', 'timedOut']);
+      expect(b.stats().lock).toEqual({ acquired: 0, waited: 1, timedOut: 1 });
+      hung.resolve('late');
+      expect(await first).toBe('late');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a lease is released only by its owner', async () => {
+    const client = server.client();
+    const lock = new DistributedLock(client, resolveLock({ ttl: 100 }));
+    const first = (await lock.acquire('owned'))!;
+    expect(first).toBeDefined();
+    expect(await lock.acquire('owned')).toBeUndefined();
+    await waitFor(async () => ((await admin.exists('tc-lock:owned')) === 0 ? done(true) : notYet('held')), {
+      description: 'the lease to expire',
+    });
+    const second = (await lock.acquire('owned'))!;
+    expect(second).toBeDefined();
+    // The first owner, late, must not delete the second owner's lock.
+    expect(await lock.release(first)).toBe(false);
+    expect(await admin.get('tc-lock:owned')).toBe(second.token);
+    expect(await lock.release(second)).toBe(true);
+    expect(await admin.exists('tc-lock:owned')).toBe(0);
+  });
+
+  it('degrades to local single flight when Redis is down', async () => {
+    const down = await startRedis();
+    const caches = Array.from({ length: 2 }, () =>
+      createCache({
+        tiers: [memoryTier(), redisTier({ client: down.client(), prefix: 'down:' })],
+        lock: true,
+      }),
+    );
+    try {
+      await Promise.all(caches.map((cache) => cache.getOrSet('warm', () => 1)));
+      await down.kill();
+      let calls = 0;
+      const started = Date.now();
+      const values = await Promise.all(
+        caches.flatMap((cache) =>
+          Array.from({ length: 20 }, () =>
+            cache.getOrSet('k', async () => {
+              calls++;
+              return 'origin';
+            }),
+          ),
+        ),
+      );
+      expect(values.every((v) => v === 'origin')).toBe(true);
+      expect(calls).toBe(2); // one per instance: local single flight still holds
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await Promise.all(caches.map((cache) => cache.close()));
+    }
+  });
+
+  it('holds across separate processes: 4 processes × 250 callers → one loader call', async () => {
+    const child = fileURLToPath(new URL('./fixtures/lock-child.ts', import.meta.url));
+    await admin.del('mp-test:ready', 'mp-test:go', 'mp-test:done', 'mp-test:loader-calls');
+    const exits = Array.from({ length: 4 }, () => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', child, server.url, 'mp-key', '250'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      return new Promise<void>((resolve, reject) =>
+        proc.on('exit', (code) =>
+          code === 0 ? resolve() : reject(new Error(`child exited ${code}: ${stderr}`)),
+        ),
+      );
+    });
+    await waitFor(
+      async () => (Number(await admin.get('mp-test:ready')) === 4 ? done(true) : notYet('starting')),
+      {
+        description: 'every child at the barrier',
+        timeoutMs: 30_000,
+      },
+    );
+    await admin.rpush('mp-test:go', 1, 2, 3, 4);
+    await Promise.all(exits);
+    expect(Number(await admin.get('mp-test:loader-calls'))).toBe(1);
+    const reports = (await admin.lrange('mp-test:done', 0, -1)).map(
+      (r) => JSON.parse(r) as { wrong: number },
+    );
+    expect(reports).toHaveLength(4);
+    expect(reports.every((r) => r.wrong === 0)).toBe(true);
+  }, 60_000);
+});
