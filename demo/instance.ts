@@ -76,6 +76,8 @@ export async function startInstance(config: InstanceConfig, remote?: RemoteTier)
     cache,
     tierHeader: 'x-cache-tier',
     maxAge: '5s',
+    staleWhileRevalidate: '30s',
+    staleIfError: '10m',
     sharedMaxAge: 'remaining',
   });
   // Time spent in this process, so clients can tell tier latency from their own queueing.

@@ -137,7 +137,10 @@ export class RouteCache<Request> {
       );
     this.#cache = cache;
     this.#key = key;
-    this.#write = ttl === undefined ? undefined : { ttl };
+    // grace 0: a stale copy served under grace would start a background refresh, and a
+    // response can only be refreshed by a request running the handler. Stale responses are the
+    // CDN's business: Cache-Control carries stale-while-revalidate from the entry's grace.
+    this.#write = ttl === undefined ? { grace: 0 } : { ttl, grace: 0 };
     this.#statuses = new Set(statuses);
     this.#http = resolveHttpCache(options, path);
     this.#tierHeader = tierHeader?.toLowerCase();
@@ -171,6 +174,9 @@ export class RouteCache<Request> {
       return { kind: 'bypass' };
     }
     if (first === 'leader') return { kind: 'fill', fill: this.#fill(entry, captured, method, headers) };
+    // Not the leader: should the cache still call this request's loader later (a background
+    // refresh), it must get an answer rather than wait for a handler that will never run.
+    captured(UNCACHEABLE);
     // The leader's response was not cacheable (an error status, say): run the handler too.
     if (first.value === UNCACHEABLE) return { kind: 'bypass' };
     return { kind: 'serve', reply: this.#reply(first as EntryInfo<CachedResponse>, method, headers) };
@@ -189,10 +195,20 @@ export class RouteCache<Request> {
         const stored = response === undefined ? undefined : this.#store(response);
         captured(stored ?? UNCACHEABLE);
         done = entry.then(
-          (info) =>
-            info.value === UNCACHEABLE
-              ? undefined
-              : this.#reply(info as EntryInfo<CachedResponse>, method, headers),
+          (info) => {
+            if (stored === undefined || info.value === UNCACHEABLE) return undefined;
+            // The cache answered with another copy than this response (a stale one under a
+            // soft timeout or fail-safe): describe the body being sent, as fresh for no time.
+            if ((info.value as CachedResponse).t !== stored.t) {
+              const now = Date.now();
+              return this.#reply(
+                { value: stored, createdAt: now, expiresAt: now, tier: 'origin' },
+                method,
+                headers,
+              );
+            }
+            return this.#reply(info as EntryInfo<CachedResponse>, method, headers);
+          },
           () => undefined,
         );
         return done;

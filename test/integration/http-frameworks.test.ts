@@ -6,7 +6,7 @@ import { createCache, memoryTier, redisTier, type TierCache } from '../../src/in
 import { tierCacheMiddleware } from '../../src/http/express.js';
 import { tierCachePlugin } from '../../src/http/fastify.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
-import { gate } from '../helpers/fake-clock.js';
+import { FakeClock, gate } from '../helpers/fake-clock.js';
 
 /** What every test's app serves; `calls` counts handler runs (origin hits) per path. */
 interface Origin {
@@ -279,6 +279,26 @@ describe.each([
       expect(post.status).toBe(404);
       await post.arrayBuffer();
       expect(t.origin.calls.get('/products/1')).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('with cache-wide grace, an expired response is reloaded by its request (a background refresh could not run the handler)', async () => {
+    const clock = new FakeClock(Date.now());
+    const t = await start(() => ({ tiers: [memoryTier({ ttl: '10s' })], clock: clock.read, grace: '1m' }));
+    try {
+      const first = await t.get('/products/3');
+      expect(first.headers.get('x-cache-tier')).toBe('origin');
+      await first.arrayBuffer();
+      clock.advance(11_000);
+      const reloaded = await t.get('/products/3');
+      expect(reloaded.headers.get('x-cache-tier')).toBe('origin');
+      await reloaded.arrayBuffer();
+      expect(t.origin.calls.get('/products/3')).toBe(2);
+      const hit = await t.get('/products/3');
+      expect(hit.headers.get('x-cache-tier')).toBe('memory');
+      await hit.arrayBuffer();
     } finally {
       await t.close();
     }
