@@ -55,6 +55,7 @@ import { RedisTier } from './tiers/redis-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
 import { InvalidationBus } from './sync/bus.js';
 import { LocalSync } from './sync/local.js';
+import { globMatcher } from './sync/glob.js';
 import { emptyInvalidation, type Invalidation } from './sync/message.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
@@ -396,8 +397,60 @@ export class TierCache {
         }
       }),
     );
+    // A read that missed L1 after it was emptied above may have read a remote copy before it
+    // went: it must not fill L1 with it.
+    for (const key of keys) this.#guard.invalidate(key);
     await this.#publish(keysInvalidation(keys));
     return counts.reduce((sum, n) => sum + n, removed);
+  }
+
+  /**
+   * Removes every key matching a Redis glob (`*`, `?`, `[a-z]`, `\` before a literal; build
+   * literal parts with `escapeGlob`) from every tier: L1 by matching its keys, Redis tiers by
+   * SCAN in batches (never KEYS), then one invalidation for the pattern on the bus. Resolves
+   * with the number of copies removed. O(keys in each tier): meant for rare, broad changes.
+   */
+  async deleteByPattern(pattern: string): Promise<number> {
+    if (typeof pattern !== 'string' || pattern === '')
+      throw new InvalidOptionError('pattern', `expected a non-empty glob string, got ${describe(pattern)}`);
+    if (this.#closed) throw new CacheClosedError('deleteByPattern');
+    const matches = globMatcher(pattern);
+    this.#guard.invalidateAll();
+    const removed = this.#store?.deleteWhere((key) => matches(key), 'delete') ?? 0;
+    if (removed > 0) this.#memoryCounters!.deletes += removed;
+    const counts = await Promise.all(
+      this.#remotes.map(async (tier, i) => {
+        try {
+          if (tier.deleteMatching === undefined) throw new Error('this tier cannot delete by pattern');
+          const count = await this.#timed(i, 'delete', () => tier.deleteMatching!(pattern));
+          this.#remoteCounters[i]!.deletes += count;
+          return count;
+        } catch (error) {
+          this.#tierFault(tier, i, 'delete', error);
+          return 0;
+        }
+      }),
+    );
+    this.#guard.invalidateAll();
+    const inv = emptyInvalidation();
+    inv.patterns.add(pattern);
+    await this.#publish(inv);
+    return counts.reduce((sum, n) => sum + n, removed);
+  }
+
+  /**
+   * Write-around: runs `write` (the caller's write to the origin), then removes `key` from
+   * every tier and every instance's L1, so the next read loads the new value. If `write`
+   * throws, nothing is invalidated and the error propagates.
+   */
+  async writeAround<R>(key: string, write: () => R | Promise<R>): Promise<R> {
+    this.#checkKey(key);
+    if (typeof write !== 'function')
+      throw new InvalidOptionError('write', `expected a function, got ${describe(write)}`);
+    if (this.#closed) throw new CacheClosedError('writeAround');
+    const result = await write();
+    await this.deleteMany([key]);
+    return result;
   }
 
   /** Whether some tier holds a live entry for `key`; does not promote or count as a hit. */
@@ -429,6 +482,7 @@ export class TierCache {
         }
       }),
     );
+    this.#guard.invalidateAll();
     const all = emptyInvalidation();
     all.all = true;
     await this.#publish(all);

@@ -144,6 +144,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.#call('delete', this.#writeTimeout, () => this.inner.delete(keys), keys);
   }
 
+  deleteMatching(pattern: string): Promise<number> {
+    const inner = this.inner;
+    if (inner.deleteMatching === undefined)
+      return Promise.reject(new Error(`tier "${this.name}" cannot delete by pattern`));
+    // Like clear(), a SCAN over the keyspace is not timed.
+    return this.#call('deleteMatching', FOREVER, () => inner.deleteMatching!(pattern));
+  }
+
   clear(): Promise<number> {
     // Whatever was dirty is gone once the clear succeeds; if it fails, anything may be left.
     return this.#call('clear', FOREVER, () => this.inner.clear()).then(

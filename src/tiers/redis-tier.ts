@@ -241,8 +241,16 @@ export class RedisStore implements RemoteTier {
     return removed;
   }
 
-  async clear(): Promise<number> {
-    const match = `${escapeGlob(this.prefix)}*`;
+  clear(): Promise<number> {
+    return this.#deleteScanned(`${escapeGlob(this.prefix)}*`);
+  }
+
+  deleteMatching(pattern: string): Promise<number> {
+    return this.#deleteScanned(escapeGlob(this.prefix) + pattern);
+  }
+
+  /** SCAN (never KEYS) for `match` in batches of scanCount, UNLINKing each batch. */
+  async #deleteScanned(match: string): Promise<number> {
     // SCAN walks one node's keyspace: on a cluster, walk every master.
     const nodes: Redis[] =
       this.#cluster === undefined ? [this.client as Redis] : this.#cluster.nodes('master');

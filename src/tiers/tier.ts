@@ -34,6 +34,11 @@ export interface RemoteTier {
   delete(keys: readonly string[]): Promise<number>;
   /** Removes every key this tier owns (its prefix), in batches. */
   clear(): Promise<number>;
+  /**
+   * Removes the keys matching a Redis glob over cache keys (the tier adds its prefix), in
+   * batches; tiers that cannot search their keys leave it out and `deleteByPattern` reports so.
+   */
+  deleteMatching?(pattern: string): Promise<number>;
   close(): Promise<void>;
   /** Receives corrupt-payload reports; set by the cache that owns the tier. */
   onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;

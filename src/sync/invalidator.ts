@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../errors.js';
+import { REDIS_TIER_DEFAULTS, RedisStore } from '../tiers/redis-tier.js';
+import { defaultChannel } from './bus-options.js';
+import { emptyInvalidation, encodeMessage, type Invalidation } from './message.js';
+import { RedisPubSubTransport } from './transport.js';
+
+export interface InvalidatorOptions {
+  /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */
+  redis: Redis | Cluster | string;
+  /** The key prefix of the caches' Redis tier. @default 'tc:' */
+  prefix?: string;
+  /** The caches' bus channel. @default `tiercache:bus:${prefix}` */
+  channel?: string;
+}
+
+/**
+ * Publish-only access to the caches' invalidation bus, for a service that writes the origin but
+ * does not cache: it removes keys from the shared Redis tier and tells every cache instance to
+ * drop its L1 copy. It never subscribes, so it holds no connection but the one it publishes on.
+ */
+export interface Invalidator {
+  /** Removes `keys` from Redis, then from every instance's L1. */
+  delete(keys: string | readonly string[]): Promise<void>;
+  /** Removes the keys matching a Redis glob from Redis (SCAN), then from every instance's L1. */
+  deleteByPattern(pattern: string): Promise<void>;
+  /** Removes every key under the prefix from Redis, then drops every instance's L1. */
+  clear(): Promise<void>;
+  /** Closes the connection if the invalidator opened it from a URL. */
+  close(): Promise<void>;
+}
+
+/** Creates a publish-only {@link Invalidator}. Rejections are `BusError`s or Redis errors. */
+export function createInvalidator(options: InvalidatorOptions): Invalidator {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('createInvalidator', `expected an options object, got ${describe(options)}`);
+  }
+  const prefix = options.prefix ?? REDIS_TIER_DEFAULTS.prefix;
+  const store = new RedisStore({ client: options.redis, prefix });
+  const channel = options.channel ?? defaultChannel(prefix);
+  if (typeof channel !== 'string' || channel === '') {
+    throw new InvalidOptionError('channel', `expected a non-empty string, got ${describe(channel)}`);
+  }
+  const transport = new RedisPubSubTransport(store.client, channel);
+  const id = randomBytes(9).toString('base64url');
+  let sequence = 0;
+  // Sends in order, so sequence numbers only jump when a message is really lost.
+  let last: Promise<unknown> = Promise.resolve();
+  const publish = (inv: Invalidation): Promise<void> => {
+    const sent = last.then(async () => {
+      try {
+        await transport.publish(encodeMessage(id, sequence + 1, inv));
+        sequence++;
+      } catch (error) {
+        throw new BusError('publish', error);
+      }
+    });
+    last = sent.catch(() => {});
+    return sent;
+  };
+  return {
+    async delete(keys) {
+      const list = typeof keys === 'string' ? [keys] : [...keys];
+      for (const key of list)
+        if (typeof key !== 'string' || key === '')
+          throw new InvalidKeyError(key, 'expected a non-empty string');
+      if (list.length === 0) return;
+      await store.delete(list);
+      const inv = emptyInvalidation();
+      for (const key of list) inv.keys.add(key);
+      await publish(inv);
+    },
+    async deleteByPattern(pattern) {
+      if (typeof pattern !== 'string' || pattern === '')
+        throw new InvalidOptionError('pattern', `expected a non-empty glob string, got ${describe(pattern)}`);
+      await store.deleteMatching(pattern);
+      const inv = emptyInvalidation();
+      inv.patterns.add(pattern);
+      await publish(inv);
+    },
+    async clear() {
+      await store.clear();
+      const inv = emptyInvalidation();
+      inv.all = true;
+      await publish(inv);
+    },
+    close: () => store.close(),
+  };
+}
