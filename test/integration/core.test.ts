@@ -8,7 +8,7 @@ import {
   type CacheError,
   type TierCache,
 } from '../../src/index.js';
-import { singleBackend } from '../helpers/backends.js';
+import { PATIENT, singleBackend } from '../helpers/backends.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { coreSuite } from './suites/core-suite.js';
 
@@ -37,7 +37,7 @@ coreSuite(singleBackend());
 describe('single server only', () => {
   it('setMany of 100 entries is one pipeline', async () => {
     const client = server.client();
-    const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix })] });
+    const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix, timeout: PATIENT })] });
     caches.push(cache);
     let pipelines = 0;
     const original = client.pipeline.bind(client);

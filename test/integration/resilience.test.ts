@@ -117,7 +117,9 @@ describe('distributed single flight', () => {
       expect(values.every((v) => v.loaded)).toBe(true);
       expect(locks.reduce((sum, l) => sum + l.acquired, 0)).toBeGreaterThanOrEqual(1);
       expect(locks.reduce((sum, l) => sum + l.timedOut, 0)).toBe(0);
-      // The lock was released by its owner once the value was written.
+      // The lock was released by its owner once the value was written (in the background,
+      // which close() waits for).
+      await Promise.all(caches.map((cache) => cache.close()));
       expect(await admin.exists('tc-lock:hot')).toBe(0);
     } finally {
       await Promise.all(caches.map((cache) => cache.close()));

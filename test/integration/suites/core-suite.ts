@@ -10,7 +10,7 @@ import {
   type TierCache,
 } from '../../../src/index.js';
 import { msgpackSerializer } from '../../../src/serializers/msgpack.js';
-import type { Backend } from '../../helpers/backends.js';
+import { PATIENT, type Backend } from '../../helpers/backends.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
 /**
@@ -43,7 +43,12 @@ export function coreSuite(backend: Backend): void {
     const cache = createCache({
       tiers: [
         memoryTier(memoryTtl === undefined ? {} : { ttl: memoryTtl }),
-        redisTier({ client: backend.client(), prefix, ...(redisTtl === undefined ? {} : { ttl: redisTtl }) }),
+        redisTier({
+          client: backend.client(),
+          prefix,
+          timeout: PATIENT,
+          ...(redisTtl === undefined ? {} : { ttl: redisTtl }),
+        }),
       ],
       ...rest,
     });
@@ -210,7 +215,12 @@ export function coreSuite(backend: Backend): void {
         createCache({
           tiers: [
             memoryTier(),
-            redisTier({ client: backend.client(), prefix, serializer: msgpackSerializer() }),
+            redisTier({
+              client: backend.client(),
+              prefix,
+              serializer: msgpackSerializer(),
+              timeout: PATIENT,
+            }),
           ],
         });
       const a = make();
@@ -267,7 +277,10 @@ export function coreSuite(backend: Backend): void {
       const writer = instance();
       await writer.set('k', 'v');
       const reader = createCache({
-        tiers: [memoryTier({ admission: { minHits: 3 } }), redisTier({ client: backend.client(), prefix })],
+        tiers: [
+          memoryTier({ admission: { minHits: 3 } }),
+          redisTier({ client: backend.client(), prefix, timeout: PATIENT }),
+        ],
       });
       caches.push(reader);
       const servedBy = async () => {
