@@ -151,6 +151,9 @@ export class RouteCache<Request> {
     if (method !== 'GET' && method !== 'HEAD') return { kind: 'bypass' };
     const key = this.#key(request);
     if (key === undefined) return { kind: 'bypass' };
+    // A HEAD response has no body to store (frameworks drop it), so HEAD never fills a key:
+    // it is answered from a stored GET response, or by the handler.
+    if (method === 'HEAD') return this.#head(key, headers);
     let captured!: (response: CachedResponse | typeof UNCACHEABLE) => void;
     const response = new Promise<CachedResponse | typeof UNCACHEABLE>((resolve) => (captured = resolve));
     let leader!: () => void;
@@ -180,6 +183,17 @@ export class RouteCache<Request> {
     // The leader's response was not cacheable (an error status, say): run the handler too.
     if (first.value === UNCACHEABLE) return { kind: 'bypass' };
     return { kind: 'serve', reply: this.#reply(first as EntryInfo<CachedResponse>, method, headers) };
+  }
+
+  async #head(key: string, headers: RequestHeaders): Promise<Decision> {
+    let info: EntryInfo<CachedResponse | typeof UNCACHEABLE> | undefined;
+    try {
+      info = await this.#cache.getEntry<CachedResponse | typeof UNCACHEABLE>(key);
+    } catch {
+      return { kind: 'bypass' };
+    }
+    if (info === undefined || info.value === UNCACHEABLE) return { kind: 'bypass' };
+    return { kind: 'serve', reply: this.#reply(info as EntryInfo<CachedResponse>, 'HEAD', headers) };
   }
 
   #fill(
