@@ -53,6 +53,7 @@ import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryStore } from './tiers/memory/memory-store.js';
 import { RedisTier } from './tiers/redis-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
+import { writeMask, type WriteMask } from './tiers/write-targets.js';
 import { InvalidationBus } from './sync/bus.js';
 import { LocalSync } from './sync/local.js';
 import { globMatcher } from './sync/glob.js';
@@ -135,6 +136,8 @@ export class TierCache {
   readonly #remoteCounters: readonly TierCounters[];
   /** Every tier's name and default life, memory first; remote tier i sits at i + #offset. */
   readonly #lives: readonly { readonly name: string; readonly ttl: number }[];
+  /** The tiers writes and promotions go to, aligned with #lives; undefined for all. */
+  readonly #writeMask: WriteMask | undefined;
   readonly #offset: number;
   readonly #clock: () => number;
   /** The clock for L1 expiry checks on hits: coarse unless the caller injected one. */
@@ -177,6 +180,11 @@ export class TierCache {
     this.#clone = resolved.memory?.valueMode === 'clone';
     this.#lives = [...(this.#memory ? [this.#memory] : []), ...this.#remotes];
     this.#offset = this.#memory ? 1 : 0;
+    this.#writeMask = writeMask(
+      options.writeTo,
+      this.#lives.map((t) => t.name),
+      'writeTo',
+    );
     this.#counters = new CacheCounters([...(this.#memory ? [this.#memory] : []), ...this.#remotes]);
     this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
     this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
@@ -361,7 +369,10 @@ export class TierCache {
       this.#checkKey(item.key);
       if (item.value === undefined)
         throw new InvalidValueError(item.key, 'undefined cannot be stored; use delete() to remove a key');
-      const own = item.ttl === undefined && item.jitter === undefined ? options : { ...options, ...item };
+      const own =
+        item.ttl === undefined && item.jitter === undefined && item.writeTo === undefined
+          ? options
+          : { ...options, ...item };
       if (own !== undefined) this.#checkWriteOptions(item.key, own);
       return { key: item.key, value: item.value, options: own };
     });
@@ -508,7 +519,8 @@ export class TierCache {
         'an anonymous function needs a `name` or a `key` option to build cache keys',
       );
     }
-    if (write.ttl !== undefined || write.jitter !== undefined) this.#checkWriteOptions(name, write);
+    if (write.ttl !== undefined || write.jitter !== undefined || write.writeTo !== undefined)
+      this.#checkWriteOptions(name, write);
     const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
     return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
   }
@@ -549,11 +561,15 @@ export class TierCache {
     if (typeof keyOf !== 'function')
       throw new InvalidOptionError('keyOf', `expected a function of an item, got ${describe(keyOf)}`);
     const batchSize = checkBatchSize(options.batchSize);
-    const { ttl, jitter } = options;
+    const { ttl, jitter, writeTo } = options;
     const write: WriteOptions | undefined =
-      ttl === undefined && jitter === undefined
+      ttl === undefined && jitter === undefined && writeTo === undefined
         ? undefined
-        : { ...(ttl === undefined ? {} : { ttl }), ...(jitter === undefined ? {} : { jitter }) };
+        : {
+            ...(ttl === undefined ? {} : { ttl }),
+            ...(jitter === undefined ? {} : { jitter }),
+            ...(writeTo === undefined ? {} : { writeTo }),
+          };
     if (write !== undefined) this.#checkWriteOptions('warmFrom', write);
     const progress: WarmProgress = { processed: 0, loaded: 0 };
     let batch: WriteItem[] = [];
@@ -1200,13 +1216,15 @@ export class TierCache {
     if (current.length === 0) return;
     const memory = this.#memory;
     const keep = this.#plan.keep;
-    if (memory !== undefined) {
+    const mask = this.#writeMask;
+    if (memory !== undefined && (mask === undefined || mask[0]!)) {
       for (const [ticket, { entry, size }] of current) {
         const expiresAt = this.#l1Expiry(Math.min(now + memory.lifeFor(ticket.key), entry.expiresAt), now);
         memory.set(ticket.key, copyWithLife(entry, expiresAt, keep), size);
       }
     }
     for (let i = 0; i < index; i++) {
+      if (mask !== undefined && !mask[i + this.#offset]!) continue;
       const tier = this.#remotes[i]!;
       const writes: PreparedWrite[] = [];
       const lives: number[] = [];
@@ -1240,13 +1258,20 @@ export class TierCache {
     const lives: number[][] = remotes.map(() => []);
     const memoryEntries: [string, Entry][] = [];
     const written: string[] = [];
+    // Keys each tier left out by writeTo must drop, memory's first.
+    const drops: string[][] = this.#lives.map(() => []);
     for (const item of items) {
       if (tickets !== undefined && !this.#guard.isCurrent(tickets.get(item.key)!)) continue;
       written.push(item.key);
-      const expiries = this.#expiries(item, now);
+      const mask = this.#maskOf(item.options);
+      const expiries = this.#expiries(item, now, mask);
       const ends = staleEnds(expiries, item.keep ?? this.#plan.keep);
       remotes.forEach((tier, i) => {
         const at = i + this.#offset;
+        if (mask !== undefined && !mask[at]!) {
+          drops[at]!.push(item.key);
+          return;
+        }
         const entry: Entry = {
           value: item.value,
           createdAt: now,
@@ -1267,8 +1292,15 @@ export class TierCache {
         staleUntil: ends[0]!,
       };
       if (memory !== undefined) {
-        const capped = this.#l1Expiry(first.expiresAt, now);
-        memoryEntries.push([item.key, capped === first.expiresAt ? first : { ...first, expiresAt: capped }]);
+        if (mask === undefined || mask[0]!) {
+          const capped = this.#l1Expiry(first.expiresAt, now);
+          memoryEntries.push([
+            item.key,
+            capped === first.expiresAt ? first : { ...first, expiresAt: capped },
+          ]);
+        } else {
+          drops[0]!.push(item.key);
+        }
       }
       out?.set(item.key, first);
     }
@@ -1278,9 +1310,18 @@ export class TierCache {
     for (const [key, entry] of memoryEntries) {
       if (memory!.set(key, entry, undefined)) this.#memoryCounters!.sets++;
     }
+    if (memory !== undefined) for (const key of drops[0]!) this.#store!.delete(key);
     await Promise.all(
       remotes.map(async (tier, i) => {
         const writes = perTier[i]!;
+        const dropped = drops[i + this.#offset]!;
+        if (dropped.length > 0) {
+          try {
+            await this.#timed(i, 'delete', () => tier.delete(dropped));
+          } catch (error) {
+            this.#tierFault(tier, i, 'delete', error, dropped.length === 1 ? dropped[0] : undefined);
+          }
+        }
         if (writes.length === 0) return;
         try {
           await this.#timed(i, 'set', () => tier.setMany(writes, lives[i]!));
@@ -1309,14 +1350,21 @@ export class TierCache {
    * Absolute expiry per tier, aligned with #lives. Each tier's life comes from the write's
    * `ttl` (one duration, or by tier name), else the negative-caching TTL for null/undefined,
    * else the tier's default; jitter shortens it; then every copy is capped by the one below.
+   * Tiers outside `mask` (writeTo) are skipped.
    */
-  #expiries(item: WriteItem, now: number): number[] {
+  #expiries(item: WriteItem, now: number, mask: WriteMask | undefined): number[] {
     const { ttl, jitter = this.#options.jitter } = item.options ?? {};
     const negative = item.value === null || item.value === undefined ? this.#options.negativeTtl : undefined;
     const tiers = this.#lives;
     const expiries = new Array<number>(tiers.length);
     let cap = Number.POSITIVE_INFINITY;
     for (let i = tiers.length - 1; i >= 0; i--) {
+      // A tier this write skips holds no copy, so it caps nothing above it; its slot gets the
+      // life of the copy below, which is what a reader of the top written tier sees.
+      if (mask !== undefined && !mask[i]!) {
+        expiries[i] = cap;
+        continue;
+      }
       const tier = tiers[i]!;
       let life: number = tier === this.#memory ? this.#memory.lifeFor(item.key) : tier.ttl;
       if (typeof ttl === 'object') {
@@ -1340,6 +1388,7 @@ export class TierCache {
     }
     const { ttl, jitter } = options;
     if (jitter !== undefined) checkJitter(jitter, 'jitter');
+    if (options.writeTo !== undefined) this.#maskOf(options);
     if (ttl === undefined) return;
     if (typeof ttl === 'object' && ttl !== null) {
       const names = new Set([this.#memory?.name, ...this.#remotes.map((t) => t.name)]);
@@ -1352,6 +1401,16 @@ export class TierCache {
     }
     const parsed = parseDuration(ttl);
     if (typeof parsed === 'string') throw new InvalidTtlError(ttl, parsed, key);
+  }
+
+  /** The tiers a write with these options goes to (validating a per-call writeTo). */
+  #maskOf(options: WriteOptions | undefined): WriteMask | undefined {
+    if (options?.writeTo === undefined) return this.#writeMask;
+    return writeMask(
+      options.writeTo,
+      this.#lives.map((t) => t.name),
+      'writeTo',
+    );
   }
 
   #checkKey(key: unknown): asserts key is string {

@@ -30,6 +30,12 @@ export interface CacheOptions extends LoadOptions {
    */
   tiers?: Tier[];
   /**
+   * Names of the tiers that writes (set, loader results, warmFrom) and promotions go to; the
+   * others are read but never filled, and a write drops their copy of the key so none keeps an
+   * older value. Per call, `writeTo` overrides it for that write. @default every tier
+   */
+  writeTo?: readonly string[];
+  /**
    * Fraction (0–1) by which each written entry's life is shortened at random, so keys written
    * together do not expire together. 0.1 spreads expiries over the last 10% of the TTL.
    * @default 0
@@ -71,6 +77,11 @@ export interface WriteOptions {
   ttl?: Duration | TtlByTier;
   /** Overrides the cache's `jitter` for this write. */
   jitter?: number;
+  /**
+   * Names of the tiers this write goes to (e.g. `['memory', 'global']`); every other tier drops
+   * its copy of the key, so no tier keeps an older value. @default the cache's `writeTo`
+   */
+  writeTo?: readonly string[];
 }
 
 export interface GetOrSetOptions extends WriteOptions, LoadOptions {
