@@ -24,7 +24,7 @@ describe('grace and fail-safe through Redis', () => {
     const clock = new FakeClock(Date.now());
     const tiers = () => [
       memoryTier({ ttl: 1000 }),
-      redisTier({ client: server.url, prefix: 'grace:', ttl: 1000 }),
+      redisTier({ client: server.url, prefix: 'grace:', ttl: 1000, timeout: '3s' }),
     ];
     const writer = createCache({ tiers: tiers(), clock: clock.read, grace: '30s' });
     const reader = createCache({ tiers: tiers(), clock: clock.read, grace: '30s' });
@@ -44,10 +44,12 @@ describe('grace and fail-safe through Redis', () => {
       // One background refresh for the five stale answers.
       await waitFor(async () => (calls === 1 ? done(true) : notYet(`${calls} calls`)), {
         description: 'the background refresh',
+        timeoutMs: 20_000,
       });
       release.resolve('new');
       await waitFor(async () => ((await reader.get('k')) === 'new' ? done(true) : notYet('old')), {
         description: 'the refreshed value',
+        timeoutMs: 20_000,
       });
       // The writer's own L1 copy is stale too: its refresh finds the new value in Redis, so the
       // origin is not called again.
@@ -55,19 +57,20 @@ describe('grace and fail-safe through Redis', () => {
         async () => ((await writer.getOrSet('k', loader)) === 'new' ? done(true) : notYet('old')),
         {
           description: 'the refreshed value in the other L1',
+          timeoutMs: 20_000,
         },
       );
       expect(calls).toBe(1);
     } finally {
       await Promise.all([writer.close(), reader.close()]);
     }
-  });
+  }, 60_000);
 
   it('fail-safe serves the value kept in Redis when the origin fails', async () => {
     const clock = new FakeClock(Date.now());
     const tiers = () => [
       memoryTier({ ttl: 1000 }),
-      redisTier({ client: server.url, prefix: 'fs:', ttl: 1000 }),
+      redisTier({ client: server.url, prefix: 'fs:', ttl: 1000, timeout: '3s' }),
     ];
     const writer = createCache({ tiers: tiers(), clock: clock.read, failSafe: { maxStaleAge: '1m' } });
     const reader = createCache({ tiers: tiers(), clock: clock.read, failSafe: { maxStaleAge: '1m' } });
@@ -190,12 +193,13 @@ describe('distributed single flight', () => {
 
   it('a lease is released only by its owner', async () => {
     const client = server.client();
-    const lock = new DistributedLock(client, resolveLock({ ttl: 100 }));
+    const lock = new DistributedLock(client, resolveLock({ ttl: 1500, timeout: '3s' }));
     const first = (await lock.acquire('owned'))!;
     expect(first).toBeDefined();
     expect(await lock.acquire('owned')).toBeUndefined();
     await waitFor(async () => ((await admin.exists('tc-lock:owned')) === 0 ? done(true) : notYet('held')), {
       description: 'the lease to expire',
+      timeoutMs: 20_000,
     });
     const second = (await lock.acquire('owned'))!;
     expect(second).toBeDefined();
@@ -256,7 +260,7 @@ describe('distributed single flight', () => {
       async () => (Number(await admin.get('mp-test:ready')) === 4 ? done(true) : notYet('starting')),
       {
         description: 'every child at the barrier',
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
       },
     );
     await admin.rpush('mp-test:go', 1, 2, 3, 4);
@@ -267,5 +271,5 @@ describe('distributed single flight', () => {
     );
     expect(reports).toHaveLength(4);
     expect(reports.every((r) => r.wrong === 0)).toBe(true);
-  }, 60_000);
+  }, 150_000);
 });
