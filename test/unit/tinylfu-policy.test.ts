@@ -262,9 +262,14 @@ describe('the L1 hit path', () => {
       for (let round = 0; round < 200; round++) for (const node of nodes) policy.onHit(node);
     };
     hit(); // warm up the JIT
-    const before = process.memoryUsage().heapUsed;
-    hit();
-    const grown = process.memoryUsage().heapUsed - before;
+    // The least growth of a few rounds: on a loaded machine the optimizing compiler may finish
+    // in the middle of one and allocate there; an allocation per hit shows up in every round.
+    let grown = Number.POSITIVE_INFINITY;
+    for (let trial = 0; trial < 5; trial++) {
+      const before = process.memoryUsage().heapUsed;
+      hit();
+      grown = Math.min(grown, process.memoryUsage().heapUsed - before);
+    }
     // 200,000 hits; a single allocation per hit would be several MB.
     expect(grown).toBeLessThan(256 * 1024);
   });
