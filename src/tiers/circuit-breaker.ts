@@ -8,7 +8,10 @@ import { parseDuration, type Duration } from '../internal/duration.js';
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface BreakerOptions {
-  /** Failures within `window` that open the breaker (if they are also `failureRate` of calls). @default 5 */
+  /**
+   * This many failures in a row open the breaker; so do this many failures within `window` if
+   * they are at least `failureRate` of the calls in it. @default 5
+   */
   failures?: number;
   /**
    * Share (0–1] of the calls in `window` that must have failed to open the breaker, so a busy
@@ -59,6 +62,8 @@ export class CircuitBreaker {
   readonly #bad = new Uint32Array(BUCKETS);
   /** Bucket number (time / width) of the newest bucket. */
   #bucket = 0;
+  /** Failures since the last success. */
+  #streak = 0;
   #openedAt = 0;
   #probeAt = 0;
   readonly #clock: () => number;
@@ -127,6 +132,7 @@ export class CircuitBreaker {
       if (ok) {
         this.#ok.fill(0);
         this.#bad.fill(0);
+        this.#streak = 0;
         this.#change('closed');
       } else {
         this.#open(this.#clock());
@@ -138,9 +144,16 @@ export class CircuitBreaker {
     const i = this.#roll(now);
     if (ok) {
       this.#ok[i]!++;
+      this.#streak = 0;
       return;
     }
     this.#bad[i]!++;
+    // A tier that just went down fails every call: open at once, however many calls
+    // succeeded earlier in the window.
+    if (++this.#streak >= this.#failures) {
+      this.#open(now);
+      return;
+    }
     let bad = 0;
     let all = 0;
     for (let b = 0; b < BUCKETS; b++) {

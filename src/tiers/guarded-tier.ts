@@ -274,11 +274,16 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
    * Deletes from the tier the keys whose writes or deletes did not reach it (or clears the tier
    * when there were too many to remember), in the background, once at a time. Each such key
    * is deleted once the tier answers again, never rewritten: the next read loads it afresh.
-   * Returns whether a repair is running.
+   * Returns whether a repair is under way (or could not start, the client being disconnected):
+   * either way the call that asked skips the tier.
    */
   #repair(admission: Admission): boolean {
     if (this.#repairing !== undefined) return true;
     if (this.#dirty.size === 0 && !this.#overflow) return false;
+    if (this.#connected !== undefined && !this.#connected()) {
+      this.#breaker?.record(admission, false);
+      return true;
+    }
     const overflow = this.#overflow;
     const keys = [...this.#dirty];
     const run = overflow ? () => this.inner.clear() : () => this.inner.delete(keys);

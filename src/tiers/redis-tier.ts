@@ -270,18 +270,28 @@ export class RedisStore implements RemoteTier {
   }
 
   async close(): Promise<void> {
-    if (!this.#owned || this.client.status === 'end') return;
-    // quit() resolves on the server's OK, before the socket closes; 'end' means it is released.
-    const ended = new Promise<void>((resolve) => this.client.once('end', () => resolve()));
-    // A hung server never answers QUIT: after a grace period, drop the socket instead.
-    const drop = setTimeout(() => this.client.disconnect(), QUIT_GRACE_MS);
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
+    const client = this.client;
+    if (!this.#owned || client.status === 'end') return;
+    if (client.status !== 'ready') {
+      // Nothing to say goodbye to: stop reconnecting. (A client between reconnects never
+      // reaches 'end' in ioredis, so there is nothing to wait for either.)
+      client.disconnect();
+      return;
     }
+    // quit() resolves on the server's OK, before the socket closes; 'end' means it is released.
+    // A hung server never answers QUIT, and one that dies meanwhile leaves the client between
+    // reconnects: drop the socket after a grace period, and wait a bounded time for 'end'.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = new Promise<void>((resolve) => {
+      client.once('end', () => resolve());
+      timer = setTimeout(() => {
+        client.disconnect();
+        timer = setTimeout(resolve, QUIT_GRACE_MS * 2);
+      }, QUIT_GRACE_MS);
+    });
+    client.quit().catch(() => client.disconnect());
     await ended;
-    clearTimeout(drop);
+    clearTimeout(timer);
   }
 
   /** UNLINK keys found on one node; on a cluster node, one UNLINK per slot in one pipeline. */

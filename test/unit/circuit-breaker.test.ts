@@ -36,31 +36,56 @@ describe('opening', () => {
     expect(breaker.opens).toBe(1);
   });
 
-  it('stays closed while failures are a small share of the calls', () => {
-    const { breaker, fail, succeed } = setup({ failures: 3, failureRate: 0.5 });
-    succeed(100);
-    fail(10);
+  it('opens on a streak of failures, however many calls succeeded before', () => {
+    const { breaker, fail, succeed } = setup({ failures: 3 });
+    succeed(1_000);
+    fail(2);
+    succeed(1);
+    fail(2);
     expect(breaker.state).toBe('closed');
-    fail(90);
+    fail(1);
     expect(breaker.state).toBe('open');
   });
 
+  it('opens when scattered failures reach failureRate of the window, not before', () => {
+    const mixed = (failureRate: number, every: number) => {
+      const { breaker, fail, succeed } = setup({ failures: 3, failureRate });
+      for (let i = 0; i < 60; i++) {
+        succeed(every - 1);
+        fail(1);
+      }
+      return breaker.state;
+    };
+    expect(mixed(0.5, 2)).toBe('open');
+    expect(mixed(0.6, 2)).toBe('closed');
+    expect(mixed(0.5, 3)).toBe('closed');
+  });
+
   it('forgets failures that rolled out of the window', () => {
-    const { breaker, clock, fail } = setup({ failures: 3, window: '10s' });
-    fail(2);
+    const { breaker, clock, fail, succeed } = setup({ failures: 3, window: '10s' });
+    fail(1);
+    succeed(1);
+    fail(1);
+    succeed(1);
     clock.advance(11_000);
-    fail(2);
+    fail(1);
+    succeed(1);
+    fail(1);
+    succeed(1);
     expect(breaker.state).toBe('closed');
     fail(1);
     expect(breaker.state).toBe('open');
   });
 
   it('counts failures spread over the window', () => {
-    const { breaker, clock, fail } = setup({ failures: 3, window: '10s' });
+    const { breaker, clock, fail, succeed } = setup({ failures: 3, window: '10s' });
     fail(1);
+    succeed(1);
     clock.advance(4_000);
     fail(1);
+    succeed(1);
     clock.advance(4_000);
+    expect(breaker.state).toBe('closed');
     fail(1);
     expect(breaker.state).toBe('open');
   });
