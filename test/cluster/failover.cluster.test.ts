@@ -55,6 +55,9 @@ describe('Redis Cluster failover under load', () => {
       for (let i = r; running; i++) {
         const key = keys[i % keys.length]!;
         await timed(() => reader.getOrSet(key, loader(key)));
+        // Requests arrive from I/O. While a breaker is open a request never touches a socket
+        // (skip Redis, synchronous loader), and a loop of those alone would starve the timers.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     });
     const writeLoop = (async () => {
@@ -63,6 +66,7 @@ describe('Redis Cluster failover under load', () => {
         const version = origin.get(key)! + 1;
         origin.set(key, version);
         await timed(() => writer.set(key, { key, version }));
+        await new Promise((resolve) => setImmediate(resolve));
       }
     })();
 
@@ -84,6 +88,17 @@ describe('Redis Cluster failover under load', () => {
     // failover; the tier's timeouts bound a request to a timed-out read and write (2 × 250 ms)
     // plus the loader, with room for a loaded 2-core machine.
     expect(slowest).toBeLessThan(1_500);
+
+    // The cluster is whole again once every instance's breaker has closed (a breaker that
+    // opened during the failover probes on the next call after its cool-down).
+    const deadline = Date.now() + 20_000;
+    for (const cache of [writer, ...readers]) {
+      while (cache.stats().tiers[0]!.breaker!.state !== 'closed') {
+        if (Date.now() > deadline) throw new Error('a breaker stayed open after the failover');
+        await cache.get('probe');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
 
     // After the failover: one more write of every key, then every reader sees exactly it.
     for (const key of keys) {
