@@ -56,7 +56,7 @@ describe('openTelemetryMetrics', () => {
     const reader = new PullReader();
     const provider = new MeterProvider({ readers: [reader] });
     const cache = createCache({
-      tiers: [memoryTier(), redisTier({ client: server.client(), prefix: 'otel:' })],
+      tiers: [memoryTier(), redisTier({ client: server.client(), prefix: 'otel:', timeout: '5s' })],
     });
     caches.push(cache);
     const exported = openTelemetryMetrics(cache, {
