@@ -57,6 +57,7 @@ import { writeMask, type WriteMask } from './tiers/write-targets.js';
 import { InvalidationBus } from './sync/bus.js';
 import { LocalSync } from './sync/local.js';
 import { globMatcher } from './sync/glob.js';
+import { CacheNamespace, NamespaceVersions } from './sync/namespaces.js';
 import { emptyInvalidation, type Invalidation } from './sync/message.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
@@ -166,6 +167,7 @@ export class TierCache {
   /** The invalidation bus and what it does to this instance, when a Redis tier carries one. */
   readonly #bus: InvalidationBus | undefined;
   readonly #local: LocalSync | undefined;
+  readonly #namespaces: NamespaceVersions;
 
   constructor(options: CacheOptions = {}) {
     const resolved = resolveOptions(options, () => memoryTier());
@@ -216,8 +218,15 @@ export class TierCache {
       };
       tier.onBreaker = (state) => this.#events.emit('breaker', { tier: tier.name, state });
     }
+    const redis = this.#remotes.find((tier): tier is RedisTier => tier instanceof RedisTier);
+    this.#namespaces = new NamespaceVersions(redis, resolved.bus !== undefined);
+    this.#namespaces.onChange = (name) => {
+      this.#guard.invalidateAll();
+      this.#store?.deleteWhere((key) => key.startsWith(`${name}:v`), 'invalidate');
+    };
     if (resolved.bus !== undefined) {
       this.#local = new LocalSync(this.#store, this.#guard, this.#clock, resolved.bus.disconnectedTtl);
+      this.#local.shared.push(this.#namespaces);
       this.#bus = new InvalidationBus(
         resolved.bus.transport,
         this.#local,
@@ -447,6 +456,25 @@ export class TierCache {
     inv.patterns.add(pattern);
     await this.#publish(inv);
     return counts.reduce((sum, n) => sum + n, removed);
+  }
+
+  /**
+   * A view whose keys live in namespace `name` (stored as `name:v<version>:key`). Its `clear()`
+   * is O(1) on every instance: it bumps the version (INCR in Redis), so the old entries become
+   * unreachable and expire on their own; the new version is propagated on the bus.
+   */
+  namespace(name: string): CacheNamespace {
+    if (typeof name !== 'string' || name === '' || name.includes(':'))
+      throw new InvalidOptionError(
+        'namespace',
+        `expected a non-empty name without ':', got ${describe(name)}`,
+      );
+    return new CacheNamespace(name, this, this.#namespaces, async () => {
+      if (this.#closed) throw new CacheClosedError('namespace.clear');
+      const inv = emptyInvalidation();
+      inv.namespaces.set(name, await this.#namespaces.bump(name));
+      await this.#publish(inv);
+    });
   }
 
   /**

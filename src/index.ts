@@ -48,6 +48,7 @@ export type { BusOptions } from './sync/bus-options.js';
 export type { BusTransport } from './sync/transport.js';
 export { BUS_FORMAT_VERSION } from './sync/message.js';
 export { createInvalidator } from './sync/invalidator.js';
+export type { CacheNamespace } from './sync/namespaces.js';
 export type { Invalidator, InvalidatorOptions } from './sync/invalidator.js';
 export {
   CacheError,

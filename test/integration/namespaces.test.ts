@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+
+let server: RedisProcess;
+const caches: TierCache[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+
+afterAll(async () => {
+  await Promise.all(caches.map((cache) => cache.close()));
+  await server.stop();
+});
+
+function instance(prefix: string): TierCache {
+  const cache = createCache({
+    tiers: [
+      memoryTier({ ttl: '1h' }),
+      redisTier({ client: server.client({ enableAutoPipelining: true }), prefix }),
+    ],
+  });
+  caches.push(cache);
+  return cache;
+}
+
+describe('namespaces', () => {
+  it('clear() is one INCR and one message: every instance stops serving the old entries', async () => {
+    const [a, b] = [instance('ns1:'), instance('ns1:')];
+    await waitFor(async () => (a.stats().bus.subscribed && b.stats().bus.subscribed ? done(0) : notYet('')), {
+      description: 'subscribed',
+      intervalMs: 5,
+    });
+    const products = a.namespace('products');
+    const other = a.namespace('orders');
+    await products.set('1', 'old');
+    await other.set('1', 'kept');
+    expect(await server.cli('EXISTS', 'ns1:products:v0:1')).toBe(1);
+    const bProducts = b.namespace('products');
+    expect(await bProducts.get('1')).toBe('old');
+    expect(await bProducts.get('1')).toBe('old'); // from b's L1
+    const incrs = async () =>
+      Number(
+        /calls=(\d+)/.exec(
+          String(await server.cli('INFO', 'commandstats'))
+            .split('\n')
+            .find((l) => l.startsWith('cmdstat_incr:')) ?? 'calls=0',
+        )![1],
+      );
+    const before = await incrs();
+    await products.clear();
+    expect(await incrs()).toBe(before + 1);
+    expect(await products.get('1')).toBeUndefined();
+    await waitFor(
+      async () => ((await bProducts.get('1')) === undefined ? done(0) : notYet('b still serves old')),
+      {
+        description: 'b to see the clear',
+        intervalMs: 5,
+      },
+    );
+    expect(await bProducts.getOrSet('1', () => 'new')).toBe('new');
+    expect(await products.get('1')).toBe('new');
+    expect(await b.namespace('orders').get('1')).toBe('kept');
+    // A fresh instance reads the version from Redis.
+    expect(await instance('ns1:').namespace('products').get('1')).toBe('new');
+  });
+
+  it('works without Redis as a local version counter', async () => {
+    const cache = createCache();
+    caches.push(cache);
+    const ns = cache.namespace('n');
+    await ns.set('k', 1);
+    await ns.clear();
+    expect(await ns.get('k')).toBeUndefined();
+    expect(() => cache.namespace('a:b')).toThrow(/namespace/);
+  });
+});
