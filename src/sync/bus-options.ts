@@ -1,7 +1,9 @@
+import type { Cluster } from 'ioredis';
 import { InvalidOptionError, describe } from '../errors.js';
 import { parseDuration, type Duration } from '../internal/duration.js';
 import { RedisTier } from '../tiers/redis-tier.js';
 import type { RemoteTier } from '../tiers/tier.js';
+import { ShardedPubSubTransport } from './sharded-transport.js';
 import { RedisPubSubTransport, type BusTransport } from './transport.js';
 
 export interface BusOptions {
@@ -29,7 +31,20 @@ export interface BusOptions {
    * wait for their publish at most this long. @default '250ms'
    */
   publishTimeout?: Duration;
-  /** Another transport (sharded pub/sub, another broker, a fault-injecting one in tests). */
+  /**
+   * Which Redis pub/sub carries the messages. `'sharded'` (SPUBLISH/SSUBSCRIBE, Redis 7, Cluster
+   * clients only) keeps each message within the shard that owns its channel; `'classic'`
+   * (PUBLISH/SUBSCRIBE) broadcasts it over the whole cluster bus. Every instance sharing a key
+   * space must use the same mode. @default 'sharded' on a Cluster client, 'classic' otherwise
+   */
+  pubsub?: 'sharded' | 'classic';
+  /**
+   * How many shard channels sharded pub/sub spreads over the cluster's slots (each publisher
+   * uses one, every subscriber listens on all). Every instance must use the same number.
+   * @default 16
+   */
+  shardChannels?: number;
+  /** Another transport (another broker, a fault-injecting one in tests). */
   transport?: BusTransport;
 }
 
@@ -37,6 +52,7 @@ export const BUS_DEFAULTS = Object.freeze({
   disconnectedTtl: '1s',
   maxQueue: 10_000,
   publishTimeout: '250ms',
+  shardChannels: 16,
 } as const);
 
 /** The channel instances on a Redis tier with this key prefix meet on by default. */
@@ -84,10 +100,30 @@ export function resolveBus(
       `expected a non-empty string, got ${describe(options.channel)}`,
     );
   }
+  const shards = options.shardChannels ?? BUS_DEFAULTS.shardChannels;
+  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
+    throw new InvalidOptionError(
+      'bus.shardChannels',
+      `expected an integer from 1 to 1024, got ${describe(shards)}`,
+    );
+  }
+  const pubsub = options.pubsub ?? (tier?.client.isCluster === true ? 'sharded' : 'classic');
+  if (pubsub !== 'sharded' && pubsub !== 'classic') {
+    throw new InvalidOptionError('bus.pubsub', `expected 'sharded' or 'classic', got ${describe(pubsub)}`);
+  }
   let transport = options.transport;
   if (transport === undefined) {
     if (tier === undefined) return undefined;
-    transport = new RedisPubSubTransport(tier.client, options.channel ?? defaultChannel(tier.prefix));
+    const channel = options.channel ?? defaultChannel(tier.prefix);
+    if (pubsub === 'classic') transport = new RedisPubSubTransport(tier.client, channel);
+    else if (tier.client.isCluster)
+      transport = new ShardedPubSubTransport(tier.client as Cluster, channel, shards);
+    else {
+      throw new InvalidOptionError(
+        'bus.pubsub',
+        `'sharded' needs an ioredis Cluster client; tier ${describe(tier.name)} has a single-node client`,
+      );
+    }
   }
   return { transport, disconnectedTtl, maxQueue, publishTimeout };
 }

@@ -42,7 +42,7 @@ export function singleBackend(): Backend {
   };
 }
 
-export function clusterBackend(): Backend {
+export function clusterBackend(): Backend & { cluster(): RedisClusterHandle } {
   let cluster: RedisClusterHandle;
   let admin: Cluster;
   const masters = () => cluster.masters();
@@ -54,6 +54,8 @@ export function clusterBackend(): Backend {
       await admin.ping();
     },
     stop: () => cluster.stop(),
+    /** The cluster itself, for failovers. */
+    cluster: () => cluster,
     client: () => cluster.client({ enableAutoPipelining: true }),
     admin: () => admin,
     async keys(pattern) {

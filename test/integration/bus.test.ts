@@ -8,7 +8,9 @@ import {
   type CacheOptions,
   type TierCache,
 } from '../../src/index.js';
+import { singleBackend } from '../helpers/backends.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { busSuite } from './suites/bus-suite.js';
 import { waitFor, done, notYet } from '../helpers/wait-for.js';
 
 let server: RedisProcess;
@@ -57,49 +59,8 @@ async function heard(others: TierCache[], write: () => Promise<unknown>): Promis
   );
 }
 
-describe('the invalidation bus between instances', () => {
-  it('drops the other instances’ L1 copies on set, delete and clear, and keeps the writer’s own', async () => {
-    const prefix = `bus${++prefixCounter}:`;
-    const [a, b, c] = [instance(prefix), instance(prefix), instance(prefix)];
-    await subscribed(a, b, c);
-    await heard([b, c], () => a.set('k', 1));
-    expect(await b.get('k')).toBe(1);
-    expect(await c.get('k')).toBe(1);
-    const removed: string[] = [];
-    b.on('remove', (e) => removed.push(`${e.key}:${e.reason}`));
-    await a.set('k', 2);
-    await waitFor(async () => (removed.includes('k:invalidate') ? done(undefined) : notYet('no removal')), {
-      description: 'b to drop k',
-      intervalMs: 5,
-    });
-    expect(await b.get('k')).toBe(2);
-    await waitFor(async () => ((await c.get('k')) === 2 ? done(undefined) : notYet('c still old')), {
-      description: 'c to see 2',
-      intervalMs: 5,
-    });
-    // The writer ignores its own message: its fresh L1 copy stays.
-    expect(a.stats().tiers[0]!.hits).toBe(0);
-    expect(await a.get('k')).toBe(2);
-    expect(a.stats().tiers[0]!.hits).toBe(1);
-    await b.delete('k');
-    await waitFor(
-      async () => ((await a.get('k')) === undefined ? done(undefined) : notYet('a still has k')),
-      {
-        description: 'a to lose k',
-        intervalMs: 5,
-      },
-    );
-    await heard([b, c], () => a.set('x', 1));
-    expect(await c.get('x')).toBe(1);
-    await b.clear();
-    await waitFor(async () => (c.stats().memory!.entries === 0 ? done(undefined) : notYet('c has entries')), {
-      description: 'c to clear L1',
-      intervalMs: 5,
-    });
-    expect(a.stats().bus.messagesOut).toBeGreaterThan(0);
-    expect(c.stats().bus.messagesIn).toBeGreaterThanOrEqual(3);
-  });
-});
+// The tests every backend runs (test/cluster runs them on a cluster).
+busSuite(singleBackend());
 
 describe('deleteByPattern, writeAround and the publish-only invalidator', () => {
   it('deleteByPattern removes matching keys from Redis by SCAN and from every L1, nothing else', async () => {

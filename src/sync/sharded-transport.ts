@@ -1,0 +1,169 @@
+import { randomInt } from 'node:crypto';
+import { Redis, type Cluster } from 'ioredis';
+import { keySlot } from '../internal/key-slot.js';
+import { within } from '../loading/deadline.js';
+import type { BusTransport } from './transport.js';
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2_000;
+/** A subscribe attempt that takes longer (a node that accepts but never answers) starts over. */
+const ATTEMPT_TIMEOUT_MS = 5_000;
+
+/** `shards` shard channels named from `base`, each with its own hash tag, so their slots spread over the masters. */
+export function shardChannels(base: string, shards: number): string[] {
+  return Array.from({ length: shards }, (_, i) => `${base}:{${i}}`);
+}
+
+/**
+ * Sharded pub/sub on a Redis Cluster (SPUBLISH/SSUBSCRIBE, Redis 7). Classic PUBLISH on a
+ * cluster is broadcast to every node over the cluster bus, so its cost grows with the cluster;
+ * a shard message only travels within the shard (master and replicas) that owns its channel.
+ *
+ * The bus uses a fixed set of shard channels whose hash tags spread them over the slots. Each
+ * publisher sends every message on one of them, chosen once, so its sequence numbers arrive in
+ * order and the bus's gap detection still works; every subscriber listens on all of them, with
+ * one connection per master that owns any.
+ *
+ * The subscriber connections are managed here rather than by ioredis' cluster subscriber, so
+ * that the bus learns exactly when it is subscribed everywhere: a lost connection (a master
+ * died, a failover moved the slot) reports `onState(false)` at once, and the subscription is
+ * rebuilt from a fresh CLUSTER SLOTS — on the promoted replica after a failover — before
+ * `onState(true)` tells the bus to treat the outage as a gap.
+ */
+export class ShardedPubSubTransport implements BusTransport {
+  readonly channels: readonly string[];
+  /** The channel this instance publishes on. */
+  readonly publishChannel: string;
+  readonly #client: Cluster;
+  #connections: Redis[] = [];
+  #onMessage: ((payload: string | Buffer) => void) | undefined;
+  #onState: ((subscribed: boolean) => void) | undefined;
+  /** Bumped on every teardown, so events of an abandoned attempt are ignored. */
+  #generation = 0;
+  #subscribed = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelay = RETRY_MIN_MS;
+  #closed = false;
+  #wasReady: boolean;
+
+  constructor(client: Cluster, base: string, shards: number) {
+    this.#client = client;
+    this.channels = shardChannels(base, shards);
+    this.publishChannel = this.channels[randomInt(shards)]!;
+    this.#wasReady = client.status === 'ready';
+    if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
+  }
+
+  async publish(message: string): Promise<void> {
+    const client = this.#client;
+    if (this.#wasReady && client.status !== 'ready') throw new Error(`the Redis client is ${client.status}`);
+    await client.spublish(this.publishChannel, message);
+  }
+
+  subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {
+    this.#onMessage = onMessage;
+    this.#onState = onState;
+    void this.#attempt();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#teardown();
+    await Promise.resolve();
+  }
+
+  async #attempt(): Promise<void> {
+    if (this.#closed) return;
+    const generation = ++this.#generation;
+    try {
+      await within(this.#subscribeAll(generation), ATTEMPT_TIMEOUT_MS, 'shard subscribe timed out');
+    } catch {
+      this.#lost(generation);
+      return;
+    }
+    if (generation !== this.#generation || this.#closed) return;
+    this.#retryDelay = RETRY_MIN_MS;
+    this.#subscribed = true;
+    this.#onState?.(true);
+  }
+
+  async #subscribeAll(generation: number): Promise<void> {
+    const owners = await this.#owners();
+    if (generation !== this.#generation) return;
+    const base = this.#client.options.redisOptions ?? {};
+    const connections = [...owners].map(([address, channels]) => {
+      const [host, port] = splitAddress(address);
+      const connection = new Redis({
+        ...base,
+        host,
+        port,
+        lazyConnect: true,
+        autoResubscribe: false,
+        enableOfflineQueue: true,
+        // One lost connection rebuilds the whole subscription from a fresh slot map, so a
+        // connection never reconnects on its own (it could reach a demoted master).
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
+      connection.on('error', () => {
+        // Reported through 'close' → the bus's 'bus:disconnect' event.
+      });
+      connection.on('close', () => this.#lost(generation));
+      connection.on('smessageBuffer', (channel: Buffer, payload: Buffer) => {
+        if (generation === this.#generation && this.channels.includes(channel.toString())) {
+          this.#onMessage?.(payload);
+        }
+      });
+      return { connection, channels };
+    });
+    this.#connections = connections.map((c) => c.connection);
+    await Promise.all(
+      connections.map(async ({ connection, channels }) => {
+        await connection.connect();
+        // One SSUBSCRIBE per channel: a single call may only name channels of one slot.
+        await Promise.all(channels.map((channel) => connection.ssubscribe(channel)));
+      }),
+    );
+  }
+
+  /** Master address → the bus channels whose slots it serves, from CLUSTER SLOTS asked now. */
+  async #owners(): Promise<Map<string, string[]>> {
+    const ranges = await this.#client.cluster('SLOTS');
+    const owners = new Map<string, string[]>();
+    for (const channel of this.channels) {
+      const slot = keySlot(channel);
+      const range = ranges.find(([start, end]) => slot >= start && slot <= end);
+      const master = range?.[2];
+      if (master === undefined) throw new Error(`slot ${slot} is not served`);
+      const address = `${master[0]}:${master[1]}`;
+      owners.set(address, [...(owners.get(address) ?? []), channel]);
+    }
+    return owners;
+  }
+
+  #lost(generation: number): void {
+    if (generation !== this.#generation || this.#closed) return;
+    this.#generation++;
+    this.#teardown();
+    if (this.#subscribed) {
+      this.#subscribed = false;
+      this.#onState?.(false);
+    }
+    const delay = this.#retryDelay;
+    this.#retryDelay = Math.min(RETRY_MAX_MS, delay * 2);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => void this.#attempt(), delay);
+    this.#retryTimer.unref();
+  }
+
+  #teardown(): void {
+    for (const connection of this.#connections) connection.disconnect();
+    this.#connections = [];
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon), Number(address.slice(colon + 1))];
+}

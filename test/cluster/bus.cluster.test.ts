@@ -1,0 +1,113 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type CacheOptions, type TierCache } from '../../src/index.js';
+import { keySlot } from '../../src/internal/key-slot.js';
+import { shardChannels } from '../../src/sync/sharded-transport.js';
+import { clusterBackend } from '../helpers/backends.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { busSuite } from '../integration/suites/bus-suite.js';
+
+// The single-server bus suite, on a three-master cluster with sharded pub/sub (the default for
+// a Cluster client); the tests below reuse the same cluster.
+const backend = clusterBackend();
+busSuite(backend);
+
+const caches: TierCache[] = [];
+afterAll(async () => {
+  await Promise.all(caches.map((cache) => cache.close()));
+});
+
+function instance(prefix: string, bus: CacheOptions['bus'] = {}): TierCache {
+  const cache = createCache({
+    tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: backend.client(), prefix })],
+    bus,
+  });
+  caches.push(cache);
+  return cache;
+}
+
+async function until(description: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  await waitFor(async () => (check() ? done(undefined) : notYet(description)), {
+    description,
+    timeoutMs,
+    intervalMs: 5,
+  });
+}
+
+const subscribed = (...all: TierCache[]) =>
+  until('every bus to subscribe', () => all.every((c) => c.stats().bus.subscribed));
+
+describe('the bus on Redis Cluster', () => {
+  it('spreads the shard channels over every master and sends SPUBLISH, not cluster-wide PUBLISH', async () => {
+    const masters = await backend.cluster().masters();
+    const served = await Promise.all(
+      shardChannels('tiercache:bus:spread:', 16).map(async (channel) => {
+        const slot = keySlot(channel);
+        const owner = await backend.cluster().masterFor(channel);
+        return { slot, port: owner.port };
+      }),
+    );
+    expect(new Set(served.map((s) => s.port)).size).toBe(masters.length);
+
+    const [a, b] = [instance('spread:'), instance('spread:')];
+    await subscribed(a, b);
+    const [spublish, publish] = [
+      await backend.commandCalls('spublish'),
+      await backend.commandCalls('publish'),
+    ];
+    await a.set('k', 1);
+    expect(await b.get('k')).toBe(1);
+    await a.set('k', 2);
+    await until('b to drop k', () => b.stats().bus.messagesIn >= 2);
+    expect(await b.get('k')).toBe(2);
+    expect(await backend.commandCalls('spublish')).toBeGreaterThan(spublish);
+    expect(await backend.commandCalls('publish')).toBe(publish);
+  });
+
+  it('runs on classic pub/sub when asked', async () => {
+    const [a, b] = [instance('classic:', { pubsub: 'classic' }), instance('classic:', { pubsub: 'classic' })];
+    await subscribed(a, b);
+    const publish = await backend.commandCalls('publish');
+    await a.set('k', 1);
+    expect(await b.get('k')).toBe(1);
+    await a.set('k', 2);
+    await until('b to hear the write', () => b.stats().bus.messagesIn >= 2);
+    expect(await b.get('k')).toBe(2);
+    expect(await backend.commandCalls('publish')).toBeGreaterThan(publish);
+  });
+
+  // Last in the file: it leaves one shard without a replica.
+  it('resubscribes on the promoted replica when the channel’s master dies, and treats the outage as a gap', async () => {
+    // One shard channel, so the test knows which master carries every message.
+    const bus = { shardChannels: 1 };
+    const channel = shardChannels('tiercache:bus:fo:', 1)[0]!;
+    const [a, b] = [instance('fo:', bus), instance('fo:', bus)];
+    await subscribed(a, b);
+    const events: string[] = [];
+    b.on('bus:disconnect', () => events.push('disconnect'));
+    b.on('bus:reconnect', () => events.push('reconnect'));
+    let dropped = 0;
+    b.on('remove', (e) => {
+      if (e.reason === 'invalidate') dropped++;
+    });
+    await a.set('k', 1);
+    await a.set('other', 1);
+    expect(await b.get('k')).toBe(1);
+    expect(await b.get('other')).toBe(1);
+
+    const victim = await backend.cluster().masterFor(channel);
+    await backend.cluster().failover(victim);
+    await until('b to resubscribe', () => events.includes('reconnect'), 20_000);
+    expect(events[0]).toBe('disconnect');
+    // Whatever was published during the outage is lost: b dropped its L1 copies.
+    expect(dropped).toBeGreaterThanOrEqual(2);
+    expect(b.stats().memory!.entries).toBe(0);
+    await subscribed(a);
+
+    // Messages flow again, through the promoted replica.
+    expect(await b.get('k')).toBe(1);
+    const heard = b.stats().bus.messagesIn;
+    await a.set('k', 2);
+    await until('b to hear the write after the failover', () => b.stats().bus.messagesIn > heard);
+    expect(await b.get('k')).toBe(2);
+  });
+});
