@@ -44,7 +44,7 @@ export type { Serializer } from './serializers/serializer.js';
 export type { CacheStats, TierStats, TierOperation, RemovalCounts, BusStats } from './metrics/stats.js';
 export type { LatencySummary } from './metrics/histogram.js';
 export { BUS_DEFAULTS, defaultChannel } from './sync/bus-options.js';
-export type { BusOptions } from './sync/bus-options.js';
+export type { BusOptions, PubSubOptions } from './sync/bus-options.js';
 export type { BusTransport } from './sync/transport.js';
 export { BUS_FORMAT_VERSION } from './sync/message.js';
 export { createInvalidator } from './sync/invalidator.js';

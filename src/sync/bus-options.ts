@@ -1,4 +1,4 @@
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { InvalidOptionError, describe } from '../errors.js';
 import { parseDuration, type Duration } from '../internal/duration.js';
 import { RedisTier } from '../tiers/redis-tier.js';
@@ -6,7 +6,7 @@ import type { RemoteTier } from '../tiers/tier.js';
 import { ShardedPubSubTransport } from './sharded-transport.js';
 import { RedisPubSubTransport, type BusTransport } from './transport.js';
 
-export interface BusOptions {
+export interface BusOptions extends PubSubOptions {
   /**
    * The Redis tier whose client publishes (a duplicate of it subscribes).
    * @default the first Redis tier
@@ -31,19 +31,6 @@ export interface BusOptions {
    * wait for their publish at most this long. @default '250ms'
    */
   publishTimeout?: Duration;
-  /**
-   * Which Redis pub/sub carries the messages. `'sharded'` (SPUBLISH/SSUBSCRIBE, Redis 7, Cluster
-   * clients only) keeps each message within the shard that owns its channel; `'classic'`
-   * (PUBLISH/SUBSCRIBE) broadcasts it over the whole cluster bus. Every instance sharing a key
-   * space must use the same mode. @default 'sharded' on a Cluster client, 'classic' otherwise
-   */
-  pubsub?: 'sharded' | 'classic';
-  /**
-   * How many shard channels sharded pub/sub spreads over the cluster's slots (each publisher
-   * uses one, every subscriber listens on all). Every instance must use the same number.
-   * @default 16
-   */
-  shardChannels?: number;
   /** Another transport (another broker, a fault-injecting one in tests). */
   transport?: BusTransport;
 }
@@ -100,30 +87,63 @@ export function resolveBus(
       `expected a non-empty string, got ${describe(options.channel)}`,
     );
   }
-  const shards = options.shardChannels ?? BUS_DEFAULTS.shardChannels;
-  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
-    throw new InvalidOptionError(
-      'bus.shardChannels',
-      `expected an integer from 1 to 1024, got ${describe(shards)}`,
-    );
-  }
-  const pubsub = options.pubsub ?? (tier?.client.isCluster === true ? 'sharded' : 'classic');
-  if (pubsub !== 'sharded' && pubsub !== 'classic') {
-    throw new InvalidOptionError('bus.pubsub', `expected 'sharded' or 'classic', got ${describe(pubsub)}`);
-  }
   let transport = options.transport;
   if (transport === undefined) {
     if (tier === undefined) return undefined;
     const channel = options.channel ?? defaultChannel(tier.prefix);
-    if (pubsub === 'classic') transport = new RedisPubSubTransport(tier.client, channel);
-    else if (tier.client.isCluster)
-      transport = new ShardedPubSubTransport(tier.client as Cluster, channel, shards);
-    else {
-      throw new InvalidOptionError(
-        'bus.pubsub',
-        `'sharded' needs an ioredis Cluster client; tier ${describe(tier.name)} has a single-node client`,
-      );
-    }
-  }
+    transport = pubsubTransport(tier.client, channel, options, 'bus.')!;
+  } else pubsubTransport(undefined, '', options, 'bus.');
   return { transport, disconnectedTtl, maxQueue, publishTimeout };
+}
+
+/** Which pub/sub the bus uses and over how many shard channels; the same for every instance. */
+export interface PubSubOptions {
+  /**
+   * Which Redis pub/sub carries the messages. `'sharded'` (SPUBLISH/SSUBSCRIBE, Redis 7, Cluster
+   * clients only) keeps each message within the shard that owns its channel; `'classic'`
+   * (PUBLISH/SUBSCRIBE) broadcasts it over the whole cluster bus. Every instance sharing a key
+   * space must use the same mode. @default 'sharded' on a Cluster client, 'classic' otherwise
+   */
+  pubsub?: 'sharded' | 'classic';
+  /**
+   * How many shard channels sharded pub/sub spreads over the cluster's slots (each publisher
+   * uses one, every subscriber listens on all). Every instance must use the same number.
+   * @default 16
+   */
+  shardChannels?: number;
+}
+
+/**
+ * The Redis transport `options` ask for on `client` (checks the options only, when `client`
+ * is undefined). `optionPrefix` names them in errors: `bus.` for a cache, empty for an invalidator.
+ */
+export function pubsubTransport(
+  client: Redis | Cluster | undefined,
+  channel: string,
+  options: PubSubOptions,
+  optionPrefix: string,
+): BusTransport | undefined {
+  const shards = options.shardChannels ?? BUS_DEFAULTS.shardChannels;
+  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
+    throw new InvalidOptionError(
+      `${optionPrefix}shardChannels`,
+      `expected an integer from 1 to 1024, got ${describe(shards)}`,
+    );
+  }
+  const pubsub = options.pubsub ?? (client?.isCluster === true ? 'sharded' : 'classic');
+  if (pubsub !== 'sharded' && pubsub !== 'classic') {
+    throw new InvalidOptionError(
+      `${optionPrefix}pubsub`,
+      `expected 'sharded' or 'classic', got ${describe(pubsub)}`,
+    );
+  }
+  if (client === undefined) return undefined;
+  if (pubsub === 'classic') return new RedisPubSubTransport(client, channel);
+  if (!client.isCluster) {
+    throw new InvalidOptionError(
+      `${optionPrefix}pubsub`,
+      `'sharded' needs an ioredis Cluster client; got a single-node client`,
+    );
+  }
+  return new ShardedPubSubTransport(client as Cluster, channel, shards);
 }

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../errors.js';
 import { REDIS_TIER_DEFAULTS, RedisStore } from '../tiers/redis-tier.js';
-import { defaultChannel } from './bus-options.js';
+import { defaultChannel, pubsubTransport, type PubSubOptions } from './bus-options.js';
 import { emptyInvalidation, encodeMessage, type Invalidation } from './message.js';
-import { RedisPubSubTransport } from './transport.js';
 
-export interface InvalidatorOptions {
+interface InvalidatorConnection {
   /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */
   redis: Redis | Cluster | string;
   /** The key prefix of the caches' Redis tier. @default 'tc:' */
@@ -14,6 +13,8 @@ export interface InvalidatorOptions {
   /** The caches' bus channel. @default `tiercache:bus:${prefix}` */
   channel?: string;
 }
+/** Pub/sub options must match the caches' `bus` options (sharded by default on a Cluster). */
+export type InvalidatorOptions = InvalidatorConnection & PubSubOptions;
 
 /**
  * Publish-only access to the caches' invalidation bus, for a service that writes the origin but
@@ -42,7 +43,7 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   if (typeof channel !== 'string' || channel === '') {
     throw new InvalidOptionError('channel', `expected a non-empty string, got ${describe(channel)}`);
   }
-  const transport = new RedisPubSubTransport(store.client, channel);
+  const transport = pubsubTransport(store.client, channel, options, '')!;
   const id = randomBytes(9).toString('base64url');
   let sequence = 0;
   // Sends in order, so sequence numbers only jump when a message is really lost.

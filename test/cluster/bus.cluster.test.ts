@@ -1,5 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type CacheOptions, type TierCache } from '../../src/index.js';
+import {
+  createCache,
+  createInvalidator,
+  memoryTier,
+  redisTier,
+  type CacheOptions,
+  type TierCache,
+} from '../../src/index.js';
 import { keySlot } from '../../src/internal/key-slot.js';
 import { shardChannels } from '../../src/sync/sharded-transport.js';
 import { clusterBackend } from '../helpers/backends.js';
@@ -73,6 +80,19 @@ describe('the bus on Redis Cluster', () => {
     await until('b to hear the write', () => b.stats().bus.messagesIn >= 2);
     expect(await b.get('k')).toBe(2);
     expect(await backend.commandCalls('publish')).toBeGreaterThan(publish);
+  });
+
+  it('createInvalidator on a Cluster client reaches the caches over sharded pub/sub', async () => {
+    const [a, b] = [instance('inv:'), instance('inv:')];
+    await subscribed(a, b);
+    await a.set('k', 1);
+    expect(await b.get('k')).toBe(1);
+    const invalidator = createInvalidator({ redis: backend.client(), prefix: 'inv:' });
+    await invalidator.delete('k');
+    await until('b to drop k', () => b.stats().bus.messagesIn >= 2);
+    expect(await b.get('k')).toBeUndefined();
+    expect(await backend.keys('inv:k')).toEqual([]);
+    await invalidator.close();
   });
 
   // Last in the file: it leaves one shard without a replica.
