@@ -95,6 +95,28 @@ describe('the bus on Redis Cluster', () => {
     await invalidator.close();
   });
 
+  it('distributed single flight works on the cluster: one loader call for a cold key across instances', async () => {
+    const all = [0, 1, 2].map(() => {
+      const cache = createCache({
+        tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: backend.client(), prefix: 'lock:' })],
+        lock: { timeout: '5s', wait: '10s' },
+      });
+      caches.push(cache);
+      return cache;
+    });
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return 'v';
+    };
+    // Keys on every master: the lock key lives in the same slot as nothing else it needs.
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const values = await Promise.all(all.flatMap((cache) => keys.map((key) => cache.getOrSet(key, loader))));
+    expect(values.every((v) => v === 'v')).toBe(true);
+    expect(calls).toBe(keys.length);
+  });
+
   // Last in the file: it leaves one shard without a replica.
   it('resubscribes on the promoted replica when the channel’s master dies, and treats the outage as a gap', async () => {
     // One shard channel, so the test knows which master carries every message.
