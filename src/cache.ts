@@ -283,7 +283,8 @@ export class TierCache {
   /**
    * Like `getOrSet`, with the entry's metadata (see `getEntry`); `tier` is `'origin'` when the
    * loader ran. Shares the single flight with `getOrSet`: concurrent calls of either kind for
-   * one key share one lookup and one loader call.
+   * one key share one lookup and one loader call. Grace and fail-safe apply as in `getOrSet`;
+   * eager refresh does not (an HTTP route's loader can only run inside its own request).
    */
   async getOrSetEntry<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<EntryInfo<T>> {
     this.#checkKey(key);
