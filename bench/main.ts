@@ -8,6 +8,7 @@ import { hitRatios } from './hit-ratio.js';
 import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
 import { l2Hit } from './l2-hit.js';
+import { resilienceHit } from './resilience.js';
 
 async function redisUrl(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
   if (process.env['REDIS_URL']) return { url: process.env['REDIS_URL'], stop: async () => {} };
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
   if (redis !== undefined) {
     try {
       results.push(await l2Hit(redis.url));
+      results.push(await resilienceHit(redis.url));
       results.push(await getMany(redis.url));
       results.push(await onCluster(redis.url));
     } finally {
