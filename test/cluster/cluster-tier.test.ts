@@ -112,6 +112,22 @@ describe('Redis Sentinel', () => {
     const client = sentinel.client();
     const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix: 's:' })] });
     const reader = createCache({ tiers: [redisTier({ client: sentinel.client(), prefix: 's:' })] });
+    // Two instances with L1 and the bus (classic pub/sub through the Sentinel-managed master).
+    const [a, b] = [0, 1].map(() =>
+      createCache({
+        tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: sentinel.client(), prefix: 'sb:' })],
+      }),
+    );
+    await waitFor(
+      async () => (a!.stats().bus.subscribed && b!.stats().bus.subscribed ? done(true) : notYet('')),
+      {
+        description: 'both buses to subscribe',
+        timeoutMs: 10_000,
+      },
+    );
+    const reconnected = new Promise<void>((resolve) => b!.on('bus:reconnect', () => resolve()));
+    await a!.set('k', 1);
+    expect(await b!.get('k')).toBe(1);
     await cache.set('before', 1);
     expect(await reader.get('before')).toBe(1);
     await sentinel.failover();
@@ -124,7 +140,22 @@ describe('Redis Sentinel', () => {
       },
       { description: 'cache works through the promoted master', timeoutMs: 20_000 },
     );
-    await cache.close();
-    await reader.close();
+    // The bus resubscribed on the new master and dropped b's L1 (messages may have been lost).
+    await reconnected;
+    expect(b!.stats().memory!.entries).toBe(0);
+    await waitFor(
+      async () => {
+        await a!.set('k', 2);
+        return (await b!.get('k')) === 2 ? done(true) : notYet('b does not see the write yet');
+      },
+      { description: 'the bus to carry writes after the failover', timeoutMs: 20_000 },
+    );
+    const heard = b!.stats().bus.messagesIn;
+    await a!.set('k', 3);
+    await waitFor(async () => (b!.stats().bus.messagesIn > heard ? done(true) : notYet('')), {
+      description: 'b to hear the write',
+    });
+    expect(await b!.get('k')).toBe(3);
+    await Promise.all([cache.close(), reader.close(), a!.close(), b!.close()]);
   }, 40_000);
 });
