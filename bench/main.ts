@@ -9,6 +9,7 @@ import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
 import { l2Hit } from './l2-hit.js';
 import { resilienceHit } from './resilience.js';
+import { redisDown } from './redis-down.js';
 
 async function redisUrl(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
   if (process.env['REDIS_URL']) return { url: process.env['REDIS_URL'], stop: async () => {} };
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
       results.push(await resilienceHit(redis.url));
       results.push(await getMany(redis.url));
       results.push(await onCluster(redis.url));
+      results.push(await redisDown());
     } finally {
       await redis.stop();
     }
