@@ -69,6 +69,23 @@ describe.each([
 });
 
 describe('json serializer', () => {
+  it("never takes a user's object for a Date, nor changes keys that look like its markers", () => {
+    const serializer = jsonSerializer();
+    const roundTrip = (value: unknown) => serializer.decode(serializer.encode(value) as string);
+    const lookalikes = {
+      fake: { '$tc:date': 5 },
+      deeper: [{ '$tc:$tc:date': 'x', '$tc:other': 1, plain: true }],
+    };
+    expect(roundTrip(lookalikes)).toEqual(lookalikes);
+    const withDate = { ...lookalikes, real: new Date(7) };
+    const back = roundTrip(withDate) as typeof withDate;
+    expect(back).toEqual(withDate);
+    expect(back.fake).not.toBeInstanceOf(Date);
+    expect(back.real).toBeInstanceOf(Date);
+    // Plain data without such keys stays plain JSON on the wire.
+    expect(serializer.encode({ a: 1 })).toBe('{"a":1}');
+  });
+
   it('throws for values JSON cannot hold', () => {
     const circular: Record<string, unknown> = {};
     circular['self'] = circular;
