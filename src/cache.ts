@@ -220,6 +220,7 @@ export class TierCache {
     }
     const redis = this.#remotes.find((tier): tier is RedisTier => tier instanceof RedisTier);
     this.#namespaces = new NamespaceVersions(redis, resolved.bus !== undefined);
+    this.#namespaces.onError = (error) => this.#report(error, true);
     this.#namespaces.onChange = (name) => {
       this.#guard.invalidateAll();
       this.#store?.deleteWhere((key) => key.startsWith(`${name}:v`), 'invalidate');

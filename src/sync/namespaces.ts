@@ -1,6 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
-import { InvalidKeyError } from '../errors.js';
-import type { LoaderContext } from '../loading/load-context.js';
+import { InvalidKeyError, TierError, type CacheError } from '../errors.js';
+import { FOREVER } from '../internal/duration.js';
+import { within } from '../loading/deadline.js';
+import { LoadContext, type LoaderContext } from '../loading/load-context.js';
 import type { GetOrSetOptions, WriteOptions } from '../options.js';
 import type { Invalidation } from './message.js';
 import type { SharedStateCache } from './local.js';
@@ -11,35 +13,64 @@ import type { SharedStateCache } from './local.js';
  * Versions are cached here and kept current by the bus; without a bus (or before it has said
  * anything) they are read from Redis, and without Redis they are local counters.
  */
+/** The Redis a namespace version lives in: the first Redis tier's client, prefix and read timeout. */
+export interface VersionStore {
+  readonly name: string;
+  readonly client: Redis | Cluster;
+  readonly prefix: string;
+  readonly readTimeout: number;
+}
+
 export class NamespaceVersions implements SharedStateCache {
-  readonly #redis: { client: Redis | Cluster; prefix: string } | undefined;
+  readonly #redis: VersionStore | undefined;
   /** Whether the bus keeps cached versions current; without it every use reads Redis. */
   readonly #cacheable: boolean;
   readonly #known = new Map<string, number>();
   /** Drops L1 keys of a namespace whose version changed. */
   onChange: ((name: string) => void) | undefined;
+  /** Hears Redis faults that made a namespace call bypass the cache. */
+  onError: ((error: CacheError) => void) | undefined;
 
-  constructor(redis: { client: Redis | Cluster; prefix: string } | undefined, cacheable: boolean) {
+  constructor(redis: VersionStore | undefined, cacheable: boolean) {
     this.#redis = redis;
     this.#cacheable = cacheable || redis === undefined;
   }
 
-  /** The key prefix of namespace `name` now. Rejects if Redis cannot say. */
-  async prefixOf(name: string): Promise<string> {
+  /**
+   * The key prefix of namespace `name` now, or undefined when Redis cannot say in time: then no
+   * copy can be trusted to be of the current version, and the namespace's calls bypass the cache
+   * (reads miss, getOrSet calls its loader) rather than fail.
+   */
+  async prefixOf(name: string): Promise<string | undefined> {
     let version = this.#cacheable ? this.#known.get(name) : undefined;
     if (version === undefined) {
-      version = this.#redis === undefined ? 0 : Number((await this.#redis.client.get(this.#key(name))) ?? 0);
+      if (this.#redis === undefined) {
+        version = 0;
+      } else {
+        try {
+          version = Number((await this.#call('GET', this.#redis.client.get(this.#key(name)))) ?? 0);
+        } catch (error) {
+          this.onError?.(new TierError(this.#redis.name, 'namespace version read', error, name));
+          return undefined;
+        }
+      }
       if (this.#cacheable) version = this.#raise(name, version);
     }
     return `${name}:v${version}:`;
   }
 
-  /** Bumps the version; resolves with the new one. */
+  /** Bumps the version; resolves with the new one. Rejects with a TierError if Redis cannot. */
   async bump(name: string): Promise<number> {
-    const version =
-      this.#redis === undefined
-        ? (this.#known.get(name) ?? 0) + 1
-        : await this.#redis.client.incr(this.#key(name));
+    let version: number;
+    if (this.#redis === undefined) {
+      version = (this.#known.get(name) ?? 0) + 1;
+    } else {
+      try {
+        version = await this.#call('INCR', this.#redis.client.incr(this.#key(name)));
+      } catch (error) {
+        throw new TierError(this.#redis.name, 'namespace clear', error, name);
+      }
+    }
     this.#raise(name, version);
     this.onChange?.(name);
     return version;
@@ -61,6 +92,12 @@ export class NamespaceVersions implements SharedStateCache {
     const known = Math.max(version, this.#known.get(name) ?? 0);
     this.#known.set(name, known);
     return known;
+  }
+
+  /** A version command, bounded by the tier's read timeout like any Redis call on the request path. */
+  #call<T>(command: string, reply: Promise<T>): Promise<T> {
+    const ms = this.#redis!.readTimeout;
+    return ms === FOREVER ? reply : within(reply, ms, `${command} timed out after ${ms} ms`);
   }
 
   #key(name: string): string {
@@ -100,7 +137,8 @@ export class CacheNamespace {
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
-    return this.#host.get<T>(await this.#key(key));
+    const full = await this.#key(key);
+    return full === undefined ? undefined : this.#host.get<T>(full);
   }
 
   async getOrSet<T>(
@@ -108,19 +146,24 @@ export class CacheNamespace {
     loader: (context: LoaderContext) => T | Promise<T>,
     options?: GetOrSetOptions,
   ): Promise<T> {
-    return this.#host.getOrSet<T>(await this.#key(key), loader, options);
+    const full = await this.#key(key);
+    return full === undefined ? loader(new LoadContext(key)) : this.#host.getOrSet<T>(full, loader, options);
   }
 
+  /** Skipped (the fault reported) while the namespace's version cannot be read. */
   async set<T>(key: string, value: T, options?: WriteOptions): Promise<void> {
-    return this.#host.set(await this.#key(key), value, options);
+    const full = await this.#key(key);
+    if (full !== undefined) await this.#host.set(full, value, options);
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.#host.delete(await this.#key(key));
+    const full = await this.#key(key);
+    return full === undefined ? false : this.#host.delete(full);
   }
 
   async has(key: string): Promise<boolean> {
-    return this.#host.has(await this.#key(key));
+    const full = await this.#key(key);
+    return full === undefined ? false : this.#host.has(full);
   }
 
   /** Makes every entry of this namespace unreachable on every instance (one INCR, one message). */
@@ -128,9 +171,11 @@ export class CacheNamespace {
     return this.#clear();
   }
 
-  async #key(key: string): Promise<string> {
+  /** The full key, or undefined while the namespace's version cannot be read. */
+  async #key(key: string): Promise<string | undefined> {
     if (typeof key !== 'string' || key === '')
       throw new InvalidKeyError(key, 'a key must be a non-empty string');
-    return (await this.#versions.prefixOf(this.name)) + key;
+    const prefix = await this.#versions.prefixOf(this.name);
+    return prefix === undefined ? undefined : prefix + key;
   }
 }

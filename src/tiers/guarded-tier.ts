@@ -52,7 +52,8 @@ export function guardTier<T extends RemoteTier>(tier: T, options: GuardOptions =
 export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTier {
   readonly kind = 'remote';
   readonly inner: T;
-  readonly #readTimeout: number;
+  /** Longest wait for a read, in ms (FOREVER for none); other reads of this Redis use it too. */
+  readonly readTimeout: number;
   readonly #writeTimeout: number;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #connected: (() => boolean) | undefined;
@@ -74,10 +75,10 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     }
     const timeout = options.timeout ?? GUARD_DEFAULTS.timeout;
     if (typeof timeout === 'object' && timeout !== null) {
-      this.#readTimeout = timeoutOf(timeout.read ?? GUARD_DEFAULTS.timeout, `${path}.timeout.read`);
+      this.readTimeout = timeoutOf(timeout.read ?? GUARD_DEFAULTS.timeout, `${path}.timeout.read`);
       this.#writeTimeout = timeoutOf(timeout.write ?? GUARD_DEFAULTS.timeout, `${path}.timeout.write`);
     } else {
-      this.#readTimeout = this.#writeTimeout = timeoutOf(timeout, `${path}.timeout`);
+      this.readTimeout = this.#writeTimeout = timeoutOf(timeout, `${path}.timeout`);
     }
     const breaker = options.breaker ?? {};
     if (breaker !== false) {
@@ -120,11 +121,11 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   get(key: string): Promise<StoredEntry | undefined> {
-    return this.#call('get', this.#readTimeout, () => this.inner.get(key));
+    return this.#call('get', this.readTimeout, () => this.inner.get(key));
   }
 
   getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
-    return this.#call('getMany', this.#readTimeout, () => this.inner.getMany(keys));
+    return this.#call('getMany', this.readTimeout, () => this.inner.getMany(keys));
   }
 
   setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
@@ -137,7 +138,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   has(key: string): Promise<boolean> {
-    return this.#call('has', this.#readTimeout, () => this.inner.has(key));
+    return this.#call('has', this.readTimeout, () => this.inner.has(key));
   }
 
   delete(keys: readonly string[]): Promise<number> {

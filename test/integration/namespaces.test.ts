@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
@@ -65,6 +65,39 @@ describe('namespaces', () => {
     expect(await b.namespace('orders').get('1')).toBe('kept');
     // A fresh instance reads the version from Redis.
     expect(await instance('ns1:').namespace('products').get('1')).toBe('new');
+  });
+
+  it('bypasses the cache rather than failing while Redis cannot say the version', async () => {
+    const own = await startRedis();
+    const errors: CacheError[] = [];
+    const cache = createCache({
+      tiers: [memoryTier(), redisTier({ client: own.client(), prefix: 'down:', timeout: '100ms' })],
+      bus: false, // so every call reads the version from Redis
+      onError: (error) => errors.push(error),
+    });
+    caches.push(cache);
+    const ns = cache.namespace('p');
+    await ns.set('k', 'cached');
+    await own.pause(); // a hung Redis: without a timeout the version read would wait forever
+    try {
+      let calls = 0;
+      const load = () => {
+        calls++;
+        return 'origin';
+      };
+      expect(await ns.getOrSet('k', load)).toBe('origin');
+      expect(calls).toBe(1);
+      expect(await ns.get('k')).toBeUndefined();
+      await expect(ns.clear()).rejects.toMatchObject({ code: 'E_TIER' });
+      expect(errors.some((e) => e.code === 'E_TIER' && /namespace version read/.test(e.message))).toBe(true);
+    } finally {
+      await own.resume();
+    }
+    // Back to caching once Redis answers. (The timed-out INCR may still have run on resume, as
+    // a timed-out command can: its outcome is unknown, so the old entries may be gone.)
+    await ns.set('after', 'cached');
+    expect(await ns.get('after')).toBe('cached');
+    await own.stop();
   });
 
   it('works without Redis as a local version counter', async () => {
