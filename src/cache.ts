@@ -59,6 +59,7 @@ import { LocalSync } from './sync/local.js';
 import { globMatcher } from './sync/glob.js';
 import { CacheNamespace, NamespaceVersions } from './sync/namespaces.js';
 import { emptyInvalidation, type Invalidation } from './sync/message.js';
+import { TagTimes, checkTags } from './sync/tags.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
 
@@ -103,6 +104,8 @@ interface WriteItem {
   options: WriteOptions | undefined;
   /** How long past expiry copies are kept (grace / fail-safe); the cache's when absent. */
   keep?: number;
+  /** When the value was produced, if not now: a tagged loader result dates from the load's start. */
+  createdAt?: number;
 }
 
 /** Where #readRemotes leaves the newest expired-but-kept copy it passed over, and its tier. */
@@ -168,6 +171,8 @@ export class TierCache {
   readonly #bus: InvalidationBus | undefined;
   readonly #local: LocalSync | undefined;
   readonly #namespaces: NamespaceVersions;
+  /** Tag invalidation times (src/sync/tags.ts). */
+  readonly #tags: TagTimes;
 
   constructor(options: CacheOptions = {}) {
     const resolved = resolveOptions(options, () => memoryTier());
@@ -237,6 +242,20 @@ export class TierCache {
         this.#counters,
       );
     }
+    const tagStore = redis;
+    const bus = this.#bus;
+    const untrustedFor = resolved.bus?.disconnectedTtl ?? UNBUSSED_TAG_AGE;
+    this.#tags = new TagTimes(
+      tagStore && {
+        client: tagStore.client,
+        prefix: tagStore.prefix,
+        guarded: (operation, write, run) => tagStore.guarded(operation, write, run),
+      },
+      this.#clock,
+      () => (bus?.subscribed === true ? Number.POSITIVE_INFINITY : untrustedFor),
+    );
+    this.#local?.shared.push(this.#tags);
+    if (this.#store !== undefined) this.#store.tagged = (entry) => this.#tags.isStale(entry);
   }
 
   /** The value for `key` from the first tier that has it, or undefined. Never calls a loader. */
@@ -381,7 +400,10 @@ export class TierCache {
       if (item.value === undefined)
         throw new InvalidValueError(item.key, 'undefined cannot be stored; use delete() to remove a key');
       const own =
-        item.ttl === undefined && item.jitter === undefined && item.writeTo === undefined
+        item.ttl === undefined &&
+        item.jitter === undefined &&
+        item.writeTo === undefined &&
+        item.tags === undefined
           ? options
           : { ...options, ...item };
       if (own !== undefined) this.#checkWriteOptions(item.key, own);
@@ -480,6 +502,32 @@ export class TierCache {
   }
 
   /**
+   * Invalidates every entry carrying any of `tags`, in every tier and on every instance, in
+   * O(1) per tag: records each tag's invalidation time in Redis (one key per tag) and tells the
+   * other instances on the bus. Entries created at or before that time are misses from then on
+   * (and are never served stale under grace or fail-safe); nothing is scanned or deleted, the
+   * old entries expire on their own. With Redis down the time is kept locally and reported.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    checkTags(tags);
+    if (this.#closed) throw new CacheClosedError('invalidateTags');
+    if (tags.length === 0) return;
+    const at = this.#clock();
+    // Loads in flight may carry one of these tags: they may not fill (the fill guard).
+    this.#guard.invalidateAll();
+    try {
+      await this.#tags.invalidate(tags, at);
+    } catch (error) {
+      const i = this.#lockTier;
+      this.#tierFault(this.#remotes[i]!, i, 'set', error);
+    }
+    this.#guard.invalidateAll();
+    const inv = emptyInvalidation();
+    for (const tag of tags) inv.tags.set(tag, at);
+    await this.#publish(inv);
+  }
+
+  /**
    * Write-around: runs `write` (the caller's write to the origin), then removes `key` from
    * every tier and every instance's L1, so the next read loads the new value. If `write`
    * throws, nothing is invalidated and the error propagates.
@@ -549,7 +597,12 @@ export class TierCache {
         'an anonymous function needs a `name` or a `key` option to build cache keys',
       );
     }
-    if (write.ttl !== undefined || write.jitter !== undefined || write.writeTo !== undefined)
+    if (
+      write.ttl !== undefined ||
+      write.jitter !== undefined ||
+      write.writeTo !== undefined ||
+      write.tags !== undefined
+    )
       this.#checkWriteOptions(name, write);
     const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
     return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
@@ -976,6 +1029,7 @@ export class TierCache {
       const context = new LoadContext(key);
       let value: unknown;
       const started = now();
+      const loadStart = this.#clock();
       try {
         value = await loader(context);
       } catch (error) {
@@ -991,9 +1045,11 @@ export class TierCache {
       const origin: Entry = { value, createdAt: loadedAt, expiresAt: loadedAt };
       let entry = origin;
       if (!context.skipped && this.#cacheable(value) && !this.#closed) {
-        const own = context.overrides === undefined ? options : { ...options, ...context.overrides };
+        const own = withOverrides(options, context.overrides);
         const written = new Map<string, Entry>();
-        await this.#write([{ key, value, options: own, keep: plan.keep }], new Map([[key, ticket]]), written);
+        const item: WriteItem = { key, value, options: own, keep: plan.keep };
+        if (own?.tags !== undefined) item.createdAt = loadStart;
+        await this.#write([item], new Map([[key, ticket]]), written);
         entry = written.get(key) ?? origin;
       }
       if (info !== undefined) {
@@ -1122,6 +1178,7 @@ export class TierCache {
       const context = new LoadContext(rest[0]!);
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
       const started = now();
+      const loadStart = this.#clock();
       try {
         loaded = await loader(rest, context);
       } catch (error) {
@@ -1134,9 +1191,16 @@ export class TierCache {
       const values = valuesOf(rest, loaded);
       const writes: WriteItem[] = [];
       if (!context.skipped) {
+        const own = withOverrides(options, context.overrides);
+        const createdAt = own?.tags === undefined ? undefined : loadStart;
         rest.forEach((key, i) => {
           if (this.#cacheable(values[i]))
-            writes.push({ key, value: values[i], options: context.overrides ?? options });
+            writes.push({
+              key,
+              value: values[i],
+              options: own,
+              ...(createdAt === undefined ? {} : { createdAt }),
+            });
         });
       }
       const byKey = new Map(keys.map((key, i) => [key, tickets[i]!]));
@@ -1180,6 +1244,7 @@ export class TierCache {
         this.#tierFault(tier, i, 'get', error, key);
         continue;
       }
+      if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
       if (found === undefined || found.entry.expiresAt <= this.#clock()) {
         counters.misses++;
         if (
@@ -1214,6 +1279,10 @@ export class TierCache {
       } catch (error) {
         this.#tierFault(tier, i, 'getMany', error);
         continue;
+      }
+      if (stored.some((hit) => hit?.entry.tags !== undefined)) {
+        const current = await this.#tagsCurrent(stored);
+        stored = stored.map((hit, j) => (current[j] ? hit : undefined));
       }
       const now = this.#clock();
       const hits: [FillTicket, StoredEntry][] = [];
@@ -1295,6 +1364,8 @@ export class TierCache {
       written.push(item.key);
       const mask = this.#maskOf(item.options);
       const expiries = this.#expiries(item, now, mask);
+      const createdAt = item.createdAt ?? now;
+      const tags = item.options?.tags;
       const ends = staleEnds(expiries, item.keep ?? this.#plan.keep);
       remotes.forEach((tier, i) => {
         const at = i + this.#offset;
@@ -1304,9 +1375,10 @@ export class TierCache {
         }
         const entry: Entry = {
           value: item.value,
-          createdAt: now,
+          createdAt,
           expiresAt: expiries[at]!,
           staleUntil: ends[at]!,
+          ...(tags && { tags }),
         };
         try {
           perTier[i]!.push(tier.prepare(item.key, entry));
@@ -1317,9 +1389,10 @@ export class TierCache {
       });
       const first: Entry = {
         value: item.value,
-        createdAt: now,
+        createdAt,
         expiresAt: expiries[0]!,
         staleUntil: ends[0]!,
+        ...(tags && { tags }),
       };
       if (memory !== undefined) {
         if (mask === undefined || mask[0]!) {
@@ -1364,6 +1437,24 @@ export class TierCache {
     // Loader fills change nothing another instance could hold; writes do. Published after the
     // remote tiers have the new value, so an instance that drops its copy re-reads the new one.
     if (tickets === undefined && written.length > 0) await this.#publish(keysInvalidation(written));
+  }
+
+  /**
+   * Per hit (aligned), whether no tag of it was invalidated after it was created, reading the
+   * tag times this instance does not know (or no longer trusts) from Redis in one batch. If
+   * Redis cannot say, tagged hits are misses: serving them could serve invalidated data.
+   */
+  async #tagsCurrent(hits: readonly (StoredEntry | undefined)[]): Promise<boolean[]> {
+    const tags: string[] = [];
+    for (const hit of hits) if (hit?.entry.tags !== undefined) tags.push(...hit.entry.tags);
+    try {
+      await this.#tags.refresh(tags);
+    } catch (error) {
+      const i = this.#lockTier;
+      this.#tierFault(this.#remotes[i]!, i, 'get', error, undefined, false);
+      return hits.map((hit) => hit?.entry.tags === undefined);
+    }
+    return hits.map((hit) => hit?.entry.tags === undefined || !this.#tags.isStale(hit.entry));
   }
 
   /** Tells the other instances (never rejects; a failed publish is retried by the bus). */
@@ -1418,6 +1509,7 @@ export class TierCache {
     }
     const { ttl, jitter } = options;
     if (jitter !== undefined) checkJitter(jitter, 'jitter');
+    if (options.tags !== undefined) checkTags(options.tags);
     if (options.writeTo !== undefined) this.#maskOf(options);
     if (ttl === undefined) return;
     if (typeof ttl === 'object' && ttl !== null) {
@@ -1541,6 +1633,21 @@ function keysInvalidation(keys: Iterable<string>): Invalidation {
   return inv;
 }
 
+/** Without a bus, how long a tag time read from Redis is trusted before L2 reads re-read it. */
+const UNBUSSED_TAG_AGE = 1_000;
+
+/** The call's write options with a loader's overrides on top; tags from both are kept. */
+function withOverrides(
+  options: WriteOptions | undefined,
+  overrides: WriteOptions | undefined,
+): WriteOptions | undefined {
+  if (overrides === undefined) return options;
+  const merged = { ...options, ...overrides };
+  if (options?.tags !== undefined && overrides.tags !== undefined)
+    merged.tags = [...new Set([...options.tags, ...overrides.tags])];
+  return merged;
+}
+
 /** Most keys remembered in the fail-safe back-off map; the oldest go first beyond it. */
 const MAX_BACKOFF_KEYS = 10_000;
 
@@ -1554,7 +1661,9 @@ function copyWithLife(entry: Entry, expiresAt: number, keep: number): Entry {
   const staleUntil = Math.min(expiresAt + keep, staleEnd(entry));
   return expiresAt === entry.expiresAt && staleUntil === entry.staleUntil
     ? entry
-    : { value: entry.value, createdAt: entry.createdAt, expiresAt, staleUntil };
+    : entry.tags === undefined
+      ? { value: entry.value, createdAt: entry.createdAt, expiresAt, staleUntil }
+      : { value: entry.value, createdAt: entry.createdAt, expiresAt, staleUntil, tags: entry.tags };
 }
 
 /** Per tier (aligned with expiries), when the copy is dropped: `keep` past expiry, capped by the tier below. */

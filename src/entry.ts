@@ -13,6 +13,11 @@ export interface Entry<T = unknown> {
    * only under `grace` or `failSafe`. Absent means `expiresAt`.
    */
   readonly staleUntil?: number;
+  /**
+   * The tags the entry was written with: it is a miss once any of them is invalidated
+   * (`invalidateTags`) at or after `createdAt`.
+   */
+  readonly tags?: readonly string[];
 }
 
 /**

@@ -82,6 +82,11 @@ export interface WriteOptions {
    * its copy of the key, so no tier keeps an older value. @default the cache's `writeTo`
    */
   writeTo?: readonly string[];
+  /**
+   * Tags of the entry: `invalidateTags([tag])` on any instance makes it a miss everywhere
+   * (O(1) per tag). A loader can add tags with `context.setTags`. @default none
+   */
+  tags?: readonly string[];
 }
 
 export interface GetOrSetOptions extends WriteOptions, LoadOptions {

@@ -1,6 +1,7 @@
 import { InvalidTtlError } from '../errors.js';
 import { parseDuration, type Duration } from '../internal/duration.js';
 import type { TtlByTier, WriteOptions } from '../options.js';
+import { checkTags } from '../sync/tags.js';
 
 /**
  * Handed to a loader so it can decide how its result is cached from what it loaded: a TTL from
@@ -13,6 +14,11 @@ export interface LoaderContext {
   setTtl(ttl: Duration | TtlByTier): void;
   /** Returns this result to the callers without caching it in any tier. */
   skipCache(): void;
+  /**
+   * Caches this result with these tags (added to the call's `tags`), e.g. tags named after
+   * the rows the loader read, so `invalidateTags` of any of them makes it a miss.
+   */
+  setTags(tags: readonly string[]): void;
 }
 
 export class LoadContext implements LoaderContext {
@@ -30,10 +36,16 @@ export class LoadContext implements LoaderContext {
       const parsed = parseDuration(ttl);
       if (typeof parsed === 'string') throw new InvalidTtlError(ttl, parsed, this.key);
     }
-    this.overrides = { ttl };
+    this.overrides = { ...this.overrides, ttl };
   }
 
   skipCache(): void {
     this.skipped = true;
+  }
+
+  setTags(tags: readonly string[]): void {
+    const checked = checkTags(tags, 'setTags');
+    const own = this.overrides?.tags ?? [];
+    this.overrides = { ...this.overrides, tags: [...new Set([...own, ...checked])] };
   }
 }

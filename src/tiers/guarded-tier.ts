@@ -174,6 +174,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.inner.close();
   }
 
+  /**
+   * Runs another call against this tier's store (tag times) under the tier's read or write
+   * timeout and its breaker, so a hung or failed server fails it fast like the tier's own calls.
+   */
+  guarded<R>(operation: string, write: boolean, run: () => Promise<R>): Promise<R> {
+    return this.#call(operation, write ? this.#writeTimeout : this.#readTimeout, run);
+  }
+
   health(): TierHealth {
     const breaker = this.#breaker;
     const health: TierHealth = {

@@ -36,6 +36,11 @@ export class MemoryStore {
   readonly #policy: EvictionPolicy<MemoryNode>;
   readonly #onRemove: MemoryStoreOptions['onRemove'];
   evictions = 0;
+  /**
+   * Set by a cache that tags entries: true when a tagged entry's tag was invalidated after it
+   * was created. Asked only for entries with tags, so untagged hits pay one property check.
+   */
+  tagged: ((entry: Entry) => boolean) | undefined;
 
   constructor(options: MemoryStoreOptions) {
     this.#onRemove = options.onRemove;
@@ -75,6 +80,11 @@ export class MemoryStore {
       this.#policy.onMiss(key);
       return undefined;
     }
+    if (node.entry.tags !== undefined && this.tagged?.(node.entry)) {
+      this.#drop(node, 'invalidate');
+      this.#policy.onMiss(key);
+      return undefined;
+    }
     this.#policy.onHit(node);
     return node.entry;
   }
@@ -84,6 +94,8 @@ export class MemoryStore {
     const node = this.#map.get(key);
     if (node === undefined) return undefined;
     const entry = node.entry;
+    // A tag invalidation says the value is wrong, not old: it is never served stale either.
+    if (entry.tags !== undefined && this.tagged?.(entry)) return undefined;
     return entry.expiresAt > now || (entry.staleUntil ?? 0) > now ? entry : undefined;
   }
 
@@ -112,6 +124,7 @@ export class MemoryStore {
   peek(key: string, now: number): Entry | undefined {
     const node = this.#map.get(key);
     if (node === undefined || node.entry.expiresAt <= now) return undefined;
+    if (node.entry.tags !== undefined && this.tagged?.(node.entry)) return undefined;
     return node.entry;
   }
 

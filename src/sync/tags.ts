@@ -1,0 +1,157 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Entry } from '../entry.js';
+import { InvalidOptionError, describe } from '../errors.js';
+import type { Invalidation } from './message.js';
+import type { SharedStateCache } from './local.js';
+
+/** Tag times remembered in-process; beyond it the oldest-learned is forgotten (see #floor). */
+const MAX_TAGS = 10_000;
+
+/**
+ * Sets a tag's invalidation time unless Redis already holds a later one, so instances whose
+ * clocks differ slightly never move a tag's time backwards. One key: slot-safe on a Cluster.
+ */
+const RAISE = `local c = tonumber(redis.call('GET', KEYS[1]))
+if c == nil or c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
+return tostring(c)`;
+
+interface Known {
+  /** The tag's invalidation time (epoch ms); 0 when it was never invalidated. */
+  at: number;
+  /** When this value was read from Redis or heard on the bus (for the staleness bound). */
+  learnedAt: number;
+}
+
+/** The Redis a cache keeps its tag times in: the first Redis tier's client and prefix. */
+export interface TagStore {
+  client: Redis | Cluster;
+  prefix: string;
+  /** Runs a call under the tier's timeout and breaker. */
+  guarded<R>(this: void, operation: string, write: boolean, run: () => Promise<R>): Promise<R>;
+}
+
+/**
+ * Tag invalidation times. `invalidateTags` records, per tag, the time it was invalidated (one
+ * Redis key per tag, so it is O(1) per tag however many entries carry it); an entry created at
+ * or before any of its tags' times is a miss. Times are cached here, kept current by the bus,
+ * and read from Redis (batched) for tags an L2 read meets that are not known or not trusted.
+ */
+export class TagTimes implements SharedStateCache {
+  readonly #redis: TagStore | undefined;
+  readonly #clock: () => number;
+  /** How old a cached time may be before an L2 read re-reads it: Infinity while the bus hears all. */
+  readonly #maxAge: () => number;
+  readonly #known = new Map<string, Known>();
+  /**
+   * The latest time forgotten to stay within MAX_TAGS: a tag not known locally is taken to have
+   * been invalidated then, so forgetting can only turn hits into misses, never serve stale data.
+   */
+  #floor = 0;
+
+  constructor(redis: TagStore | undefined, clock: () => number, maxAge: () => number) {
+    this.#redis = redis;
+    this.#clock = clock;
+    this.#maxAge = maxAge;
+  }
+
+  /**
+   * True when `entry` was created at or before one of its tags' invalidation times as known
+   * here (no Redis read: the L1 check). Only called for entries that carry tags.
+   */
+  isStale(entry: Entry): boolean {
+    const tags = entry.tags!;
+    for (let i = 0; i < tags.length; i++) {
+      const known = this.#known.get(tags[i]!);
+      if (entry.createdAt <= (known === undefined ? this.#floor : known.at)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Makes sure the times of `tags` are known and trusted, reading the others from Redis in one
+   * batch. Rejects if Redis cannot say: the caller then treats the tagged entries as misses.
+   */
+  async refresh(tags: Iterable<string>): Promise<void> {
+    if (this.#redis === undefined) return;
+    const now = this.#clock();
+    const maxAge = this.#maxAge();
+    const wanted = new Set<string>();
+    for (const tag of tags) {
+      const known = this.#known.get(tag);
+      if (known === undefined || now - known.learnedAt > maxAge) wanted.add(tag);
+    }
+    if (wanted.size === 0) return;
+    const { client, guarded } = this.#redis;
+    const keys = [...wanted].map((tag) => this.#key(tag));
+    // A Cluster cannot MGET across slots: one GET per tag, which ioredis routes (and pipelines
+    // with autopipelining); a single server answers them all with one MGET.
+    const values = await guarded('tags', false, () =>
+      (client as Cluster).isCluster ? Promise.all(keys.map((key) => client.get(key))) : client.mget(keys),
+    );
+    let i = 0;
+    for (const tag of wanted) this.#raise(tag, Number(values[i++] ?? 0) || 0, now);
+  }
+
+  /**
+   * Records that `tags` were invalidated at `at` (here, then in Redis: one command per tag,
+   * pipelined on a single server). Rejects if Redis fails; the local record stays.
+   */
+  async invalidate(tags: readonly string[], at: number): Promise<void> {
+    for (const tag of tags) this.#raise(tag, at, at);
+    if (this.#redis === undefined) return;
+    const { client, guarded } = this.#redis;
+    await guarded('invalidateTags', true, async () => {
+      if ((client as Cluster).isCluster) {
+        await Promise.all(tags.map((tag) => client.eval(RAISE, 1, this.#key(tag), String(at))));
+        return;
+      }
+      const pipeline = client.pipeline();
+      for (const tag of tags) pipeline.eval(RAISE, 1, this.#key(tag), String(at));
+      const results = (await pipeline.exec()) ?? [];
+      for (const [error] of results) if (error) throw error;
+    });
+  }
+
+  learn(inv: Invalidation): void {
+    if (inv.tags.size === 0) return;
+    const now = this.#clock();
+    for (const [tag, at] of inv.tags) this.#raise(tag, at, now);
+  }
+
+  forget(): void {
+    // Messages may have been missed: times are read again from Redis. Without Redis the local
+    // times are the only copy, so they stay.
+    if (this.#redis !== undefined) this.#known.clear();
+  }
+
+  /** Number of tag times cached (for tests and stats). */
+  get size(): number {
+    return this.#known.size;
+  }
+
+  #raise(tag: string, at: number, learnedAt: number): void {
+    const known = this.#known.get(tag);
+    this.#known.delete(tag);
+    this.#known.set(tag, { at: Math.max(at, known?.at ?? 0), learnedAt });
+    if (this.#known.size > MAX_TAGS) {
+      const [oldest, times] = this.#known.entries().next().value!;
+      this.#known.delete(oldest);
+      this.#floor = Math.max(this.#floor, times.at);
+    }
+  }
+
+  #key(tag: string): string {
+    return `${this.#redis!.prefix}__tag:${tag}`;
+  }
+}
+
+/** Validates a `tags` option (or `setTags` argument): a non-empty array of non-empty strings. */
+export function checkTags(tags: unknown, option = 'tags'): readonly string[] {
+  if (!Array.isArray(tags))
+    throw new InvalidOptionError(option, `expected an array of tag strings, got ${describe(tags)}`);
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag === '')
+      throw new InvalidOptionError(option, `expected non-empty tag strings, got ${describe(tag)}`);
+  }
+  return tags as readonly string[];
+}
