@@ -179,7 +179,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
    * timeout and its breaker, so a hung or failed server fails it fast like the tier's own calls.
    */
   guarded<R>(operation: string, write: boolean, run: () => Promise<R>): Promise<R> {
-    return this.#call(operation, write ? this.#writeTimeout : this.#readTimeout, run);
+    return this.#call(operation, write ? this.#writeTimeout : this.readTimeout, run);
   }
 
   health(): TierHealth {
