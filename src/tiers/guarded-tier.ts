@@ -1,6 +1,7 @@
 import type { Entry } from '../entry.js';
 import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
 import type { PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
 
@@ -58,6 +59,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   readonly #breaker: CircuitBreaker | undefined;
   readonly #connected: (() => boolean) | undefined;
   #timeouts = 0;
+  /** One timeout keeper per duration in use (read, write), so each one's deadlines stay in order. */
+  readonly #deadlines = new Map<number, Deadlines>();
   /** Keys whose last write or delete may have missed the tier; deleted from it on recovery. */
   readonly #dirty = new Set<string>();
   readonly #repairLimit: number;
@@ -230,7 +233,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     }
     return new Promise<R>((resolve, reject) => {
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
+      let deadline: Deadline | undefined;
       const fail = (error: unknown): void => {
         settled = true;
         breaker?.record(admission, false);
@@ -239,7 +242,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
         reject(error);
       };
       if (timeout !== FOREVER) {
-        timer = setTimeout(() => {
+        deadline = this.#deadlinesFor(timeout).start(() => {
           // A stalled event loop fires timers before it reads sockets: give a reply that is
           // already waiting one turn of I/O before calling the call late.
           setImmediate(() => {
@@ -247,26 +250,34 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
             this.#timeouts++;
             fail(new TierTimeoutError(this.name, operation, timeout));
           });
-        }, timeout);
-        timer.unref();
+        });
       }
       // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
       pending.then(
         (value) => {
           if (settled) return;
           settled = true;
-          clearTimeout(timer);
+          if (deadline !== undefined) deadline.expire = undefined;
           breaker?.record(admission, true);
           if (admission === CALL && this.#dirty.size > 0) this.#repair(CALL);
           resolve(value);
         },
         (error: unknown) => {
           if (settled) return;
-          clearTimeout(timer);
+          if (deadline !== undefined) deadline.expire = undefined;
           fail(error);
         },
       );
     });
+  }
+
+  #deadlinesFor(timeout: number): Deadlines {
+    let deadlines = this.#deadlines.get(timeout);
+    if (deadlines === undefined) {
+      deadlines = new Deadlines(timeout);
+      this.#deadlines.set(timeout, deadlines);
+    }
+    return deadlines;
   }
 
   /** Remembers keys whose write or delete may not have reached the tier. */
