@@ -47,6 +47,11 @@ export class TagTimes implements SharedStateCache {
    * been invalidated then, so forgetting can only turn hits into misses, never serve stale data.
    */
   #floor = 0;
+  /**
+   * Invalidations Redis did not take (it failed): sent again with the next Redis call, and kept
+   * through forget(), so this instance never trusts Redis over what it knows it could not store.
+   */
+  readonly #unsent = new Map<string, number>();
 
   constructor(redis: TagStore | undefined, clock: () => number, maxAge: () => number) {
     this.#redis = redis;
@@ -73,6 +78,7 @@ export class TagTimes implements SharedStateCache {
    */
   async refresh(tags: Iterable<string>): Promise<void> {
     if (this.#redis === undefined) return;
+    if (this.#unsent.size > 0) await this.#resend();
     const now = this.#clock();
     const maxAge = this.#maxAge();
     const wanted = new Set<string>();
@@ -99,14 +105,42 @@ export class TagTimes implements SharedStateCache {
   async invalidate(tags: readonly string[], at: number): Promise<void> {
     for (const tag of tags) this.#raise(tag, at, at);
     if (this.#redis === undefined) return;
-    const { client, guarded } = this.#redis;
+    const times = new Map(this.#unsent);
+    for (const tag of tags) times.set(tag, Math.max(at, times.get(tag) ?? at));
+    try {
+      await this.#store(times);
+    } catch (error) {
+      for (const [tag, time] of times) this.#unsent.set(tag, time);
+      this.#bound();
+      throw error;
+    }
+    for (const [tag, time] of times) if (this.#unsent.get(tag) === time) this.#unsent.delete(tag);
+  }
+
+  /** Tries again to store the times Redis missed; failures leave them for the next call. */
+  async #resend(): Promise<void> {
+    const times = new Map(this.#unsent);
+    try {
+      await this.#store(times);
+    } catch {
+      return; // the caller's own Redis call reports the fault
+    }
+    for (const [tag, time] of times) if (this.#unsent.get(tag) === time) this.#unsent.delete(tag);
+  }
+
+  #bound(): void {
+    while (this.#unsent.size > MAX_TAGS) this.#unsent.delete(this.#unsent.keys().next().value!);
+  }
+
+  async #store(times: ReadonlyMap<string, number>): Promise<void> {
+    const { client, guarded } = this.#redis!;
     await guarded('invalidateTags', true, async () => {
       if ((client as Cluster).isCluster) {
-        await Promise.all(tags.map((tag) => client.eval(RAISE, 1, this.#key(tag), String(at))));
+        await Promise.all([...times].map(([tag, at]) => client.eval(RAISE, 1, this.#key(tag), String(at))));
         return;
       }
       const pipeline = client.pipeline();
-      for (const tag of tags) pipeline.eval(RAISE, 1, this.#key(tag), String(at));
+      for (const [tag, at] of times) pipeline.eval(RAISE, 1, this.#key(tag), String(at));
       const results = (await pipeline.exec()) ?? [];
       for (const [error] of results) if (error) throw error;
     });
@@ -121,7 +155,10 @@ export class TagTimes implements SharedStateCache {
   forget(): void {
     // Messages may have been missed: times are read again from Redis. Without Redis the local
     // times are the only copy, so they stay.
-    if (this.#redis !== undefined) this.#known.clear();
+    if (this.#redis === undefined) return;
+    this.#known.clear();
+    const now = this.#clock();
+    for (const [tag, at] of this.#unsent) this.#raise(tag, at, now);
   }
 
   /** Number of tag times cached (for tests and stats). */
