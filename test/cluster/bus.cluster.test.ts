@@ -153,3 +153,49 @@ describe('the bus on Redis Cluster', () => {
     expect(await b.get('k')).toBe(2);
   });
 });
+
+describe('namespaces and tags on a cluster', () => {
+  it('namespace.clear() reaches every instance, and a new instance reads the version from the cluster', async () => {
+    const a = instance('nsc:');
+    const b = instance('nsc:');
+    await until('both buses subscribed', () => a.stats().bus.subscribed && b.stats().bus.subscribed);
+    await a.namespace('products').set('1', 'old');
+    expect(await b.namespace('products').get('1')).toBe('old'); // now in b's L1
+    await a.namespace('products').clear();
+    await waitFor(
+      async () =>
+        (await b.namespace('products').get('1')) === undefined
+          ? done(undefined)
+          : notYet('b still serves it'),
+      { description: "b to drop the namespace's entries", timeoutMs: 10_000, intervalMs: 10 },
+    );
+    expect(await instance('nsc:').namespace('products').get('1')).toBeUndefined();
+    await a.namespace('products').set('1', 'new');
+    expect(await instance('nsc:').namespace('products').get('1')).toBe('new');
+  });
+
+  it('invalidateTags drops tagged entries on every instance, leaves others, and a new instance sees the tag time', async () => {
+    const a = instance('tagc:');
+    const b = instance('tagc:');
+    await until('both buses subscribed', () => a.stats().bus.subscribed && b.stats().bus.subscribed);
+    // Keys and tags spread over the slots, so tag times live on several masters.
+    const keys = Array.from({ length: 30 }, (_, i) => `product:${i}`);
+    await a.setMany(
+      keys.map((key, i) => ({ key, value: i, tags: [`p:${i}`, i % 2 === 0 ? 'even' : 'odd'] })),
+    );
+    expect(await b.getMany(keys)).toEqual(keys.map((_, i) => i)); // b's L1 holds them all
+    await a.invalidateTags(['even']);
+    await waitFor(
+      async () => {
+        const values = await b.getMany<number>(keys);
+        return values.every((v, i) => (i % 2 === 0 ? v === undefined : v === i))
+          ? done(undefined)
+          : notYet(values.join());
+      },
+      { description: 'b to drop exactly the even entries', timeoutMs: 10_000, intervalMs: 10 },
+    );
+    const fresh = instance('tagc:');
+    const values = await fresh.getMany<number>(keys);
+    expect(values).toEqual(keys.map((_, i) => (i % 2 === 0 ? undefined : i)));
+  });
+});
