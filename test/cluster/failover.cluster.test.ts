@@ -26,7 +26,6 @@ describe('Redis Cluster failover under load', () => {
     const keys = Array.from({ length: 60 }, (_, i) => `item:${i}`);
     // The origin: the latest version of every key. Writers bump it, then write the cache.
     const origin = new Map(keys.map((key) => [key, 0]));
-    const loader = (key: string) => () => ({ key, version: origin.get(key)! });
     const instance = (): TierCache => {
       const cache = createCache({
         tiers: [redisTier({ client: cluster.client(), prefix, timeout: '250ms' })],
@@ -38,51 +37,17 @@ describe('Redis Cluster failover under load', () => {
     const readers = [instance(), instance(), instance()];
     await writer.setMany(keys.map((key) => ({ key, value: { key, version: 0 } })));
 
-    let running = true;
-    let requests = 0;
-    let slowest = 0;
-    const failures: unknown[] = [];
-    const timed = async (work: () => Promise<unknown>): Promise<void> => {
-      const started = performance.now();
-      try {
-        await work();
-      } catch (error) {
-        failures.push(error);
-      }
-      slowest = Math.max(slowest, performance.now() - started);
-      requests++;
-    };
-    const readLoops = readers.map(async (reader, r) => {
-      for (let i = r; running; i++) {
-        const key = keys[i % keys.length]!;
-        await timed(() => reader.getOrSet(key, loader(key)));
-        // Requests arrive from I/O. While a breaker is open a request never touches a socket
-        // (skip Redis, synchronous loader), and a loop of those alone would starve the timers.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    });
-    const writeLoop = (async () => {
-      for (let i = 0; running; i++) {
-        const key = keys[(i * 7) % keys.length]!;
-        const version = origin.get(key)! + 1;
-        origin.set(key, version);
-        await timed(() => writer.set(key, { key, version }));
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    })();
+    const load = startLoad(readers, writer, keys, origin);
 
     // Let the load settle, then kill the master that serves one of the keys.
-    const before = requests;
-    await waitUntil(() => requests > before + 500);
+    await load.settle();
     const victim = await cluster.masterFor(`${prefix}${keys[0]}`);
     const killedAt = performance.now();
     await cluster.failover(victim);
     const failoverMs = performance.now() - killedAt;
     expect(failoverMs).toBeGreaterThan(1_000); // the bound below is meaningful only if so
-    const atFailover = requests;
-    await waitUntil(() => requests > atFailover + 500);
-    running = false;
-    await Promise.all([...readLoops, writeLoop]);
+    await load.settle();
+    const { failures, slowest } = await load.stop();
 
     expect(failures).toEqual([]);
     // While the slot has no master, the cluster client would hold commands for the whole
@@ -110,7 +75,6 @@ describe('Redis Cluster failover under load', () => {
     const prefix = 'fobus:';
     const keys = Array.from({ length: 60 }, (_, i) => `item:${i}`);
     const origin = new Map(keys.map((key) => [key, 0]));
-    const loader = (key: string) => () => ({ key, version: origin.get(key)! });
     const instance = (): TierCache => {
       const cache = createCache({
         tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: cluster.client(), prefix, timeout: '250ms' })],
@@ -129,39 +93,9 @@ describe('Redis Cluster failover under load', () => {
     );
     await writer.setMany(keys.map((key) => ({ key, value: { key, version: 0 } })));
 
-    let running = true;
-    let requests = 0;
-    let slowest = 0;
-    const failures: unknown[] = [];
-    const timed = async (work: () => Promise<unknown>): Promise<void> => {
-      const started = performance.now();
-      try {
-        await work();
-      } catch (error) {
-        failures.push(error);
-      }
-      slowest = Math.max(slowest, performance.now() - started);
-      requests++;
-    };
-    const readLoops = readers.map(async (reader, r) => {
-      for (let i = r; running; i++) {
-        const key = keys[i % keys.length]!;
-        await timed(() => reader.getOrSet(key, loader(key)));
-        // An L1 hit settles in microtasks only; yield so timers and sockets still get a turn.
-        await new Promise(setImmediate);
-      }
-    });
-    const writeLoop = (async () => {
-      for (let i = 0; running; i++) {
-        const key = keys[(i * 7) % keys.length]!;
-        const version = origin.get(key)! + 1;
-        origin.set(key, version);
-        await timed(() => writer.set(key, { key, version }));
-      }
-    })();
+    const load = startLoad(readers, writer, keys, origin);
 
-    const before = requests;
-    await waitUntil(() => requests > before + 500);
+    await load.settle();
     const l1HitsBefore = readers.reduce((sum, r) => sum + r.stats().tiers[0]!.hits, 0);
     const masters = await cluster.masters();
     const withReplica = await Promise.all(masters.map(async (m) => (await cluster.replicasOf(m)).length > 0));
@@ -170,10 +104,8 @@ describe('Redis Cluster failover under load', () => {
     // Every shard channel's subscription is rebuilt (on the promoted replica for the dead
     // master's channels), and each reader dropped its L1 then: messages may have been lost.
     await Promise.all(resubscribed);
-    const atFailover = requests;
-    await waitUntil(() => requests > atFailover + 500);
-    running = false;
-    await Promise.all([...readLoops, writeLoop]);
+    await load.settle();
+    const { failures, slowest } = await load.stop();
 
     expect(failures).toEqual([]);
     // A write waits at most for a timed-out Redis write (250 ms), the publish already in flight
@@ -208,6 +140,67 @@ describe('Redis Cluster failover under load', () => {
     }
   }, 60_000);
 });
+
+interface Version {
+  key: string;
+  version: number;
+}
+
+/**
+ * Steady load: each reader loops getOrSet over the keys (loading the origin's latest version),
+ * the writer bumps one key's version at the origin and then writes it through the cache.
+ * Records failed requests and the slowest one.
+ */
+function startLoad(
+  readers: readonly TierCache[],
+  writer: TierCache,
+  keys: readonly string[],
+  origin: Map<string, number>,
+) {
+  let running = true;
+  let requests = 0;
+  let slowest = 0;
+  const failures: unknown[] = [];
+  const timed = async (work: () => Promise<unknown>): Promise<void> => {
+    const started = performance.now();
+    try {
+      await work();
+    } catch (error) {
+      failures.push(error);
+    }
+    slowest = Math.max(slowest, performance.now() - started);
+    requests++;
+    // Requests arrive from I/O. An L1 hit, or a request while a breaker is open (skip Redis,
+    // synchronous loader), settles in microtasks only: a loop of those would starve the timers.
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  const readLoops = readers.map(async (reader, r) => {
+    for (let i = r; running; i++) {
+      const key = keys[i % keys.length]!;
+      await timed(() => reader.getOrSet<Version>(key, () => ({ key, version: origin.get(key)! })));
+    }
+  });
+  const writeLoop = (async () => {
+    for (let i = 0; running; i++) {
+      const key = keys[(i * 7) % keys.length]!;
+      const version = origin.get(key)! + 1;
+      origin.set(key, version);
+      await timed(() => writer.set(key, { key, version }));
+    }
+  })();
+  return {
+    /** Resolves once 500 more requests have completed. */
+    settle: () => {
+      const from = requests;
+      return waitUntil(() => requests > from + 500);
+    },
+    stop: async () => {
+      running = false;
+      await Promise.all([...readLoops, writeLoop]);
+      return { failures, slowest };
+    },
+  };
+}
 
 /**
  * The cluster is whole again for a cache once its Redis tier's breaker has closed (a breaker
