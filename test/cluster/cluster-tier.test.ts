@@ -57,6 +57,23 @@ describe('Redis Cluster', () => {
     expect(pipelines).toBe(3);
   });
 
+  it('tags across slots: invalidateTags and tag-time reads never cross a slot', async () => {
+    const client = cluster.client();
+    const { cache: writer, prefix } = instance(client);
+    const tags = Array.from({ length: 20 }, (_, i) => `tag:${i}`);
+    await writer.setMany(keys.slice(0, 20).map((key, i) => ({ key, value: i, tags: [tags[i]!, 'all'] })));
+    const reader = createCache({ tiers: [redisTier({ client, prefix })], bus: false });
+    caches.push(reader);
+    expect(await reader.getMany(keys.slice(0, 20))).toEqual(keys.slice(0, 20).map((_, i) => i));
+    await writer.invalidateTags(tags.slice(0, 10));
+    // A reader that never saw these tags reads their times from the masters owning them.
+    const fresh = createCache({ tiers: [redisTier({ client, prefix })], bus: false });
+    caches.push(fresh);
+    const values = await fresh.getMany(keys.slice(0, 20));
+    expect(values.slice(0, 10)).toEqual(new Array(10).fill(undefined));
+    expect(values.slice(10)).toEqual(keys.slice(10, 20).map((_, i) => i + 10));
+  });
+
   it('serves values across instances and deletes across slots', async () => {
     const { cache: a, prefix } = instance();
     const b = createCache({ tiers: [memoryTier(), redisTier({ client: cluster.client(), prefix })] });
