@@ -12,6 +12,7 @@ import { singleBackend } from '../helpers/backends.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { busSuite } from './suites/bus-suite.js';
 import { waitFor, done, notYet } from '../helpers/wait-for.js';
+import { heard, subscribed } from '../helpers/bus-waits.js';
 
 let server: RedisProcess;
 let prefixCounter = 0;
@@ -36,27 +37,6 @@ function instance(prefix: string, options: CacheOptions = {}, target = server): 
   });
   caches.push(cache);
   return cache;
-}
-
-async function subscribed(...all: TierCache[]): Promise<void> {
-  await waitFor(
-    async () =>
-      all.every((c) => c.stats().bus.subscribed === true) ? done(undefined) : notYet('not subscribed'),
-    { description: 'every bus to subscribe', timeoutMs: 10_000, intervalMs: 10 },
-  );
-}
-
-/** Runs `write`, then waits until every one of `others` has received its message. */
-async function heard(others: TierCache[], write: () => Promise<unknown>): Promise<void> {
-  const before = others.map((c) => c.stats().bus.messagesIn);
-  await write();
-  await waitFor(
-    async () =>
-      others.every((c, i) => c.stats().bus.messagesIn > before[i]!)
-        ? done(undefined)
-        : notYet('not yet heard'),
-    { description: 'the others to hear the write', intervalMs: 5 },
-  );
 }
 
 // The tests every backend runs (test/cluster runs them on a cluster).

@@ -10,6 +10,7 @@ import {
 import { FakeClock, gate } from '../helpers/fake-clock.js';
 import { parseInfo, startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { heard, subscribed } from '../helpers/bus-waits.js';
 
 let server: RedisProcess;
 let prefixCounter = 0;
@@ -34,25 +35,6 @@ function instance(prefix: string, options: CacheOptions = {}, target = server): 
   });
   caches.push(cache);
   return cache;
-}
-
-async function subscribed(...all: TierCache[]): Promise<void> {
-  await waitFor(
-    async () =>
-      all.every((c) => c.stats().bus.subscribed === true) ? done(undefined) : notYet('not subscribed'),
-    { description: 'every bus to subscribe', timeoutMs: 10_000, intervalMs: 10 },
-  );
-}
-
-/** Runs `write`, then waits until every one of `others` has received its message. */
-async function heard(others: TierCache[], write: () => Promise<unknown>): Promise<void> {
-  const before = others.map((c) => c.stats().bus.messagesIn);
-  await write();
-  await waitFor(
-    async () =>
-      others.every((c, i) => c.stats().bus.messagesIn > before[i]!) ? done(undefined) : notYet('not heard'),
-    { description: 'the others to hear the invalidation', intervalMs: 5 },
-  );
 }
 
 describe('tags', () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type CacheOptions, type TierCache } from '../../../src/index.js';
 import type { Backend } from '../../helpers/backends.js';
 import { waitFor, done, notYet } from '../../helpers/wait-for.js';
+import { heard, subscribed } from '../../helpers/bus-waits.js';
 
 /**
  * The invalidation bus between instances on real Redis, for any backend: test/integration runs
@@ -27,27 +28,6 @@ export function busSuite(backend: Backend, busOptions: CacheOptions['bus'] = {})
     });
     caches.push(cache);
     return cache;
-  }
-
-  async function subscribed(...all: TierCache[]): Promise<void> {
-    await waitFor(
-      async () =>
-        all.every((c) => c.stats().bus.subscribed === true) ? done(undefined) : notYet('not subscribed'),
-      { description: 'every bus to subscribe', timeoutMs: 10_000, intervalMs: 10 },
-    );
-  }
-
-  /** Runs `write`, then waits until every one of `others` has received its message. */
-  async function heard(others: TierCache[], write: () => Promise<unknown>): Promise<void> {
-    const before = others.map((c) => c.stats().bus.messagesIn);
-    await write();
-    await waitFor(
-      async () =>
-        others.every((c, i) => c.stats().bus.messagesIn > before[i]!)
-          ? done(undefined)
-          : notYet('not yet heard'),
-      { description: 'the others to hear the write', intervalMs: 5 },
-    );
   }
 
   describe('the invalidation bus between instances', () => {
