@@ -214,12 +214,12 @@ function memoryLine(): string {
   const policy = store.policy as TinyLfuPolicy<never>;
   const sketch = policy.sketchBytes / capacity;
   const ghosts = policy.climberBytes / capacity;
-  // prev, next, region, hash: 4 tagged fields of 4 bytes each with V8 pointer compression
-  // (region and the 30-bit hash are small integers, so nothing is boxed); weight is the store's.
-  const fields = 4 * 4;
+  // The node's policy fields: prev, next, region, hash, mark, referenced; 8 bytes each, as
+  // Node's V8 is built without pointer compression (small integers and booleans are not boxed).
+  const fields = 6 * 8;
   return (
     `Memory (tinylfu, ${capacity.toLocaleString('en-US')} entries): sketch ${sketch.toFixed(2)} B + ghosts ${ghosts.toFixed(2)} B ` +
-    `+ node fields ${fields} B = ${(sketch + ghosts + fields).toFixed(2)} B per entry (lru: 12 B of node fields).`
+    `+ node fields ${fields} B = ${(sketch + ghosts + fields).toFixed(2)} B per entry (lru: the same node fields, no sketch).`
   );
 }
 

@@ -14,6 +14,7 @@ class Node implements PolicyNode {
   next: PolicyNode | null = null;
   region = 0;
   mark = -1;
+  referenced = false;
   constructor(
     readonly key: string,
     public weight = 1,
@@ -250,6 +251,35 @@ describe('policy registry', () => {
     expect(() => resolvePolicy('lfu' as 'lru')).toThrow(
       /"lru" or "tinylfu" or a policy factory, received "lfu"/,
     );
+  });
+});
+
+describe('TinyLfuPolicy protected region', () => {
+  // Region numbers of tinylfu-policy.ts.
+  const PROBATION = 2;
+  const PROTECTED = 3;
+
+  it('demotes the least recent protected node not read since, giving read ones a second chance', () => {
+    const { policy } = harness(tinyLfuPolicy({ seed: 1, adaptive: false }), 100);
+    const nodes = Array.from({ length: 100 }, (_, i) => new Node(`k${i}`));
+    for (const node of nodes) policy.add(node);
+    // Promote in order until protected is full and starts demoting its least recent nodes.
+    for (const node of nodes) policy.onHit(node);
+    const isProtected = nodes.filter((node) => node.region === PROTECTED);
+    expect(isProtected.length).toBeGreaterThan(50);
+    const [oldest, second, third] = isProtected;
+    policy.onHit(oldest!); // read: kept over `second` when protected next overflows
+    const waiting = nodes.find((node) => node.region === PROBATION)!;
+    policy.onHit(waiting); // promoted: protected overflows by one
+    expect(waiting.region).toBe(PROTECTED);
+    expect(oldest!.region).toBe(PROTECTED);
+    expect(second!.region).toBe(PROBATION);
+    expect(third!.region).toBe(PROTECTED);
+    // `oldest` went to the recent end with its mark cleared; `third` is now the coldest.
+    const another = nodes.find((node) => node.region === PROBATION && node !== second)!;
+    policy.onHit(another);
+    expect(third!.region).toBe(PROBATION);
+    expect(oldest!.region).toBe(PROTECTED);
   });
 });
 

@@ -11,6 +11,7 @@ export class MemoryNode implements PolicyNode {
   next: PolicyNode | null = null;
   region = 0;
   mark = -1;
+  referenced = false;
 
   constructor(key: string, entry: Entry, weight: number) {
     this.key = key;

@@ -22,6 +22,8 @@ export interface PolicyNode {
   region: number;
   /** Policy-owned scratch number (tinylfu: the sketch epoch in which the key's counters were full). */
   mark: number;
+  /** Policy-owned flag (tinylfu: read since the node last reached its queue's recent end). */
+  referenced: boolean;
 }
 
 export interface PolicyBounds {

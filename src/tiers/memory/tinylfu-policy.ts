@@ -174,7 +174,9 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
         this.#demoteFromProtected();
         break;
       case PROTECTED:
-        this.#protected.moveToMru(node);
+        // The largest region, so the one where relinking on every hit costs most: it is
+        // ordered by second chance instead (see AccessQueue.coldest).
+        node.referenced = true;
         break;
     }
   }
@@ -406,7 +408,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
       let node = from.lru();
       if (node === null) {
         from = this.#protected;
-        node = from.lru();
+        node = from.coldest();
         if (node === null) break;
       }
       if (window.count + 1 > this.#windowMaxEntries || window.weight + node.weight > this.#windowMaxWeight)
@@ -472,7 +474,7 @@ function spill(
   maxWeight: number,
 ): void {
   while (from.count > maxEntries || from.weight > maxWeight) {
-    const node = from.lru();
+    const node = from.coldest();
     if (node === null) break;
     from.unlink(node);
     to.pushMru(node);
@@ -486,9 +488,35 @@ class AccessQueue {
   readonly #sentinel: PolicyNode;
 
   constructor() {
-    const sentinel: PolicyNode = { key: '', hash: 0, weight: 0, prev: null, next: null, region: 0, mark: -1 };
+    const sentinel: PolicyNode = {
+      key: '',
+      hash: 0,
+      weight: 0,
+      prev: null,
+      next: null,
+      region: 0,
+      mark: -1,
+      referenced: false,
+    };
     sentinel.prev = sentinel.next = sentinel;
     this.#sentinel = sentinel;
+  }
+
+  /**
+   * The least recent node not read since it reached the recent end; read ones on the way are
+   * moved to the recent end with the mark cleared (CLOCK's second chance). Only the protected
+   * region marks nodes, so elsewhere this is `lru()`. Each mark costs at most one move, so a
+   * hot key pays one relink per trip through the queue instead of one per hit.
+   */
+  coldest(): PolicyNode | null {
+    const sentinel = this.#sentinel;
+    let node = sentinel.next!;
+    while (node !== sentinel && node.referenced) {
+      node.referenced = false;
+      this.moveToMru(node);
+      node = sentinel.next!;
+    }
+    return node === sentinel ? null : node;
   }
 
   lru(): PolicyNode | null {
@@ -516,6 +544,7 @@ class AccessQueue {
     node.prev!.next = node.next;
     node.next!.prev = node.prev;
     node.prev = node.next = null;
+    node.referenced = false;
     this.count--;
     this.weight -= node.weight;
   }
