@@ -1,5 +1,5 @@
 import { Redis, type Cluster } from 'ioredis';
-import { createCache, redisTier } from '../src/index.js';
+import { createCache, redisTier } from './library.js';
 import { comparePair, concurrentRate, fmtRate, verdict } from './harness.js';
 
 const KEYS = 2_000;

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { createCache, redisTier } from '../src/index.js';
+import { createCache, redisTier } from './library.js';
 import { comparePair, fmtRate, sequentialRate, verdict } from './harness.js';
 
 async function calls(admin: Redis, command: string): Promise<number> {

@@ -1,6 +1,8 @@
 /**
- * Measures operations per second as the median of several rounds, alternating subject and
- * baseline in every round so drift (JIT warm-up, a busy neighbour core) hits both alike.
+ * Measures operations per second by alternating subject and baseline runs, many short rounds of
+ * each. The ratio is the median of each round's own ratio: a round's two runs sit side by side in
+ * time, so a slow spell of this shared machine (its raw rates drift by 2x over a minute) hits both
+ * alike instead of whichever side it happened to fall on.
  */
 export interface Pair {
   baseline: () => Promise<number>;
@@ -8,23 +10,27 @@ export interface Pair {
 }
 
 export interface PairResult {
+  /** Median rates over the rounds, for display. */
   baseline: number;
   subject: number;
+  /** Median of the per-round ratios subject / baseline. */
   ratio: number;
 }
 
 export async function comparePair(pair: Pair, rounds = 7): Promise<PairResult> {
   const baseline: number[] = [];
   const subject: number[] = [];
+  const ratios: number[] = [];
   await pair.baseline();
   await pair.subject();
   for (let i = 0; i < rounds; i++) {
-    baseline.push(await pair.baseline());
-    subject.push(await pair.subject());
+    const b = await pair.baseline();
+    const s = await pair.subject();
+    baseline.push(b);
+    subject.push(s);
+    ratios.push(s / b);
   }
-  const b = median(baseline);
-  const s = median(subject);
-  return { baseline: b, subject: s, ratio: s / b };
+  return { baseline: median(baseline), subject: median(subject), ratio: median(ratios) };
 }
 
 /** Runs `op` `count` times sequentially with `await`; returns ops/s. */

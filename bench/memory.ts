@@ -1,5 +1,6 @@
 import type { Entry } from '../src/index.js';
-import { memoryTier, type MemoryTierOptions } from '../src/index.js';
+import { memoryTier } from './library.js';
+import type { MemoryTierOptions } from '../src/index.js';
 
 /**
  * Resident memory of a byte-bounded L1: fills it far past `maxBytes` with ~1 KB product objects,

@@ -1,4 +1,4 @@
-import { createCache, GUARD_DEFAULTS, redisTier } from '../src/index.js';
+import { createCache, GUARD_DEFAULTS, redisTier } from './library.js';
 import { verdict } from './harness.js';
 
 const CALLS = 400;

@@ -1,4 +1,5 @@
-import { createCache, memoryTier, redisTier, type CacheOptions } from '../src/index.js';
+import { createCache, memoryTier, redisTier } from './library.js';
+import type { CacheOptions } from '../src/index.js';
 import { comparePair, fmtRate, sequentialRate, verdict } from './harness.js';
 
 const KEYS = 10_000;
