@@ -728,20 +728,17 @@ export class TierCache {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * The L1 fast path of get/getOrSet: the entry on a hit, MISS on a counted miss, undefined
-   * when the key needs validating (or the cache is closed, or has no L1) on the slow path.
+   * The L1 fast path of get/getOrSet: the entry on a hit, MISS on a counted miss (or for any
+   * valid key when there is no L1), undefined when the key needs validating (or the cache is
+   * closed) on the slow path.
    */
   #lookup(key: string): Entry | typeof MISS | undefined {
-    const store = this.#store;
-    if (
-      store === undefined ||
-      typeof key !== 'string' ||
-      key.length === 0 ||
-      key.length > this.#shortKey ||
-      this.#closed
-    ) {
+    if (typeof key !== 'string' || key.length === 0 || key.length > this.#shortKey || this.#closed) {
       return undefined;
     }
+    const store = this.#store;
+    // Without L1 a valid key goes straight below, uncounted (there are no L1 counters).
+    if (store === undefined) return MISS;
     const entry = store.get(key, this.#readClock());
     if (entry !== undefined) {
       this.#memoryCounters!.hits++;
@@ -1238,9 +1235,13 @@ export class TierCache {
       const tier = remotes[i]!;
       const counters = this.#remoteCounters[i]!;
       let found: StoredEntry | undefined;
+      // #timed inlined: this is every L2 read, and its closure and async frame showed up there.
+      const started = now();
       try {
-        found = await this.#timed(i, 'get', () => tier.get(key));
+        found = await tier.get(key);
+        counters.time('get', now() - started);
       } catch (error) {
+        counters.time('get', now() - started);
         this.#tierFault(tier, i, 'get', error, key);
         continue;
       }

@@ -6,9 +6,12 @@
  * A call expires at most `resolution` ms late.
  */
 export interface Deadline {
-  readonly at: number;
-  /** Cleared when the call settles, so a settled call holds on to nothing until swept. */
-  expire: (() => void) | undefined;
+  /** When it runs out, in performance.now() ms; set by `start`. */
+  at: number;
+  /** Cleared when the call settles, so that the sweep passes over it. */
+  live: boolean;
+  /** Called once, by the sweep, when the call is still live at `at`. */
+  expire(): void;
 }
 
 export class Deadlines {
@@ -22,12 +25,11 @@ export class Deadlines {
     this.#resolution = Math.max(1, Math.min(25, Math.floor(duration / 10)));
   }
 
-  /** Starts the clock of a call: `expire` runs unless the caller clears it first (on settling). */
-  start(expire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + this.#duration, expire };
+  /** Starts the clock of a call: its `expire` runs unless it is no longer `live` by then. */
+  start(deadline: Deadline): void {
+    deadline.at = performance.now() + this.#duration;
     this.#queue.push(deadline);
     if (this.#timer === undefined) this.#arm();
-    return deadline;
   }
 
   #arm(): void {
@@ -43,11 +45,10 @@ export class Deadlines {
     let head = 0;
     for (; head < queue.length; head++) {
       const deadline = queue[head]!;
-      if (deadline.expire === undefined) continue;
+      if (!deadline.live) continue;
       if (deadline.at > now) break;
-      const expire = deadline.expire;
-      deadline.expire = undefined;
-      expire();
+      deadline.live = false;
+      deadline.expire();
     }
     // Keep only what is still in flight (or settled behind a call that is).
     this.#queue = head === queue.length ? [] : queue.slice(head);

@@ -214,7 +214,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.#bounded(operation, timeout, admission, run, keys);
   }
 
-  /** Runs an admitted call under its timeout and reports the outcome to the breaker. */
+  /** Runs an admitted call under its timeout; the outcome goes to #settled. */
   #bounded<R>(
     operation: string,
     timeout: number,
@@ -222,7 +222,6 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     run: () => Promise<R>,
     keys?: readonly string[],
   ): Promise<R> {
-    const breaker = this.#breaker;
     let pending: Promise<R>;
     try {
       pending = run();
@@ -231,45 +230,30 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       pending = Promise.reject(error);
     }
-    return new Promise<R>((resolve, reject) => {
-      let settled = false;
-      let deadline: Deadline | undefined;
-      const fail = (error: unknown): void => {
-        settled = true;
-        breaker?.record(admission, false);
-        if (keys !== undefined) this.#spoil(keys);
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-        reject(error);
-      };
-      if (timeout !== FOREVER) {
-        deadline = this.#deadlinesFor(timeout).start(() => {
-          // A stalled event loop fires timers before it reads sockets: give a reply that is
-          // already waiting one turn of I/O before calling the call late.
-          setImmediate(() => {
-            if (settled) return;
-            this.#timeouts++;
-            fail(new TierTimeoutError(this.name, operation, timeout));
-          });
-        });
-      }
-      // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
-      pending.then(
-        (value) => {
-          if (settled) return;
-          settled = true;
-          if (deadline !== undefined) deadline.expire = undefined;
-          breaker?.record(admission, true);
-          if (admission === CALL && this.#dirty.size > 0) this.#repair(CALL);
-          resolve(value);
-        },
-        (error: unknown) => {
-          if (settled) return;
-          if (deadline !== undefined) deadline.expire = undefined;
-          fail(error);
-        },
-      );
+    const call = new BoundedCall<R>(this.#settled, this.name, operation, timeout, admission, keys);
+    const result = new Promise<R>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
     });
+    if (timeout !== FOREVER) this.#deadlinesFor(timeout).start(call);
+    // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
+    pending.then(
+      (value) => call.succeed(value),
+      (error: unknown) => call.fail(error),
+    );
+    return result;
   }
+
+  /** The guard's side of a settled call: the breaker, the timeout count, repairs. */
+  readonly #settled = (call: BoundedCall<unknown>, ok: boolean): void => {
+    this.#breaker?.record(call.admission, ok);
+    if (ok) {
+      if (call.admission === CALL && this.#dirty.size > 0) this.#repair(CALL);
+      return;
+    }
+    if (call.timedOut) this.#timeouts++;
+    if (call.keys !== undefined) this.#spoil(call.keys);
+  };
 
   #deadlinesFor(timeout: number): Deadlines {
     let deadlines = this.#deadlines.get(timeout);
@@ -322,6 +306,56 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return true;
   }
 }
+
+/**
+ * One admitted call: its deadline, and the settling of the promise the caller holds. One object
+ * per call rather than a handful of closures, as every L2 read makes one.
+ */
+class BoundedCall<R> implements Deadline {
+  at = 0;
+  live = true;
+  settled = false;
+  timedOut = false;
+  resolve: (value: R) => void = ignore;
+  reject: (error: unknown) => void = ignore;
+
+  constructor(
+    readonly report: (call: BoundedCall<unknown>, ok: boolean) => void,
+    readonly tier: string,
+    readonly operation: string,
+    readonly timeout: number,
+    readonly admission: Admission,
+    readonly keys: readonly string[] | undefined,
+  ) {}
+
+  succeed(value: R): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.live = false;
+    this.report(this as BoundedCall<unknown>, true);
+    this.resolve(value);
+  }
+
+  fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.live = false;
+    this.report(this as BoundedCall<unknown>, false);
+    this.reject(error);
+  }
+
+  expire(): void {
+    // A stalled event loop fires timers before it reads sockets: give a reply that is already
+    // waiting one turn of I/O before calling the call late.
+    setImmediate(() => {
+      if (this.settled) return;
+      this.timedOut = true;
+      this.fail(new TierTimeoutError(this.tier, this.operation, this.timeout));
+    });
+  }
+}
+
+function ignore(): void {}
 
 function timeoutOf(value: unknown, path: string): number {
   const ms = parseDuration(value);
