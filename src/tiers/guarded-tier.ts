@@ -1,5 +1,6 @@
 import type { Entry } from '../entry.js';
 import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } from '../errors.js';
+import { coarseClock } from '../internal/clock.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
@@ -35,7 +36,10 @@ export const GUARD_DEFAULTS = Object.freeze({ timeout: '250ms', repairLimit: 10_
 export interface GuardHooks {
   /** Whether the tier's client can take a call now; when not, calls fail fast. */
   connected?: () => boolean;
-  /** Time source of the breaker. @default Date.now */
+  /**
+   * Time source of the breaker, which reads it on every call's outcome.
+   * @default Date.now, cached for up to a millisecond (see coarseClock)
+   */
   clock?: () => number;
 }
 
@@ -87,7 +91,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     if (breaker !== false) {
       this.#breaker = new CircuitBreaker(
         breaker,
-        hooks.clock ?? Date.now,
+        hooks.clock ?? coarseClock(),
         (state) => this.onBreaker?.(state),
         `${path}.breaker`,
       );
@@ -230,12 +234,13 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       pending = Promise.reject(error);
     }
-    const call = new BoundedCall<R>(this.#settled, this.name, operation, timeout, admission, keys);
+    const deadlines = timeout === FOREVER ? undefined : this.#deadlinesFor(timeout);
+    const call = new BoundedCall<R>(this.#settled, deadlines, this.name, operation, timeout, admission, keys);
     const result = new Promise<R>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
     });
-    if (timeout !== FOREVER) this.#deadlinesFor(timeout).start(call);
+    deadlines?.start(call);
     // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
     pending.then(
       (value) => call.succeed(value),
@@ -313,7 +318,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
  */
 class BoundedCall<R> implements Deadline {
   at = 0;
-  live = true;
+  previous: Deadline | null = null;
+  next: Deadline | null = null;
   settled = false;
   timedOut = false;
   resolve: (value: R) => void = ignore;
@@ -321,6 +327,7 @@ class BoundedCall<R> implements Deadline {
 
   constructor(
     readonly report: (call: BoundedCall<unknown>, ok: boolean) => void,
+    readonly deadlines: Deadlines | undefined,
     readonly tier: string,
     readonly operation: string,
     readonly timeout: number,
@@ -330,16 +337,14 @@ class BoundedCall<R> implements Deadline {
 
   succeed(value: R): void {
     if (this.settled) return;
-    this.settled = true;
-    this.live = false;
+    this.#settle();
     this.report(this as BoundedCall<unknown>, true);
     this.resolve(value);
   }
 
   fail(error: unknown): void {
     if (this.settled) return;
-    this.settled = true;
-    this.live = false;
+    this.#settle();
     this.report(this as BoundedCall<unknown>, false);
     this.reject(error);
   }
@@ -352,6 +357,11 @@ class BoundedCall<R> implements Deadline {
       this.timedOut = true;
       this.fail(new TierTimeoutError(this.tier, this.operation, this.timeout));
     });
+  }
+
+  #settle(): void {
+    this.settled = true;
+    this.deadlines?.settle(this);
   }
 }
 
