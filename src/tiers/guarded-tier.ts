@@ -43,6 +43,20 @@ export interface GuardHooks {
   clock?: () => number;
 }
 
+/**
+ * A tier that can hand over a read as its raw reply and a decoder. The guard then decodes in the
+ * continuation it has anyway, where the tier would chain one more promise onto every read.
+ */
+export interface RawReads {
+  readRaw(key: string): Promise<string | Buffer | null>;
+  decodeRaw(key: string, raw: string | Buffer | null): StoredEntry | undefined;
+}
+
+function hasRawReads(tier: RemoteTier): tier is RemoteTier & RawReads {
+  const candidate = tier as Partial<RawReads>;
+  return typeof candidate.readRaw === 'function' && typeof candidate.decodeRaw === 'function';
+}
+
 /** Wraps any remote tier in timeouts and a circuit breaker. */
 export function guardTier<T extends RemoteTier>(tier: T, options: GuardOptions = {}): GuardedTier<T> {
   return new GuardedTier(tier, options);
@@ -62,6 +76,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   readonly #writeTimeout: number;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #connected: (() => boolean) | undefined;
+  readonly #raw: (RemoteTier & RawReads) | undefined;
   #timeouts = 0;
   /** One timeout keeper per duration in use (read, write), so each one's deadlines stay in order. */
   readonly #deadlines = new Map<number, Deadlines>();
@@ -76,6 +91,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
 
   constructor(tier: T, options: GuardOptions = {}, hooks: GuardHooks = {}) {
     this.inner = tier;
+    this.#raw = hasRawReads(tier) ? tier : undefined;
     const path = tier.name;
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError(path, `expected an options object, got ${describe(options)}`);
@@ -128,7 +144,19 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   get(key: string): Promise<StoredEntry | undefined> {
-    return this.#call('get', this.readTimeout, () => this.inner.get(key));
+    const raw = this.#raw;
+    if (raw === undefined) return this.#call('get', this.readTimeout, () => this.inner.get(key));
+    // Every L2 read comes this way: no closure, and the decoding rides on the guard's own
+    // continuation (see RawReads).
+    const admission = this.#admit('get');
+    if (typeof admission !== 'number') return admission;
+    let pending: Promise<string | Buffer | null>;
+    try {
+      pending = raw.readRaw(key);
+    } catch (error) {
+      pending = rejected(error);
+    }
+    return this.#bounded('get', this.readTimeout, admission, pending, undefined, raw, key);
   }
 
   getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
@@ -202,6 +230,13 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   #call<R>(operation: string, timeout: number, run: () => Promise<R>, keys?: readonly string[]): Promise<R> {
+    const admission = this.#admit(operation, keys);
+    if (typeof admission !== 'number') return admission;
+    return this.#bounded(operation, timeout, admission, attempt(run), keys);
+  }
+
+  /** The breaker's admission for a call, or the rejection of a call that may not go ahead. */
+  #admit(operation: string, keys?: readonly string[]): Admission | Promise<never> {
     const breaker = this.#breaker;
     const admission: Admission = breaker === undefined ? CALL : breaker.admit();
     if (admission === SKIP || (admission === PROBE && this.#repair(PROBE))) {
@@ -215,27 +250,28 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       if (keys !== undefined) this.#spoil(keys);
       return Promise.reject(new TierUnavailableError(this.name, operation, 'disconnected'));
     }
-    return this.#bounded(operation, timeout, admission, run, keys);
+    return admission;
   }
 
-  /** Runs an admitted call under its timeout; the outcome goes to #settled. */
+  /**
+   * Waits for an admitted call under its timeout; the outcome goes to #settled. With `raw`, the
+   * reply is decoded for `key` before the caller sees it.
+   */
   #bounded<R>(
     operation: string,
     timeout: number,
     admission: Admission,
-    run: () => Promise<R>,
+    pending: Promise<unknown>,
     keys?: readonly string[],
+    raw?: RawReads,
+    key?: string,
   ): Promise<R> {
-    let pending: Promise<R>;
-    try {
-      pending = run();
-    } catch (error) {
-      // Passed on as thrown: the cache wraps whatever a tier throws in a TierError.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      pending = Promise.reject(error);
-    }
     const deadlines = timeout === FOREVER ? undefined : this.#deadlinesFor(timeout);
     const call = new BoundedCall<R>(this.#settled, deadlines, this.name, operation, timeout, admission, keys);
+    if (raw !== undefined) {
+      call.raw = raw;
+      call.key = key!;
+    }
     const result = new Promise<R>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
@@ -297,7 +333,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     const keys = [...this.#dirty];
     const run = overflow ? () => this.inner.clear() : () => this.inner.delete(keys);
     const timeout = overflow ? FOREVER : this.#writeTimeout;
-    this.#repairing = this.#bounded('repair', timeout, admission, run).then(
+    this.#repairing = this.#bounded<number>('repair', timeout, admission, attempt(run)).then(
       () => {
         if (overflow) this.#overflow = false;
         for (const key of keys) this.#dirty.delete(key);
@@ -324,6 +360,9 @@ class BoundedCall<R> implements Deadline {
   timedOut = false;
   resolve: (value: R) => void = ignore;
   reject: (error: unknown) => void = ignore;
+  /** Set for a raw read: the reply is decoded for `key` on success. */
+  raw: RawReads | undefined = undefined;
+  key = '';
 
   constructor(
     readonly report: (call: BoundedCall<unknown>, ok: boolean) => void,
@@ -335,11 +374,22 @@ class BoundedCall<R> implements Deadline {
     readonly keys: readonly string[] | undefined,
   ) {}
 
-  succeed(value: R): void {
+  succeed(value: unknown): void {
     if (this.settled) return;
+    const raw = this.raw;
+    if (raw !== undefined) {
+      // A decoder that throws fails the call as a rejected tier read did before decoding moved
+      // here; thrown from this handler it would reject a promise nobody holds instead.
+      try {
+        value = raw.decodeRaw(this.key, value as string | Buffer | null);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+    }
     this.#settle();
     this.report(this as BoundedCall<unknown>, true);
-    this.resolve(value);
+    this.resolve(value as R);
   }
 
   fail(error: unknown): void {
@@ -366,6 +416,21 @@ class BoundedCall<R> implements Deadline {
 }
 
 function ignore(): void {}
+
+/** `run()`, with a synchronous throw turned into a rejection. */
+function attempt<R>(run: () => Promise<R>): Promise<R> {
+  try {
+    return run();
+  } catch (error) {
+    return rejected(error);
+  }
+}
+
+/** Passed on as thrown: the cache wraps whatever a tier throws in a TierError. */
+function rejected(error: unknown): Promise<never> {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+  return Promise.reject(error);
+}
 
 function timeoutOf(value: unknown, path: string): number {
   const ms = parseDuration(value);

@@ -324,3 +324,43 @@ describe('decorator', () => {
     expect(await tier.clear()).toBe(1);
   });
 });
+
+describe('raw reads (a tier that hands the guard its reply and a decoder)', () => {
+  /** ScriptedTier plus RawReads: the payload is the entry's JSON, or 'corrupt' to make the decoder throw. */
+  class RawTier extends ScriptedTier {
+    rawCalls = 0;
+    readRaw(key: string): Promise<string | null> {
+      this.rawCalls++;
+      return this.get(key).then((found) => (found === undefined ? null : JSON.stringify(found.entry)));
+    }
+    decodeRaw(key: string, raw: string | null): StoredEntry | undefined {
+      if (raw === null) return undefined;
+      if (key === 'corrupt') throw new Error('decoder exploded');
+      return { entry: JSON.parse(raw) as Entry, size: raw.length };
+    }
+  }
+
+  it('reads through readRaw and decodes in the guard', async () => {
+    const inner = new RawTier();
+    const tier = new GuardedTier(inner, { timeout: 20 });
+    inner.entries.set('k', { value: 'v', createdAt: 1, expiresAt: 2 });
+    const payload = JSON.stringify({ value: 'v', createdAt: 1, expiresAt: 2 });
+    expect(await tier.get('k')).toEqual({ entry: JSON.parse(payload), size: payload.length });
+    expect(await tier.get('missing')).toBeUndefined();
+    expect(inner.rawCalls).toBe(2);
+  });
+
+  it('a decoder that throws fails the read (the cache degrades), never an unhandled rejection', async () => {
+    const inner = new RawTier();
+    const tier = new GuardedTier(inner, { timeout: 20, breaker: false });
+    inner.entries.set('corrupt', { value: 'v', createdAt: 1, expiresAt: Infinity });
+    await expect(tier.get('corrupt')).rejects.toThrow('decoder exploded');
+    const errors: CacheError[] = [];
+    const cache = createCache({ tiers: [tier], onError: (error) => errors.push(error) });
+    expect(await cache.getOrSet('corrupt', () => 'from the loader')).toBe('from the loader');
+    expect(errors.map((error) => error.code)).toEqual(['E_TIER']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+    await cache.close();
+  });
+});
