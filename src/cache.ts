@@ -542,17 +542,27 @@ export class TierCache {
     return result;
   }
 
-  /** Whether some tier holds a live entry for `key`; does not promote or count as a hit. */
+  /**
+   * Whether `get(key)` would find a value: some tier holds a live entry that no tag invalidated
+   * (a copy kept only for grace or fail-safe does not count). Does not promote or count as a hit;
+   * reads the entry from a remote tier rather than asking whether the key exists.
+   */
   async has(key: string): Promise<boolean> {
     this.#checkKey(key);
     if (this.#closed) throw new CacheClosedError('has');
     if (this.#store?.peek(key, this.#clock()) !== undefined) return true;
     for (const [i, tier] of this.#remotes.entries()) {
+      // The entry itself, not EXISTS: Redis keeps an expired copy for grace and fail-safe, and
+      // a tag-invalidated one, which get() would not serve.
+      let found: StoredEntry | undefined;
       try {
-        if (await this.#timed(i, 'has', () => tier.has(key))) return true;
+        found = await this.#timed(i, 'has', () => tier.get(key));
       } catch (error) {
         this.#tierFault(tier, i, 'has', error, key);
+        continue;
       }
+      if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) continue;
+      if (found !== undefined && found.entry.expiresAt > this.#clock()) return true;
     }
     return false;
   }

@@ -196,6 +196,29 @@ describe('tags', () => {
     expect(await a.getOrSet('g', () => 'new', { tags: ['t'] })).toBe('new');
   });
 
+  it('has() answers as get() does below L1: not for a tag-invalidated copy, nor an expired one kept for grace', async () => {
+    const prefix = `has${++prefixCounter}:`;
+    const clock = new FakeClock();
+    const writer = instance(prefix, { clock: clock.read, grace: '1h' });
+    // No L1 and no bus: has() can only go by what Redis holds.
+    const reader = createCache({
+      tiers: [redisTier({ client: server.client(), prefix, timeout: '5s' })],
+      clock: clock.read,
+      bus: false,
+    });
+    caches.push(reader);
+    await writer.set('tagged', 'v', { tags: ['t'] });
+    await writer.set('short', 'v', { ttl: '1s' });
+    expect([await reader.has('tagged'), await reader.has('short')]).toEqual([true, true]);
+    clock.advance(10);
+    await writer.invalidateTags(['t']);
+    clock.advance(2_000);
+    // Both copies are still in Redis (the expired one for grace): neither is a value get() serves.
+    expect(await server.cli('EXISTS', `${prefix}tagged`, `${prefix}short`)).toBe(2);
+    expect([await reader.get('tagged'), await reader.get('short')]).toEqual([undefined, undefined]);
+    expect([await reader.has('tagged'), await reader.has('short')]).toEqual([false, false]);
+  });
+
   it('bounds how long a cached tag time is trusted without the bus', async () => {
     const prefix = `bound${++prefixCounter}:`;
     const clock = new FakeClock();
