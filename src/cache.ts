@@ -23,9 +23,8 @@ import {
   type StaleReason,
 } from './events.js';
 import { coarseClock } from './internal/clock.js';
-import { parseDuration } from './internal/duration.js';
+import { FOREVER, parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
-import { FOREVER } from './internal/duration.js';
 import { SoftTimeout, deadline } from './loading/deadline.js';
 import { DistributedLock, type Lease } from './loading/distributed-lock.js';
 import { FillGuard, type FillTicket } from './loading/fill-guard.js';
@@ -730,7 +729,7 @@ export class TierCache {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#background]);
+    await settledWithin([...this.#background], this.#options.closeTimeout);
     await this.#bus?.close();
     await Promise.allSettled(this.#remotes.map((tier) => tier.close()));
   }
@@ -1614,6 +1613,15 @@ export class TierCache {
 /** Creates a {@link TierCache}. */
 export function createCache(options: CacheOptions = {}): TierCache {
   return new TierCache(options);
+}
+
+/** Waits until every one of `work` has settled, or `ms` have passed (FOREVER: no bound). */
+function settledWithin(work: readonly Promise<unknown>[], ms: number): Promise<void> {
+  const all = Promise.allSettled(work).then(noop);
+  if (ms === FOREVER || work.length === 0) return all;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([all, bound]).finally(() => clearTimeout(timer));
 }
 
 /** What #lookup returns for a counted L1 miss. */

@@ -64,6 +64,13 @@ export interface CacheOptions extends LoadOptions {
    * may serve a value up to its L1 TTL after a write elsewhere). @default {} (on)
    */
   bus?: BusOptions | false;
+  /**
+   * Longest wait in `close()` for background work (refreshes, promotions, lock releases) to
+   * finish. A refresh whose loader never settles (no `hardTimeout`) is then abandoned: its result
+   * is dropped and a late error still goes to `onError`, never unhandled. `'forever'` waits for
+   * everything. @default '5s'
+   */
+  closeTimeout?: Duration;
 }
 
 /** Per-tier lives by tier name, for entries whose tiers should differ from the defaults. */
@@ -98,6 +105,7 @@ export const CACHE_DEFAULTS = Object.freeze({
   jitter: 0,
   maxKeyBytes: 1024,
   tierErrors: 'degrade',
+  closeTimeout: '5s',
   negativeCaching: Object.freeze({ undefined: false, null: true }),
 } as const);
 
@@ -113,6 +121,8 @@ export interface ResolvedOptions {
   throwTierErrors: boolean;
   clock: Clock;
   bus: ResolvedBus | undefined;
+  /** In ms. */
+  closeTimeout: number;
 }
 
 export function resolveOptions(options: CacheOptions, defaultMemory: () => MemoryTier): ResolvedOptions {
@@ -172,9 +182,14 @@ export function resolveOptions(options: CacheOptions, defaultMemory: () => Memor
       `expected a function returning epoch ms, got ${describe(options.clock)}`,
     );
   }
+  const closeTimeout = parseDuration(options.closeTimeout ?? CACHE_DEFAULTS.closeTimeout, {
+    allowZero: true,
+  });
+  if (typeof closeTimeout === 'string') throw new InvalidOptionError('closeTimeout', closeTimeout);
   return {
     memory,
     remotes,
+    closeTimeout,
     jitter,
     maxKeyBytes,
     cacheUndefined: negative.undefined ?? CACHE_DEFAULTS.negativeCaching.undefined,

@@ -112,6 +112,36 @@ describe('stale-while-revalidate (grace)', () => {
     await cache.close();
     expect(finished).toBe(true);
   });
+
+  it('close() gives up on a refresh that never settles after closeTimeout; a late failure is reported, not unhandled', async () => {
+    const errors: unknown[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { cache, clock } = setup({ grace: '10s', closeTimeout: 50, onError: (e) => errors.push(e) });
+      await cache.set('k', 'old');
+      clock.advance(1500);
+      const never = gate<string>();
+      expect(await cache.getOrSet('k', () => never.promise)).toBe('old');
+      const started = performance.now();
+      await cache.close();
+      expect(performance.now() - started).toBeLessThan(2_000);
+      // The abandoned loader fails later: reported through onError like any refresh failure.
+      never.reject(new Error('origin gone'));
+      await waitFor(async () => (errors.length > 0 ? done(true) : notYet('no error reported yet')), {
+        description: 'the late refresh failure to be reported',
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('rejects a closeTimeout that is not a duration, naming the option', () => {
+    expect(() => createCache({ closeTimeout: '5 parsecs' as never })).toThrow(InvalidOptionError);
+    expect(() => createCache({ closeTimeout: '5 parsecs' as never })).toThrow(/closeTimeout/);
+  });
 });
 
 describe('fail-safe', () => {
