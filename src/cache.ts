@@ -59,6 +59,7 @@ import { globMatcher } from './sync/glob.js';
 import { CacheNamespace, NamespaceVersions } from './sync/namespaces.js';
 import { emptyInvalidation, type Invalidation } from './sync/message.js';
 import { TagTimes, checkTags } from './sync/tags.js';
+import { isReserved, NAMESPACE_KEY_PREFIX, TAG_KEY_PREFIX } from './sync/reserved-keys.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
 
@@ -742,7 +743,13 @@ export class TierCache {
    * closed) on the slow path.
    */
   #lookup(key: string): Entry | typeof MISS | undefined {
-    if (typeof key !== 'string' || key.length === 0 || key.length > this.#shortKey || this.#closed) {
+    if (
+      typeof key !== 'string' ||
+      key.length === 0 ||
+      key.length > this.#shortKey ||
+      this.#closed ||
+      key.charCodeAt(0) === 95 /* _ */
+    ) {
       return undefined;
     }
     const store = this.#store;
@@ -1548,6 +1555,12 @@ export class TierCache {
   #checkKey(key: unknown): asserts key is string {
     if (typeof key !== 'string') throw new InvalidKeyError(key, `expected a string, got ${typeof key}`);
     if (key.length === 0) throw new InvalidKeyError(key, 'a key cannot be empty');
+    if (isReserved(key)) {
+      throw new InvalidKeyError(
+        key,
+        `keys starting with "${TAG_KEY_PREFIX}" or "${NAMESPACE_KEY_PREFIX}" are reserved: tag times and namespace versions live there`,
+      );
+    }
     if (key.length > this.#shortKey) {
       const bytes = Buffer.byteLength(key, 'utf8');
       if (bytes > this.#options.maxKeyBytes) {

@@ -6,6 +6,7 @@ import { LoadContext, type LoaderContext } from '../loading/load-context.js';
 import type { GetOrSetOptions, WriteOptions } from '../options.js';
 import type { Invalidation } from './message.js';
 import type { SharedStateCache } from './local.js';
+import { NAMESPACE_KEY_PREFIX } from './reserved-keys.js';
 
 /**
  * Namespace versions: a namespace's keys live under `name:v<version>:`, so bumping the version
@@ -101,7 +102,7 @@ export class NamespaceVersions implements SharedStateCache {
   }
 
   #key(name: string): string {
-    return `${this.#redis!.prefix}__ns:${name}`;
+    return `${this.#redis!.prefix}${NAMESPACE_KEY_PREFIX}${name}`;
   }
 }
 

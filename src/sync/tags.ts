@@ -3,6 +3,7 @@ import type { Entry } from '../entry.js';
 import { InvalidOptionError, describe } from '../errors.js';
 import type { Invalidation } from './message.js';
 import type { SharedStateCache } from './local.js';
+import { TAG_KEY_PREFIX } from './reserved-keys.js';
 
 /** Tag times remembered in-process; beyond it the oldest-learned is forgotten (see #floor). */
 const MAX_TAGS = 10_000;
@@ -178,7 +179,7 @@ export class TagTimes implements SharedStateCache {
   }
 
   #key(tag: string): string {
-    return `${this.#redis!.prefix}__tag:${tag}`;
+    return `${this.#redis!.prefix}${TAG_KEY_PREFIX}${tag}`;
   }
 }
 

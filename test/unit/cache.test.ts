@@ -364,6 +364,22 @@ describe('bad input', () => {
     expect((await rejection(cache.set(key as string, 1))).code).toBe('E_INVALID_KEY');
   });
 
+  it('reserves the keys where tag times and namespace versions live, on every path', async () => {
+    const { cache } = setup();
+    for (const key of ['__tag:catalog', '__ns:products']) {
+      const error = await rejection(cache.get(key));
+      expect(error.code).toBe('E_INVALID_KEY');
+      expect(error.message).toMatch(/reserved/);
+      expect((await rejection(cache.set(key, 1))).code).toBe('E_INVALID_KEY');
+      expect((await rejection(cache.getOrSet(key, () => 1))).code).toBe('E_INVALID_KEY');
+      expect((await rejection(cache.has(key))).code).toBe('E_INVALID_KEY');
+    }
+    // Only those prefixes: other keys starting with underscores are ordinary keys.
+    await cache.set('__private', 1);
+    await cache.set('__tags', 2);
+    expect([await cache.get('__private'), await cache.get('__tags')]).toEqual([1, 2]);
+  });
+
   it('names the key and the bytes when a key is too long', async () => {
     const { cache } = setup({ maxKeyBytes: 8 });
     const error = await rejection(cache.get('abcdefghi'));
