@@ -91,6 +91,11 @@ export interface WarmOptions {
   onProgress?: (progress: WarmProgress) => void;
 }
 
+export interface WarmTagsOption<T> {
+  /** Tags of each item's entry, added to the call's `tags` (see `invalidateTags`). */
+  tagsOf?: (item: T) => readonly string[];
+}
+
 export interface WarmProgress {
   /** Keys (or items) handled so far. */
   processed: number;
@@ -648,22 +653,32 @@ export class TierCache {
   async warmFrom<T>(
     source: Iterable<T> | AsyncIterable<T>,
     keyOf: (item: T) => string,
-    options: WarmOptions & WriteOptions = {},
+    options: WarmOptions & WriteOptions & WarmTagsOption<T> = {},
   ): Promise<WarmProgress> {
     if (this.#closed) throw new CacheClosedError('warmFrom');
     if (typeof keyOf !== 'function')
       throw new InvalidOptionError('keyOf', `expected a function of an item, got ${describe(keyOf)}`);
     const batchSize = checkBatchSize(options.batchSize);
-    const { ttl, jitter, writeTo } = options;
+    const { ttl, jitter, writeTo, tags, tagsOf } = options;
+    if (tagsOf !== undefined && typeof tagsOf !== 'function')
+      throw new InvalidOptionError('tagsOf', `expected a function of an item, got ${describe(tagsOf)}`);
     const write: WriteOptions | undefined =
-      ttl === undefined && jitter === undefined && writeTo === undefined
+      ttl === undefined && jitter === undefined && writeTo === undefined && tags === undefined
         ? undefined
         : {
             ...(ttl === undefined ? {} : { ttl }),
             ...(jitter === undefined ? {} : { jitter }),
             ...(writeTo === undefined ? {} : { writeTo }),
+            ...(tags === undefined ? {} : { tags }),
           };
     if (write !== undefined) this.#checkWriteOptions('warmFrom', write);
+    // Per item: the call's tags and the item's own.
+    const optionsOf = (item: T): WriteOptions | undefined => {
+      if (tagsOf === undefined) return write;
+      const own = { ...write, tags: [...(tags ?? []), ...tagsOf(item)] };
+      this.#checkWriteOptions('warmFrom', own);
+      return own;
+    };
     const progress: WarmProgress = { processed: 0, loaded: 0 };
     let batch: WriteItem[] = [];
     const flush = async (): Promise<void> => {
@@ -677,7 +692,7 @@ export class TierCache {
       const key = keyOf(item);
       this.#checkKey(key);
       if (item === undefined) throw new InvalidValueError(key, 'undefined cannot be stored');
-      batch.push({ key, value: item, options: write });
+      batch.push({ key, value: item, options: optionsOf(item) });
       if (batch.length >= batchSize) await flush();
     }
     if (batch.length > 0) await flush();

@@ -1,5 +1,13 @@
 export { TierCache, createCache } from './cache.js';
-export type { BatchLoader, Loader, SetManyItem, WarmOptions, WarmProgress, WrapOptions } from './cache.js';
+export type {
+  BatchLoader,
+  Loader,
+  SetManyItem,
+  WarmOptions,
+  WarmProgress,
+  WarmTagsOption,
+  WrapOptions,
+} from './cache.js';
 export type {
   CacheOptions,
   GetOrSetOptions,

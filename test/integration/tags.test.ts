@@ -219,6 +219,31 @@ describe('tags', () => {
     expect([await reader.has('tagged'), await reader.has('short')]).toEqual([false, false]);
   });
 
+  it('warmFrom tags what it writes: the call’s tags and each item’s own', async () => {
+    const prefix = `warm${++prefixCounter}:`;
+    const clock = new FakeClock();
+    const cache = instance(prefix, { clock: clock.read });
+    const rows = [
+      { id: 1, brand: 'acme' },
+      { id: 2, brand: 'globex' },
+    ];
+    const progress = await cache.warmFrom(rows, (row) => `row:${row.id}`, {
+      tags: ['catalog'],
+      tagsOf: (row) => [`brand:${row.brand}`],
+    });
+    expect(progress).toEqual({ processed: 2, loaded: 2 });
+    clock.advance(10);
+    await cache.invalidateTags(['brand:acme']);
+    clock.advance(10);
+    expect(await cache.getMany(['row:1', 'row:2'])).toEqual([undefined, { id: 2, brand: 'globex' }]);
+    await cache.invalidateTags(['catalog']);
+    clock.advance(10);
+    expect(await cache.get('row:2')).toBeUndefined();
+    await expect(
+      cache.warmFrom(rows, (row) => `row:${row.id}`, { tagsOf: 'brand' as never }),
+    ).rejects.toThrow(/tagsOf/);
+  });
+
   it('bounds how long a cached tag time is trusted without the bus', async () => {
     const prefix = `bound${++prefixCounter}:`;
     const clock = new FakeClock();
