@@ -1052,6 +1052,7 @@ export class TierCache {
     lease: Lease | undefined,
     info: FlightInfo | undefined,
   ): Promise<unknown> {
+    const letGo = lease === undefined ? undefined : this.#lock!.hold(lease);
     try {
       this.#counters.loaderCalls++;
       const context = new LoadContext(key);
@@ -1086,6 +1087,7 @@ export class TierCache {
       }
       return value;
     } finally {
+      letGo?.();
       this.#guard.end(ticket);
       // Released after the write, so waiters polling the tier find the value before the lock goes.
       if (lease !== undefined) this.#track(this.#lock!.release(lease).then(noop, noop));

@@ -13,11 +13,17 @@ export interface Lease {
 const RELEASE =
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
+// Compare-and-renew, for the same reason.
+const EXTEND =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
+
 /**
  * A per-key lock in Redis (SET NX PX with a random token) so that across instances one loader
- * runs per key at a time. It is an optimisation, not a mutex for correctness: if the lease
- * expires under a slow loader, another instance may load too, which costs an origin call, not
- * consistency (both write whole values).
+ * runs per key at a time. Its owner renews the lease while the loader runs (`hold`), so a short
+ * `ttl` bounds how long a crashed owner blocks others without cutting a slow loader short. It is
+ * an optimisation, not a mutex for correctness: if the lease lapses anyway (renewals failing),
+ * another instance may load too, which costs an origin call, not consistency (both write whole
+ * values).
  */
 export class DistributedLock {
   readonly #client: Redis | Cluster;
@@ -37,6 +43,33 @@ export class DistributedLock {
       `lock acquire timed out after ${this.options.timeout} ms`,
     );
     return reply === 'OK' ? lease : undefined;
+  }
+
+  /**
+   * Renews `lease` every third of its life until the returned function is called or the lease
+   * is found lost. A renewal that fails is not retried sooner: the lease may then lapse, which
+   * costs another instance's origin call, as it did before renewals.
+   */
+  hold(lease: Lease): () => void {
+    const ttl = this.options.ttl;
+    const timer = setInterval(
+      () => {
+        within(
+          this.#client.eval(EXTEND, 1, lease.key, lease.token, ttl) as Promise<number>,
+          this.options.timeout,
+          `lock renewal timed out after ${this.options.timeout} ms`,
+        ).then(
+          (renewed) => {
+            if (renewed !== 1) clearInterval(timer);
+          },
+          () => {},
+        );
+      },
+      Math.max(1, Math.floor(ttl / 3)),
+    );
+    // A loader still running must not keep an otherwise finished process alive.
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Deletes the lock if this lease still owns it; true if it did. */

@@ -191,6 +191,34 @@ describe('distributed single flight', () => {
     }
   });
 
+  it('renews the lease while a loader slower than the lock ttl runs: waiters keep waiting, one loader call', async () => {
+    const [a, b] = instances(2, 'renew:', { ttl: 300, wait: '20s', poll: '20ms' }) as [TierCache, TierCache];
+    const slow = gate<string>();
+    let calls = 0;
+    const loader = () => {
+      calls++;
+      return slow.promise;
+    };
+    try {
+      const first = a.getOrSet('k', loader);
+      await waitFor(async () => ((await admin.exists('tc-lock:k')) === 1 ? done(true) : notYet('no lock')), {
+        description: 'the lock',
+      });
+      const second = b.getOrSet('k', loader);
+      // Time passing is what is tested here, not a wait for an event: four lives of the lease,
+      // after which b would have taken the lapsed lock and loaded without renewals.
+      await sleep(1_200);
+      expect(await admin.exists('tc-lock:k')).toBe(1);
+      expect(calls).toBe(1);
+      slow.resolve('v');
+      expect(await Promise.all([first, second])).toEqual(['v', 'v']);
+      expect(calls).toBe(1);
+      expect(b.stats().lock.timedOut).toBe(0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('a lease is released only by its owner', async () => {
     const client = server.client();
     const lock = new DistributedLock(client, resolveLock({ ttl: 1500, timeout: '3s' }));
