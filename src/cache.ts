@@ -360,6 +360,7 @@ export class TierCache {
     if (typeof loader !== 'function')
       throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
     if (options !== undefined) this.#checkWriteOptions(keys[0] ?? '', options);
+    const plan = this.#planFor(options);
     const results = new Array<T>(keys.length);
     const missing = this.#memoryPass(keys, results);
     if (missing.size === 0) return results;
@@ -379,7 +380,8 @@ export class TierCache {
         }),
       );
     }
-    if (mine.size > 0) void this.#loadBatch(mine, loader, options);
+    // Tracked: under grace the callers may have their answers before the load is done.
+    if (mine.size > 0) this.#track(this.#loadBatch(mine, loader, options, plan));
     await Promise.all(waits);
     return results;
   }
@@ -1192,18 +1194,43 @@ export class TierCache {
     this.#events.emit('stale', { key, reason });
   }
 
+  /**
+   * getManyOrSet below L1: one multi-key read per remote tier, then one batch loader call for
+   * what is still missing. Under `grace` a key with a kept copy is answered from it at once and
+   * refreshed by that same batch call; under `failSafe` a failing batch answers such keys from
+   * their kept copies. Never rejects: every outcome goes to the keys' deferreds.
+   */
   async #loadBatch(
     mine: Map<string, Deferred>,
     loader: BatchLoader<unknown>,
     options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
   ): Promise<void> {
     const keys = [...mine.keys()];
     const tickets = keys.map((key) => this.#guard.begin(key));
+    const stale = new Map<string, Entry>();
+    if (plan.keep > 0 && this.#store !== undefined) {
+      const now = this.#clock();
+      for (const key of keys) {
+        const kept = this.#store.peekStale(key, now);
+        if (kept !== undefined) stale.set(key, kept);
+      }
+    }
     try {
-      const found = await this.#readRemotesMany(tickets);
+      const found = await this.#readRemotesMany(tickets, plan.keep > 0 ? stale : undefined);
       for (const [key, entry] of found) mine.get(key)!.resolve(entry.value);
       const rest = keys.filter((key) => !found.has(key));
       if (rest.length === 0) return;
+      // A copy counts only within this call's own keep (the entry may allow longer).
+      const readAt = this.#clock();
+      for (const [key, entry] of stale)
+        if (found.has(key) || readAt >= entry.expiresAt + plan.keep) stale.delete(key);
+      for (const [key, entry] of stale) {
+        if (readAt < entry.expiresAt + plan.grace) {
+          this.#servedStale(key, 'grace');
+          mine.get(key)!.resolve(entry.value);
+        }
+      }
       this.#counters.loaderCalls++;
       const context = new LoadContext(rest[0]!);
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
@@ -1213,7 +1240,15 @@ export class TierCache {
         loaded = await loader(rest, context);
       } catch (error) {
         this.#counters.loaderErrors++;
-        for (const key of rest) mine.get(key)!.reject(new LoaderError(key, error));
+        for (const key of rest) {
+          const kept = stale.get(key);
+          if (plan.failSafe && kept !== undefined) {
+            this.#servedStale(key, 'failSafe');
+            mine.get(key)!.resolve(kept.value);
+          } else {
+            mine.get(key)!.reject(new LoaderError(key, error));
+          }
+        }
         return;
       } finally {
         this.#counters.timeLoader(now() - started);
@@ -1229,6 +1264,7 @@ export class TierCache {
               key,
               value: values[i],
               options: own,
+              keep: plan.keep,
               ...(createdAt === undefined ? {} : { createdAt }),
             });
         });
@@ -1301,7 +1337,11 @@ export class TierCache {
   }
 
   /** The multi-key form of #readRemotes: one getMany per tier for the keys still missing. */
-  async #readRemotesMany(tickets: readonly FillTicket[]): Promise<Map<string, Entry>> {
+  async #readRemotesMany(
+    tickets: readonly FillTicket[],
+    /** Expired copies still kept for grace/fail-safe go here, the newest per key. */
+    stale?: Map<string, Entry>,
+  ): Promise<Map<string, Entry>> {
     const found = new Map<string, Entry>();
     let pending = tickets;
     for (let i = 0; i < this.#remotes.length && pending.length > 0; i++) {
@@ -1326,6 +1366,14 @@ export class TierCache {
         if (hit === undefined || hit.entry.expiresAt <= now) {
           counters.misses++;
           next.push(ticket);
+          const kept = stale?.get(ticket.key);
+          if (
+            stale !== undefined &&
+            hit !== undefined &&
+            staleEnd(hit.entry) > now &&
+            (kept === undefined || hit.entry.createdAt > kept.createdAt)
+          )
+            stale.set(ticket.key, hit.entry);
         } else {
           counters.hits++;
           hits.push([ticket, hit]);

@@ -86,6 +86,48 @@ describe('grace and fail-safe through Redis', () => {
       await Promise.all([writer.close(), reader.close()]);
     }
   });
+
+  it('getManyOrSet: writes kept copies, answers from them under grace and fail-safe, refreshes in one batch', async () => {
+    const clock = new FakeClock(Date.now());
+    const tiers = () => [
+      memoryTier({ ttl: 1000 }),
+      redisTier({ client: server.url, prefix: 'many:', ttl: 1000, timeout: '3s' }),
+    ];
+    const options = { grace: '30s', failSafe: { maxStaleAge: '1m' } };
+    const writer = createCache({ tiers: tiers(), clock: clock.read, ...options });
+    const reader = createCache({ tiers: tiers(), clock: clock.read, ...options });
+    try {
+      expect(await writer.getManyOrSet(['a', 'b'], (keys) => keys.map((k) => `${k}1`))).toEqual(['a1', 'b1']);
+      // Written by the batch with the grace period on top of the life.
+      expect(await admin.pttl('many:a')).toBeGreaterThan(20_000);
+      clock.advance(1500);
+      const release = gate<string[]>();
+      const batches: string[][] = [];
+      const slow = (keys: readonly string[]) => {
+        batches.push([...keys]);
+        return release.promise;
+      };
+      // The reader's L1 is cold: the stale answers come from the copies kept in Redis, at once.
+      expect(await reader.getManyOrSet(['a', 'b'], slow)).toEqual(['a1', 'b1']);
+      expect(batches).toEqual([['a', 'b']]);
+      release.resolve(['a2', 'b2']);
+      await waitFor(async () => ((await reader.get('b')) === 'b2' ? done(true) : notYet('old')), {
+        description: 'the batch refresh to land',
+        timeoutMs: 20_000,
+      });
+      // Past the grace period, within maxStaleAge: a failing origin is answered from the copies.
+      clock.advance(40_000);
+      const failing = () => {
+        throw new Error('origin down');
+      };
+      expect(await reader.getManyOrSet(['a', 'b'], failing)).toEqual(['a2', 'b2']);
+      // A key with nothing kept still fails the call.
+      await expect(reader.getManyOrSet(['a', 'never'], failing)).rejects.toThrow(/origin down/);
+      expect(reader.stats().staleServed).toBe(4 + 1);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  }, 60_000);
 });
 
 describe('distributed single flight', () => {
