@@ -40,9 +40,13 @@ export interface CacheEvents {
    * could not reach Redis and loaded with local single flight only (`failed`).
    */
   lock: { key: string; outcome: 'acquired' | 'waited' | 'timedOut' | 'failed' };
-  /** The bus subscriber lost its connection; L1 lives are capped until it is back. */
-  'bus:disconnect': Record<string, never>;
-  /** The bus subscriber is subscribed again; L1 was dropped, as invalidations may have been missed. */
+  /**
+   * The bus stopped trusting its subscription, so L1 lives are capped until it is back: the
+   * subscriber lost its `connection`, or its own `heartbeat` stopped coming back within
+   * `bus.heartbeatTimeout` (a silent partition: the socket is open but nothing arrives).
+   */
+  'bus:disconnect': { reason: BusOutageReason };
+  /** The bus subscriber is subscribed (or heard) again; L1 was dropped, as invalidations may have been missed. */
   'bus:reconnect': Record<string, never>;
   /** A publisher's sequence number jumped: messages were lost, so L1 was dropped. */
   'bus:gap': { publisher: string; expected: number; received: number };
@@ -50,6 +54,8 @@ export interface CacheEvents {
   'bus:overflow': { limit: number };
 }
 
+/** Why the bus stopped trusting its subscription: the connection said so, or the heartbeat stopped coming back. */
+export type BusOutageReason = 'connection' | 'heartbeat';
 export type StaleReason = 'grace' | 'failSafe' | 'softTimeout' | 'backoff';
 export type RefreshReason = 'grace' | 'eager';
 

@@ -17,7 +17,14 @@ export type {
   WriteOptions,
 } from './options.js';
 export { CACHE_DEFAULTS } from './options.js';
-export type { CacheEvents, CacheEventName, CacheListener, RefreshReason, StaleReason } from './events.js';
+export type {
+  BusOutageReason,
+  CacheEvents,
+  CacheEventName,
+  CacheListener,
+  RefreshReason,
+  StaleReason,
+} from './events.js';
 export type { FailSafeOptions, LoadOptions, LockOptions } from './loading/load-plan.js';
 export { LOAD_DEFAULTS } from './loading/load-plan.js';
 export type { LoaderContext } from './loading/load-context.js';

@@ -70,13 +70,18 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
   },
   {
     name: 'bus_disconnects_total',
-    help: 'Times the bus subscriber lost its connection; each capped L1 lives, then dropped L1.',
+    help: 'Times the bus subscriber lost its connection or its heartbeat; each capped L1 lives, then dropped L1.',
     read: (s: CacheStats) => s.bus.disconnects,
   },
   {
     name: 'bus_publish_errors_total',
     help: 'Failed bus publishes; their invalidations were queued for retry.',
     read: (s: CacheStats) => s.bus.publishErrors,
+  },
+  {
+    name: 'bus_heartbeat_errors_total',
+    help: 'Failed bus heartbeat publishes (not retried).',
+    read: (s: CacheStats) => s.bus.heartbeatErrors,
   },
   {
     name: 'bus_queue_overflows_total',

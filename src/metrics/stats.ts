@@ -164,10 +164,15 @@ export interface BusStats {
   invalid: number;
   /** Sequence gaps detected; each dropped L1. */
   gaps: number;
-  /** Times the subscriber lost its connection; each capped L1 lives, then dropped L1. */
+  /**
+   * Times the subscriber lost its connection or stopped hearing its own heartbeat; each capped L1
+   * lives, then dropped L1.
+   */
   disconnects: number;
   /** Failed PUBLISH attempts; their invalidations were queued for retry. */
   publishErrors: number;
+  /** Failed heartbeat PUBLISHes (not retried; the next heartbeat takes their place). */
+  heartbeatErrors: number;
   /** Invalidated names waiting in the retry queue now. */
   queued: number;
   /** Times the retry queue overflowed into one "drop everything" message. */
@@ -218,6 +223,7 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
       gaps: 0,
       disconnects: 0,
       publishErrors: 0,
+      heartbeatErrors: 0,
       queued: 0,
       overflows: 0,
     },

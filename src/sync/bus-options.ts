@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import { InvalidOptionError, describe } from '../errors.js';
-import { parseDuration, type Duration } from '../internal/duration.js';
+import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { RedisTier } from '../tiers/redis-tier.js';
+import type { HeartbeatSettings } from './heartbeat.js';
 import type { RemoteTier } from '../tiers/tier.js';
 import { ShardedPubSubTransport } from './sharded-transport.js';
 import { RedisPubSubTransport, type BusTransport } from './transport.js';
@@ -31,6 +32,24 @@ export interface BusOptions extends PubSubOptions {
    * wait for their publish at most this long. @default '250ms'
    */
   publishTimeout?: Duration;
+  /**
+   * How often this instance publishes a heartbeat on every channel it listens on (one small
+   * PUBLISH per channel per interval). Hearing its own heartbeats back proves the subscription
+   * end to end, which the connection state cannot: a socket can stay open while nothing arrives
+   * (a silent partition, a hung Redis, a proxy that blackholes). Heartbeats also carry the
+   * publisher's sequence number, so others notice a lost invalidation in a quiet period.
+   * `false` turns them off: then only a closed connection caps L1 lives. @default '1s'
+   */
+  heartbeat?: Duration | false;
+  /**
+   * How old the newest heartbeat heard back on any channel may get before the subscription
+   * counts as lost, exactly as if its connection had dropped: L1 lives are capped to
+   * `disconnectedTtl` and 'bus:disconnect' is emitted with reason 'heartbeat'; once heartbeats
+   * are heard again L1 is dropped and 'bus:reconnect' follows. A stale L1 value is then served
+   * at most `heartbeatTimeout + disconnectedTtl` after a silent partition began. Must exceed
+   * `heartbeat`. @default 3 × `heartbeat`
+   */
+  heartbeatTimeout?: Duration;
   /** Another transport (another broker, a fault-injecting one in tests). */
   transport?: BusTransport;
 }
@@ -39,6 +58,9 @@ export const BUS_DEFAULTS = Object.freeze({
   disconnectedTtl: '1s',
   maxQueue: 10_000,
   publishTimeout: '250ms',
+  heartbeat: '1s',
+  /** heartbeatTimeout, in heartbeat intervals. */
+  heartbeatTimeouts: 3,
   shardChannels: 16,
 } as const);
 
@@ -52,6 +74,7 @@ export interface ResolvedBus {
   disconnectedTtl: number;
   maxQueue: number;
   publishTimeout: number;
+  heartbeat: HeartbeatSettings | undefined;
 }
 
 /** The bus a cache runs, or undefined when it has none (turned off, or no Redis tier). */
@@ -77,6 +100,7 @@ export function resolveBus(
     throw new InvalidOptionError('bus.disconnectedTtl', disconnectedTtl);
   const publishTimeout = parseDuration(options.publishTimeout ?? BUS_DEFAULTS.publishTimeout);
   if (typeof publishTimeout === 'string') throw new InvalidOptionError('bus.publishTimeout', publishTimeout);
+  const heartbeat = resolveHeartbeat(options);
   const maxQueue = options.maxQueue ?? BUS_DEFAULTS.maxQueue;
   if (!Number.isInteger(maxQueue) || maxQueue < 1) {
     throw new InvalidOptionError('bus.maxQueue', `expected a positive integer, got ${describe(maxQueue)}`);
@@ -93,7 +117,31 @@ export function resolveBus(
     const channel = options.channel ?? defaultChannel(tier.prefix);
     transport = pubsubTransport(tier.client, channel, options, 'bus.')!;
   } else pubsubTransport(undefined, '', options, 'bus.');
-  return { transport, disconnectedTtl, maxQueue, publishTimeout };
+  return { transport, disconnectedTtl, maxQueue, publishTimeout, heartbeat };
+}
+
+function resolveHeartbeat(options: BusOptions): HeartbeatSettings | undefined {
+  const timeoutOption = options.heartbeatTimeout;
+  const timeout = timeoutOption === undefined ? undefined : parseDuration(timeoutOption);
+  if (typeof timeout === 'string') throw new InvalidOptionError('bus.heartbeatTimeout', timeout);
+  if (timeout === FOREVER) {
+    throw new InvalidOptionError('bus.heartbeatTimeout', `expected a finite duration, got 'forever'`);
+  }
+  if (options.heartbeat === false) return undefined;
+  const interval = parseDuration(options.heartbeat ?? BUS_DEFAULTS.heartbeat);
+  if (typeof interval === 'string') throw new InvalidOptionError('bus.heartbeat', interval);
+  if (interval === FOREVER) {
+    throw new InvalidOptionError('bus.heartbeat', `expected a finite duration or false, got 'forever'`);
+  }
+  if (timeout === undefined) return { interval, timeout: interval * BUS_DEFAULTS.heartbeatTimeouts };
+  if (timeout <= interval) {
+    // Heard back at best one interval apart, heartbeats would time out between any two of them.
+    throw new InvalidOptionError(
+      'bus.heartbeatTimeout',
+      `must exceed bus.heartbeat (${interval} ms), got ${describe(timeoutOption)}`,
+    );
+  }
+  return { interval, timeout };
 }
 
 /** Which pub/sub the bus uses and over how many shard channels; the same for every instance. */

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { BusError, type CacheError } from '../errors.js';
-import type { CacheEmitter } from '../events.js';
+import type { BusOutageReason, CacheEmitter } from '../events.js';
 import type { CacheCounters } from '../metrics/stats.js';
 import {
   decodeMessage,
   emptyInvalidation,
+  encodeHeartbeat,
   encodeMessage,
   isEmpty,
   mergeInvalidation,
   type Invalidation,
 } from './message.js';
+import { Heartbeat, type HeartbeatSend, type HeartbeatSettings, type HeartbeatStream } from './heartbeat.js';
 import { PublishQueue } from './publish-queue.js';
 import type { BusTransport } from './transport.js';
 
@@ -30,6 +32,8 @@ export interface BusSettings {
   maxQueue: number;
   /** How long a PUBLISH may take before it counts as failed (and is queued for retry), in ms. */
   publishTimeout: number;
+  /** Heartbeat interval and timeout; without them the bus trusts the connection state alone. */
+  heartbeat?: HeartbeatSettings | undefined;
 }
 
 /** Counters the bus keeps besides the cache's messagesIn/Out; plain fields, read by stats(). */
@@ -38,10 +42,12 @@ export class BusCounters {
   invalid = 0;
   /** Sequence gaps detected (each dropped all of L1). */
   gaps = 0;
-  /** Times the subscriber lost its connection. */
+  /** Times the subscriber lost its connection, or its heartbeat stopped coming back. */
   disconnects = 0;
   /** Failed PUBLISH attempts (their invalidations went to the retry queue). */
   publishErrors = 0;
+  /** Failed heartbeat PUBLISHes (never retried: the next heartbeat replaces them). */
+  heartbeatErrors = 0;
 }
 
 const RETRY_MIN_MS = 50;
@@ -53,7 +59,7 @@ const MAX_PUBLISHERS = 10_000;
  * The invalidation bus of one cache: batches this instance's invalidations into one message per
  * tick, publishes them in order (one PUBLISH in flight at a time, failures retried from a bounded
  * queue), and applies other instances' messages to the local cache, watching per-publisher
- * sequence numbers for gaps and the subscriber connection for outages.
+ * sequence numbers for gaps, and the subscriber connection and its own heartbeats for outages.
  */
 export class InvalidationBus {
   /** This publisher's id on the wire; messages carrying it are our own and are skipped. */
@@ -67,6 +73,7 @@ export class InvalidationBus {
   readonly #cacheCounters: CacheCounters;
   readonly #queue: PublishQueue;
   readonly #lastSeen = new Map<string, number>();
+  readonly #heartbeat: Heartbeat | undefined;
   /** Invalidations of the current tick, and the promise their callers wait on. */
   #pending: Invalidation | undefined;
   #pendingDone: Promise<void> | undefined;
@@ -74,6 +81,8 @@ export class InvalidationBus {
   /** The PUBLISH in flight, if any; the next batch goes out after it. */
   #inFlight: Promise<void> | undefined;
   #sequence = 0;
+  /** What the transport last said; subscribed also needs the heartbeat to be heard. */
+  #connected = false;
   #subscribed = false;
   #everSubscribed = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -95,9 +104,19 @@ export class InvalidationBus {
     this.#events = events;
     this.#report = report;
     this.#queue = new PublishQueue(settings.maxQueue);
+    if (settings.heartbeat !== undefined) {
+      this.#heartbeat = new Heartbeat(this.#heartbeatStreams(), settings.heartbeat, {
+        silent: () => this.#update('heartbeat'),
+        heard: () => this.#update('heartbeat'),
+        failed: (error, first) => {
+          this.counters.heartbeatErrors++;
+          if (first) this.#report(new BusError('heartbeat', error));
+        },
+      });
+    }
     transport.subscribe(
       (payload) => this.#receive(payload),
-      (subscribed) => this.#onState(subscribed),
+      (connected) => this.#onConnection(connected),
     );
   }
 
@@ -141,6 +160,7 @@ export class InvalidationBus {
   /** Publishes what is pending (one last try), stops retrying and unsubscribes. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#heartbeat?.close();
     await this.#inFlight;
     if (this.#pending !== undefined || !this.#queue.empty) await this.#flush();
     this.#closed = true;
@@ -210,9 +230,10 @@ export class InvalidationBus {
       this.#report(new BusError('receive', new Error(`ignored a bus message: ${decoded}`)));
       return;
     }
-    const { publisher, sequence, inv } = decoded;
+    const { publisher, sequence, inv, heartbeat } = decoded;
+    if (heartbeat !== undefined && this.#heartbeat?.hear(publisher, heartbeat) === true) return;
     if (publisher === this.id) return;
-    this.#cacheCounters.busMessagesIn++;
+    if (heartbeat === undefined) this.#cacheCounters.busMessagesIn++;
     const last = this.#lastSeen.get(publisher);
     // Re-inserting keeps the map in order of last message, so the oldest is forgotten first.
     this.#lastSeen.delete(publisher);
@@ -223,16 +244,28 @@ export class InvalidationBus {
       this.#events.emit('bus:gap', { publisher, expected: last + 1, received: sequence });
       this.#target.resync();
     }
-    this.#target.apply(inv);
+    if (heartbeat === undefined || !isEmpty(inv)) this.#target.apply(inv);
   }
 
-  #onState(subscribed: boolean): void {
+  #onConnection(connected: boolean): void {
     if (this.#closed) return;
+    this.#connected = connected;
+    // A confirmed SUBSCRIBE proves the subscription as well as a heartbeat heard back would.
+    if (connected) this.#heartbeat?.watch();
+    else this.#heartbeat?.unwatch();
+    this.#update('connection');
+  }
+
+  /** Trusts L1 again, or stops, once the connection or the heartbeat changed what we know. */
+  #update(reason: BusOutageReason): void {
+    if (this.#closed) return;
+    const subscribed = this.#connected && this.#heartbeat?.silent !== true;
+    if (subscribed === this.#subscribed) return;
     this.#subscribed = subscribed;
     if (!subscribed) {
       this.counters.disconnects++;
       this.#target.disconnected();
-      this.#events.emit('bus:disconnect', {});
+      this.#events.emit('bus:disconnect', { reason });
       return;
     }
     if (!this.#everSubscribed) {
@@ -246,6 +279,68 @@ export class InvalidationBus {
     this.#target.resync();
     this.#events.emit('bus:reconnect', {});
   }
+
+  /** The heartbeats to send, one stream per channel the transport listens on. */
+  #heartbeatStreams(): HeartbeatStream[] {
+    const main: HeartbeatStream = { publisher: this.id, send: (sentAt) => this.#beat(sentAt) };
+    const transport = this.#transport;
+    const { channels, publishChannel } = transport;
+    if (channels === undefined || transport.publishTo === undefined) return [main];
+    const streams = [main];
+    for (const [index, channel] of channels.entries()) {
+      if (channel === publishChannel) continue;
+      // Own publisher id per channel: see the wire format (message.ts) for why.
+      streams.push(
+        sequencedStream(`${this.id}.${index}`, this.#settings.publishTimeout, async (message) =>
+          transport.publishTo!(channel, message),
+        ),
+      );
+    }
+    return streams;
+  }
+
+  /**
+   * A heartbeat on the channel invalidations go to: it takes the next sequence number, so it
+   * waits for the PUBLISH in flight, and holds the next one for at most publishTimeout.
+   */
+  #beat(sentAt: number): HeartbeatSend {
+    const issued = (async () => {
+      while (this.#inFlight !== undefined) await this.#inFlight;
+      if (this.#closed) return undefined;
+      const sequence = this.#sequence + 1;
+      const work = this.#transport.publish(encodeHeartbeat(this.id, sequence, sentAt));
+      const result = withTimeout(work, this.#settings.publishTimeout).then(() => {
+        this.#sequence = Math.max(this.#sequence, sequence);
+      });
+      const guarded = result.catch(() => {});
+      this.#inFlight = guarded;
+      // Registered before any waiter's await, so waiters find the slot free when they resume.
+      void guarded.then(() => {
+        if (this.#inFlight === guarded) this.#inFlight = undefined;
+      });
+      return { work, result };
+    })();
+    return { result: issued.then((sent) => sent?.result), settled: issued.then((sent) => sent?.work) };
+  }
+}
+
+/** Heartbeats numbered 1, 2, 3… by their own publisher id, on a channel no invalidation uses. */
+function sequencedStream(
+  publisher: string,
+  publishTimeout: number,
+  publish: (message: string) => Promise<void>,
+): HeartbeatStream {
+  let sequence = 0;
+  return {
+    publisher,
+    send(sentAt) {
+      const next = sequence + 1;
+      const settled = publish(encodeHeartbeat(publisher, next, sentAt)).then(() => {
+        sequence = Math.max(sequence, next);
+      });
+      return { settled, result: withTimeout(settled, publishTimeout) };
+    },
+  };
 }
 
 /** `work`, or a rejection once `ms` pass: a hung Redis must not hold up the writes that publish. */

@@ -12,9 +12,23 @@
  *   "c": 1,                 drop everything (clear(), or a publisher that lost track)
  *   "p": ["user:*"],        Redis glob patterns: drop every L1 key that matches
  *   "t": { "catalog": 1732… } tags and their invalidation times (epoch ms)
- *   "n": { "products": 7 }  namespaces and their new versions }
+ *   "n": { "products": 7 }  namespaces and their new versions
+ *   "h": 81234.5 }          heartbeat (see below): the sender's own clock when it sent it
  * ```
  * Keys are the cache's keys, without the Redis tier's prefix.
+ *
+ * Heartbeats: every cache instance publishes, every `bus.heartbeat`, one message with `"h"` and
+ * nothing to invalidate on each channel it listens on, and counts its subscription as lost when
+ * its own heartbeats stop coming back. A heartbeat is an ordinary (empty) message to a reader
+ * that does not know `"h"`, so it must keep that reader's gap check sound:
+ * - on the channel its invalidations go to, a heartbeat carries the instance's publisher id and
+ *   takes the next sequence number like any message; a reader therefore notices an invalidation
+ *   lost in a quiet period at the next heartbeat rather than at the next write;
+ * - on the other channels (sharded pub/sub listens on several, and ordering holds only within
+ *   one), it carries a publisher id of its own per channel, `<id>.<channel index>`, numbered
+ *   1, 2, 3… on that channel alone, so no reader ever sees a sequence number out of order.
+ * `"h"` is the sender's monotonic clock in ms; only the sender reads it (how old the newest
+ * heartbeat it heard back is). Heartbeats are not counted in `messagesIn`/`messagesOut`.
  */
 export const BUS_FORMAT_VERSION = 1;
 
@@ -28,6 +42,8 @@ export interface BusMessage {
   p?: string[];
   t?: Record<string, number>;
   n?: Record<string, number>;
+  /** Heartbeat: the sender's clock when it sent it. */
+  h?: number;
 }
 
 /** What one message invalidates, before a publisher id and sequence number are attached. */
@@ -75,6 +91,11 @@ export function weightOf(inv: Invalidation): number {
   return inv.keys.size + inv.patterns.size + inv.tags.size + inv.namespaces.size;
 }
 
+/** A heartbeat: an empty message whose `h` only its sender reads. */
+export function encodeHeartbeat(publisher: string, sequence: number, sentAt: number): string {
+  return JSON.stringify({ v: BUS_FORMAT_VERSION, i: publisher, q: sequence, h: sentAt });
+}
+
 export function encodeMessage(publisher: string, sequence: number, inv: Invalidation): string {
   const message: Record<string, unknown> = { v: BUS_FORMAT_VERSION, i: publisher, q: sequence };
   if (inv.all) message['c'] = 1;
@@ -87,10 +108,16 @@ export function encodeMessage(publisher: string, sequence: number, inv: Invalida
   return JSON.stringify(message);
 }
 
+export interface DecodedMessage {
+  publisher: string;
+  sequence: number;
+  inv: Invalidation;
+  /** Set on a heartbeat: the sender's clock when it sent it. */
+  heartbeat?: number;
+}
+
 /** The message in `raw`, or a sentence saying why it is not one this version can apply. */
-export function decodeMessage(
-  raw: string | Buffer,
-): { publisher: string; sequence: number; inv: Invalidation } | string {
+export function decodeMessage(raw: string | Buffer): DecodedMessage | string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -110,7 +137,10 @@ export function decodeMessage(
   if (!stringsInto(m['p'], inv.patterns)) return 'patterns ("p") are not an array of strings';
   if (!numbersInto(m['t'], inv.tags)) return 'tags ("t") are not an object of times';
   if (!numbersInto(m['n'], inv.namespaces)) return 'namespaces ("n") are not an object of versions';
-  return { publisher: m['i'], sequence, inv };
+  const heartbeat = m['h'];
+  if (heartbeat === undefined) return { publisher: m['i'], sequence, inv };
+  if (typeof heartbeat !== 'number' || !Number.isFinite(heartbeat)) return 'heartbeat ("h") is not a number';
+  return { publisher: m['i'], sequence, inv, heartbeat };
 }
 
 function stringsInto(value: unknown, into: Set<string>): boolean {

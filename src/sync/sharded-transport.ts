@@ -54,10 +54,14 @@ export class ShardedPubSubTransport implements BusTransport {
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
   }
 
-  async publish(message: string): Promise<void> {
+  publish(message: string): Promise<void> {
+    return this.publishTo(this.publishChannel, message);
+  }
+
+  async publishTo(channel: string, message: string): Promise<void> {
     const client = this.#client;
     if (this.#wasReady && client.status !== 'ready') throw new Error(`the Redis client is ${client.status}`);
-    await client.spublish(this.publishChannel, message);
+    await client.spublish(channel, message);
   }
 
   subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {

@@ -13,6 +13,16 @@ export interface BusTransport {
    */
   subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void;
   close(): Promise<void>;
+  /**
+   * Every channel `subscribe` listens on, for a transport that listens on several (sharded
+   * pub/sub): the bus's heartbeat must prove each subscription, so it publishes on every one of
+   * them through `publishTo`, and on `publishChannel` through `publish`. Without these the
+   * heartbeat travels through `publish` alone.
+   */
+  readonly channels?: readonly string[];
+  /** The one of `channels` that `publish` sends on. */
+  readonly publishChannel?: string;
+  publishTo?(channel: string, message: string): Promise<void>;
 }
 
 /**

@@ -34,9 +34,13 @@ export class MemoryTransport implements BusTransport {
 
   constructor(private readonly broker: MemoryBroker) {}
 
+  /** What this transport published, in order. */
+  readonly published: string[] = [];
+
   publish(message: string): Promise<void> {
     if (this.broker.failPublishes) return Promise.reject(this.broker.failPublishes);
     this.broker.log.push(message);
+    this.published.push(message);
     if (!this.broker.dropMessages) queueMicrotask(() => this.broker.inject(message));
     return Promise.resolve();
   }
@@ -47,8 +51,11 @@ export class MemoryTransport implements BusTransport {
     this.connect();
   }
 
+  /** When true, nothing reaches this subscriber while it stays connected (a silent partition). */
+  deaf = false;
+
   deliver(payload: string): void {
-    if (this.#connected && !this.closed) this.#onMessage?.(payload);
+    if (this.#connected && !this.closed && !this.deaf) this.#onMessage?.(payload);
   }
 
   /** The subscriber connection drops. */

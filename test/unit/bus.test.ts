@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createCache,
   memoryTier,
+  type BusOptions,
   type CacheError,
   type CacheOptions,
   type TierCache,
@@ -31,7 +32,8 @@ function inv(
 /** Flushes setImmediate batches and microtask deliveries. */
 const settle = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
 
-function cluster(n: number, options: CacheOptions = {}, busOptions: { maxQueue?: number } = {}) {
+/** Heartbeats are off by default here: these tests count messages and sequence numbers. */
+function cluster(n: number, options: CacheOptions = {}, busOptions: BusOptions = {}) {
   const broker = new MemoryBroker();
   const clock = new FakeClock();
   const errors: CacheError[] = [];
@@ -42,7 +44,7 @@ function cluster(n: number, options: CacheOptions = {}, busOptions: { maxQueue?:
     return createCache({
       tiers: [memoryTier({ ttl: '1h' })],
       clock: clock.read,
-      bus: { transport, ...busOptions },
+      bus: { transport, heartbeat: false, ...busOptions },
       onError: (e) => errors.push(e),
       ...options,
     });

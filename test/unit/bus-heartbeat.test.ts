@@ -1,0 +1,221 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createCache,
+  InvalidOptionError,
+  memoryTier,
+  type BusOptions,
+  type CacheError,
+  type CacheEvents,
+  type TierCache,
+} from '../../src/index.js';
+import { resolveBus } from '../../src/sync/bus-options.js';
+import { decodeMessage, encodeHeartbeat } from '../../src/sync/message.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+
+const open: TierCache[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((cache) => cache.close()));
+});
+
+/** Instances on one in-process broker with fast heartbeats; the cache clock is fake (L1 caps). */
+function cluster(busOptions: BusOptions[]) {
+  const broker = new MemoryBroker();
+  const clock = new FakeClock();
+  const errors: CacheError[] = [];
+  const transports: MemoryTransport[] = [];
+  const caches = busOptions.map((options) => {
+    const transport = broker.transport();
+    transports.push(transport);
+    const cache = createCache({
+      tiers: [memoryTier({ ttl: '1h' })],
+      clock: clock.read,
+      bus: { transport, heartbeat: 20, heartbeatTimeout: 250, ...options },
+      onError: (e) => errors.push(e),
+    });
+    open.push(cache);
+    return cache;
+  });
+  return { broker, clock, caches, transports, errors };
+}
+
+interface Sent {
+  i: string;
+  q: number;
+  h?: number;
+}
+
+/** What `transport` published, decoded. */
+const sent = (transport: MemoryTransport): Sent[] =>
+  transport.published.map((raw) => JSON.parse(raw) as Sent);
+const heartbeats = (transport: MemoryTransport): Sent[] => sent(transport).filter((m) => m.h !== undefined);
+
+const until = (description: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> =>
+  waitFor(async () => (condition() ? done(undefined) : notYet('not yet')), {
+    description,
+    timeoutMs,
+    intervalMs: 5,
+  });
+
+describe('heartbeat messages', () => {
+  it('are empty version-1 messages: a reader that ignores "h" sees an ordinary empty invalidation', () => {
+    const raw = encodeHeartbeat('p1', 8, 1234.5);
+    expect(raw).toBe('{"v":1,"i":"p1","q":8,"h":1234.5}');
+    const decoded = decodeMessage(raw);
+    if (typeof decoded === 'string') throw new Error(decoded);
+    expect(decoded).toMatchObject({ publisher: 'p1', sequence: 8, heartbeat: 1234.5 });
+    expect(decoded.inv.keys.size + decoded.inv.patterns.size + decoded.inv.tags.size).toBe(0);
+    expect(decoded.inv.all).toBe(false);
+    expect(decodeMessage('{"v":1,"i":"p1","q":8,"h":"x"}')).toBe('heartbeat ("h") is not a number');
+  });
+
+  it('take the publisher’s next sequence number, so invalidations and heartbeats form one gapless sequence', async () => {
+    const { caches, transports } = cluster([{}, {}]);
+    const [a, b] = caches;
+    await until('a few heartbeats', () => heartbeats(transports[0]!).length >= 2);
+    await a!.set('k', 1);
+    await until('more heartbeats', () => heartbeats(transports[0]!).length >= 4);
+    const sequence = sent(transports[0]!).map((m) => m.q);
+    expect(sequence).toEqual(sequence.map((_, i) => i + 1));
+    expect(new Set(sent(transports[0]!).map((m) => m.i)).size).toBe(1);
+    expect(b!.stats().bus.gaps).toBe(0);
+    // Heartbeats are not invalidation messages in the stats.
+    expect(b!.stats().bus.messagesIn).toBe(1);
+    expect(a!.stats().bus.messagesOut).toBe(1);
+  });
+
+  it('let a receiver notice a lost invalidation in a quiet period, at the publisher’s next heartbeat', async () => {
+    const { broker, caches, transports } = cluster([{}, {}]);
+    const [a, b] = caches;
+    const gaps: CacheEvents['bus:gap'][] = [];
+    b!.on('bus:gap', (e) => gaps.push(e));
+    await until('b subscribed', () => b!.stats().bus.subscribed);
+    await until('b to hear a', () => heartbeats(transports[0]!).length > 0);
+    await b!.set('cached', 1);
+    broker.dropMessages = true;
+    await a!.set('lost', 1);
+    broker.dropMessages = false;
+    await until('b to detect the gap', () => gaps.length > 0);
+    expect(gaps[0]!.publisher).toBe(sent(transports[0]!)[0]!.i);
+    expect(await b!.get('cached')).toBeUndefined();
+  });
+});
+
+describe('the heartbeat watching the subscription', () => {
+  it('treats a subscriber that hears nothing as disconnected, then resyncs once it hears again', async () => {
+    const { caches, transports, clock } = cluster([{}, { disconnectedTtl: '1s' }]);
+    const [, b] = caches;
+    const events: string[] = [];
+    b!.on('bus:disconnect', (e) => events.push(`disconnect:${e.reason}`));
+    b!.on('bus:reconnect', () => events.push('reconnect'));
+    await until('b subscribed', () => b!.stats().bus.subscribed);
+    await b!.set('old', 1);
+    transports[1]!.deaf = true;
+    await until('b to miss its heartbeat', () => !b!.stats().bus.subscribed);
+    expect(events).toEqual(['disconnect:heartbeat']);
+    expect(b!.stats().bus.disconnects).toBe(1);
+    // L1 lives are capped from the moment the heartbeat was missed, as after a lost connection.
+    await b!.set('during', 2);
+    clock.advance(1_001);
+    expect(await b!.get('old')).toBeUndefined();
+    expect(await b!.get('during')).toBeUndefined();
+    await b!.set('again', 3);
+    transports[1]!.deaf = false;
+    await until('b to hear its heartbeat again', () => b!.stats().bus.subscribed);
+    expect(events).toEqual(['disconnect:heartbeat', 'reconnect']);
+    expect(await b!.get('again')).toBeUndefined();
+  });
+
+  it('reports one outage per heartbeat failure streak, counts every failure and queues nothing', async () => {
+    const { broker, caches, errors } = cluster([{}]);
+    const [a] = caches;
+    const reasons: string[] = [];
+    a!.on('bus:disconnect', (e) => reasons.push(e.reason));
+    await until('a subscribed', () => a!.stats().bus.subscribed);
+    broker.failPublishes = new Error('down');
+    await until('several failures', () => a!.stats().bus.heartbeatErrors >= 6);
+    const heartbeatErrors = () =>
+      errors.filter(
+        (e) => e.code === 'E_BUS' && (e as CacheError & { operation: string }).operation === 'heartbeat',
+      );
+    expect(heartbeatErrors()).toHaveLength(1);
+    expect(a!.stats().bus.queued).toBe(0);
+    expect(a!.stats().bus.publishErrors).toBe(0);
+    // A heartbeat that cannot be published cannot be heard back either.
+    await until('a to give up on its subscription', () => !a!.stats().bus.subscribed);
+    expect(reasons).toEqual(['heartbeat']);
+    broker.failPublishes = undefined;
+    await until('a to recover', () => a!.stats().bus.subscribed);
+    broker.failPublishes = new Error('down again');
+    await until('the second outage reported', () => heartbeatErrors().length === 2);
+  });
+
+  it('leaves connection outages to the connection: one disconnect, reason connection', async () => {
+    const { caches, transports } = cluster([{}]);
+    const [a] = caches;
+    const events: string[] = [];
+    a!.on('bus:disconnect', (e) => events.push(`disconnect:${e.reason}`));
+    a!.on('bus:reconnect', () => events.push('reconnect'));
+    await until('a subscribed', () => a!.stats().bus.subscribed);
+    transports[0]!.disconnect();
+    const heartbeats = () => a!.stats().bus.heartbeatErrors;
+    expect(heartbeats()).toBe(0);
+    // Long enough for a heartbeat timeout to pass: it must not add a second outage.
+    const start = Date.now();
+    await until('two heartbeat timeouts', () => Date.now() - start > 600);
+    transports[0]!.connect();
+    expect(events).toEqual(['disconnect:connection', 'reconnect']);
+    expect(a!.stats().bus.subscribed).toBe(true);
+  });
+
+  it('is off with heartbeat: false (nothing published, only the connection counts) and stops on close()', async () => {
+    const { broker, caches, transports } = cluster([{ heartbeat: false }, {}]);
+    const [quiet, beating] = caches;
+    transports[0]!.deaf = true;
+    await until('several heartbeats of the other', () => heartbeats(transports[1]!).length >= 12);
+    expect(transports[0]!.published).toEqual([]);
+    expect(quiet!.stats().bus.subscribed).toBe(true);
+    await beating!.close();
+    const after = broker.log.length;
+    const start = Date.now();
+    await until('several intervals', () => Date.now() - start > 100);
+    expect(broker.log.length).toBe(after);
+  });
+});
+
+describe('heartbeat options', () => {
+  const transport = new MemoryBroker().transport();
+  const resolve = (options: BusOptions) => resolveBus({ transport, ...options }, [])?.heartbeat;
+
+  it('default to a 1 s interval and a timeout of three intervals', () => {
+    expect(resolve({})).toEqual({ interval: 1_000, timeout: 3_000 });
+    expect(resolve({ heartbeat: '100ms' })).toEqual({ interval: 100, timeout: 300 });
+    expect(resolve({ heartbeat: '100ms', heartbeatTimeout: '250ms' })).toEqual({
+      interval: 100,
+      timeout: 250,
+    });
+    expect(resolve({ heartbeat: false })).toBeUndefined();
+  });
+
+  it.each<[BusOptions, string]>([
+    [{ heartbeat: 0 }, 'bus.heartbeat'],
+    [{ heartbeat: 'often' as never }, 'bus.heartbeat'],
+    [{ heartbeat: 'forever' }, 'bus.heartbeat'],
+    [{ heartbeat: true as never }, 'bus.heartbeat'],
+    [{ heartbeat: '1s', heartbeatTimeout: '1s' }, 'bus.heartbeatTimeout'],
+    [{ heartbeatTimeout: '500ms' }, 'bus.heartbeatTimeout'],
+    [{ heartbeatTimeout: -1 }, 'bus.heartbeatTimeout'],
+    [{ heartbeatTimeout: 'forever' }, 'bus.heartbeatTimeout'],
+    [{ heartbeat: false, heartbeatTimeout: 'soon' as never }, 'bus.heartbeatTimeout'],
+  ])('reject %j naming %s', (options, name) => {
+    let thrown: unknown;
+    try {
+      resolve(options);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InvalidOptionError);
+    expect((thrown as InvalidOptionError).option).toBe(name);
+  });
+});
