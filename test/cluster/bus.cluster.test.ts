@@ -117,6 +117,45 @@ describe('the bus on Redis Cluster', () => {
     expect(calls).toBe(keys.length);
   });
 
+  it('sends heartbeats on every shard channel, one stream per channel, and hears them all back', async () => {
+    const channels = shardChannels('tiercache:bus:hb:', 16);
+    const heartbeats = new Map<string, Set<string>>(channels.map((channel) => [channel, new Set()]));
+    // A listener per shard channel, on the master that owns it, as the bus's subscriber does.
+    const spies = await Promise.all(
+      channels.map(async (channel) => {
+        const spy = (await backend.cluster().masterFor(channel)).client();
+        spy.on('smessage', (from: string, payload: string) => {
+          const message = JSON.parse(payload) as { i: string; h?: number };
+          if (message.h !== undefined) heartbeats.get(from)?.add(message.i);
+        });
+        await spy.ssubscribe(channel);
+        return spy;
+      }),
+    );
+    try {
+      const a = instance('hb:', { heartbeat: '100ms', heartbeatTimeout: '1s' });
+      await subscribed(a);
+      await until(
+        'a heartbeat on every shard channel',
+        () => [...heartbeats.values()].every((ids) => ids.size > 0),
+        20_000,
+      );
+      // One publisher id per channel: the instance's own on the channel it publishes on, and
+      // `<id>.<index>` elsewhere, so each channel's sequence numbers stand alone.
+      const ids = channels.map((channel) => [...heartbeats.get(channel)!]);
+      expect(ids.every((onChannel) => onChannel.length === 1)).toBe(true);
+      const flat = ids.flat();
+      const id = flat.find((i) => !i.includes('.'))!;
+      expect(flat.filter((i) => i === id)).toHaveLength(1);
+      expect(flat).toEqual(flat.map((i, index) => (i === id ? id : `${id}.${index}`)));
+      expect(a.stats().bus.subscribed).toBe(true);
+      expect(a.stats().bus.heartbeatErrors).toBe(0);
+      expect(a.stats().bus.disconnects).toBe(0);
+    } finally {
+      for (const spy of spies) spy.disconnect();
+    }
+  });
+
   // Last in the file: it leaves one shard without a replica.
   it('resubscribes on the promoted replica when the channel’s master dies, and treats the outage as a gap', async () => {
     // One shard channel, so the test knows which master carries every message.
