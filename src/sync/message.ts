@@ -13,7 +13,7 @@
  *   "p": ["user:*"],        Redis glob patterns: drop every L1 key that matches
  *   "t": { "catalog": 1732… } tags and their invalidation times (epoch ms)
  *   "n": { "products": 7 }  namespaces and their new versions
- *   "h": 81234.5 }          heartbeat (see below): the sender's own clock when it sent it
+ *   "h": 81234 }            heartbeat (see below): the sender's own clock when it sent it
  * ```
  * Keys are the cache's keys, without the Redis tier's prefix.
  *
