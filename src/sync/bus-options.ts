@@ -59,10 +59,14 @@ export const BUS_DEFAULTS = Object.freeze({
   maxQueue: 10_000,
   publishTimeout: '250ms',
   heartbeat: '1s',
-  /** heartbeatTimeout, in heartbeat intervals. */
-  heartbeatTimeouts: 3,
   shardChannels: 16,
 } as const);
+
+/**
+ * The default heartbeatTimeout, in heartbeat intervals: two heartbeats may be late or lost
+ * before the subscription counts as lost.
+ */
+const HEARTBEAT_TIMEOUT_INTERVALS = 3;
 
 /** The channel instances on a Redis tier with this key prefix meet on by default. */
 export function defaultChannel(prefix: string): string {
@@ -133,7 +137,7 @@ function resolveHeartbeat(options: BusOptions): HeartbeatSettings | undefined {
   if (interval === FOREVER) {
     throw new InvalidOptionError('bus.heartbeat', `expected a finite duration or false, got 'forever'`);
   }
-  if (timeout === undefined) return { interval, timeout: interval * BUS_DEFAULTS.heartbeatTimeouts };
+  if (timeout === undefined) return { interval, timeout: interval * HEARTBEAT_TIMEOUT_INTERVALS };
   if (timeout <= interval) {
     // Heard back at best one interval apart, heartbeats would time out between any two of them.
     throw new InvalidOptionError(
