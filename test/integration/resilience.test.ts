@@ -2,7 +2,14 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type CacheEvents, type TierCache } from '../../src/index.js';
+import {
+  createCache,
+  memoryTier,
+  redisTier,
+  type CacheEvents,
+  type CacheOptions,
+  type TierCache,
+} from '../../src/index.js';
 import { DistributedLock } from '../../src/loading/distributed-lock.js';
 import { resolveLock } from '../../src/loading/load-plan.js';
 import { FakeClock, gate } from '../helpers/fake-clock.js';
@@ -93,11 +100,14 @@ describe('grace and fail-safe through Redis', () => {
       memoryTier({ ttl: 1000 }),
       redisTier({ client: server.url, prefix: 'many:', ttl: 1000, timeout: '3s' }),
     ];
-    const options = { grace: '30s', failSafe: { maxStaleAge: '1m' } };
+    const options: CacheOptions = { grace: '30s', failSafe: { maxStaleAge: '1m' } };
     const writer = createCache({ tiers: tiers(), clock: clock.read, ...options });
     const reader = createCache({ tiers: tiers(), clock: clock.read, ...options });
     try {
-      expect(await writer.getManyOrSet(['a', 'b'], (keys) => keys.map((k) => `${k}1`))).toEqual(['a1', 'b1']);
+      expect(await writer.getManyOrSet(['a', 'b'], async (keys) => keys.map((k) => `${k}1`))).toEqual([
+        'a1',
+        'b1',
+      ]);
       // Written by the batch with the grace period on top of the life.
       expect(await admin.pttl('many:a')).toBeGreaterThan(20_000);
       clock.advance(1500);
