@@ -49,7 +49,7 @@ import {
   type WriteOptions,
 } from './options.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
-import type { MemoryStore } from './tiers/memory/memory-store.js';
+import type { MemoryNode, MemoryStore } from './tiers/memory/memory-store.js';
 import { RedisTier } from './tiers/redis-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
 import { writeMask, type WriteMask } from './tiers/write-targets.js';
@@ -270,7 +270,7 @@ export class TierCache {
     const hit = this.#lookup(key);
     if (hit === undefined) return this.#checked(key, 'get', () => this.#getBelow<T>(key));
     if (hit === MISS) return this.#getBelow<T>(key);
-    return Promise.resolve(this.#output(hit.value) as T);
+    return this.#settled(hit) as Promise<T>;
   }
 
   /**
@@ -281,8 +281,8 @@ export class TierCache {
     const hit = this.#lookup(key);
     if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
     if (hit === MISS) return this.#getOrLoad(key, loader, options);
-    if (this.#eager || options !== undefined) this.#eagerCheck(key, hit, loader, options);
-    return Promise.resolve(this.#output(hit.value) as T);
+    if (this.#eager || options !== undefined) this.#eagerCheck(key, hit.entry, loader, options);
+    return this.#settled(hit) as Promise<T>;
   }
 
   /**
@@ -755,11 +755,11 @@ export class TierCache {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * The L1 fast path of get/getOrSet: the entry on a hit, MISS on a counted miss (or for any
+   * The L1 fast path of get/getOrSet: the node on a hit, MISS on a counted miss (or for any
    * valid key when there is no L1), undefined when the key needs validating (or the cache is
    * closed) on the slow path.
    */
-  #lookup(key: string): Entry | typeof MISS | undefined {
+  #lookup(key: string): MemoryNode | typeof MISS | undefined {
     if (
       typeof key !== 'string' ||
       key.length === 0 ||
@@ -772,13 +772,19 @@ export class TierCache {
     const store = this.#store;
     // Without L1 a valid key goes straight below, uncounted (there are no L1 counters).
     if (store === undefined) return MISS;
-    const entry = store.get(key, this.#readClock());
-    if (entry !== undefined) {
+    const node = store.hit(key, this.#readClock());
+    if (node !== undefined) {
       this.#memoryCounters!.hits++;
-      return entry;
+      return node;
     }
     this.#memoryCounters!.misses++;
     return MISS;
+  }
+
+  /** An L1 hit's answer: one settled promise per entry, shared by its hits, unless cloning. */
+  #settled(node: MemoryNode): Promise<unknown> {
+    if (this.#clone) return Promise.resolve(this.#output(node.entry.value));
+    return (node.settled ??= Promise.resolve(node.entry.value));
   }
 
   /** The slow path's entry: validates the key, then answers from L1 or goes below it. */

@@ -332,6 +332,23 @@ describe('values', () => {
     expect(await cache.get('a')).toBe(value);
   });
 
+  it('answers repeated L1 hits with one settled promise, until the value changes', async () => {
+    const { cache } = setup();
+    await cache.set('a', { n: 1 });
+    const first = cache.get('a');
+    expect(cache.get('a')).toBe(first);
+    expect(cache.getOrSet('a', () => ({ n: 0 }))).toBe(first);
+    expect(await first).toEqual({ n: 1 });
+    await cache.set('a', { n: 2 });
+    const second = cache.get('a');
+    expect(second).not.toBe(first);
+    expect(await second).toEqual({ n: 2 });
+    // A clone per read cannot share one.
+    const cloning = setup({}, { valueMode: 'clone' }).cache;
+    await cloning.set('a', { n: 1 });
+    expect(cloning.get('a')).not.toBe(cloning.get('a'));
+  });
+
   it("returns a private copy per read with valueMode 'clone'", async () => {
     const { cache } = setup({}, { valueMode: 'clone' });
     const value = { n: 1 };
