@@ -800,14 +800,12 @@ export class TierCache {
     return below();
   }
 
-  async #getBelow<T>(key: string): Promise<T | undefined> {
-    if (this.#remotes.length === 0) return undefined;
-    const ticket = this.#guard.begin(key);
-    try {
-      return (await this.#readRemotes(key, ticket))?.value as T | undefined;
-    } finally {
-      this.#guard.end(ticket);
-    }
+  #getBelow<T>(key: string): Promise<T | undefined> {
+    if (this.#remotes.length === 0) return Promise.resolve(undefined);
+    // Not an async wrapper around #readRemotes: one async frame and one promise less per L2 read.
+    return this.#readRemotes(key, this.#guard.begin(key), undefined, undefined, true) as Promise<
+      T | undefined
+    >;
   }
 
   /** After an L1 miss: join the key's flight, or start one (lower tiers, then the loader). */
@@ -1299,47 +1297,66 @@ export class TierCache {
    * the tier that answered in `info` when given. Expired copies still kept for grace/fail-safe
    * are misses; the newest goes into `stale`.
    */
+  #readRemotes(
+    key: string,
+    ticket: FillTicket,
+    info?: FlightInfo,
+    stale?: StaleSlot,
+  ): Promise<Entry | undefined>;
+  /** For get(): resolves to the value rather than the entry, and ends `ticket` itself. */
+  #readRemotes(
+    key: string,
+    ticket: FillTicket,
+    info: undefined,
+    stale: undefined,
+    forGet: true,
+  ): Promise<unknown>;
   async #readRemotes(
     key: string,
     ticket: FillTicket,
     info?: FlightInfo,
     stale?: StaleSlot,
-  ): Promise<Entry | undefined> {
-    const remotes = this.#remotes;
-    for (let i = 0; i < remotes.length; i++) {
-      const tier = remotes[i]!;
-      const counters = this.#remoteCounters[i]!;
-      let found: StoredEntry | undefined;
-      // #timed inlined: this is every L2 read, and its closure and async frame showed up there.
-      const started = now();
-      try {
-        found = await tier.get(key);
-        counters.time('get', now() - started);
-      } catch (error) {
-        counters.time('get', now() - started);
-        this.#tierFault(tier, i, 'get', error, key);
-        continue;
-      }
-      if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
-      if (found === undefined || found.entry.expiresAt <= this.#clock()) {
-        counters.misses++;
-        if (
-          stale !== undefined &&
-          found !== undefined &&
-          staleEnd(found.entry) > this.#clock() &&
-          (stale.entry === undefined || found.entry.createdAt > stale.entry.createdAt)
-        ) {
-          stale.entry = found.entry;
-          stale.tier = tier.name;
+    forGet = false,
+  ): Promise<unknown> {
+    try {
+      const remotes = this.#remotes;
+      for (let i = 0; i < remotes.length; i++) {
+        const tier = remotes[i]!;
+        const counters = this.#remoteCounters[i]!;
+        let found: StoredEntry | undefined;
+        // #timed inlined: this is every L2 read, and its closure and async frame showed up there.
+        const started = now();
+        try {
+          found = await tier.get(key);
+          counters.time('get', now() - started);
+        } catch (error) {
+          counters.time('get', now() - started);
+          this.#tierFault(tier, i, 'get', error, key);
+          continue;
         }
-        continue;
+        if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
+        if (found === undefined || found.entry.expiresAt <= this.#clock()) {
+          counters.misses++;
+          if (
+            stale !== undefined &&
+            found !== undefined &&
+            staleEnd(found.entry) > this.#clock() &&
+            (stale.entry === undefined || found.entry.createdAt > stale.entry.createdAt)
+          ) {
+            stale.entry = found.entry;
+            stale.tier = tier.name;
+          }
+          continue;
+        }
+        counters.hits++;
+        if (i > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], i);
+        if (info !== undefined) info.tier = tier.name;
+        return forGet ? found.entry.value : found.entry;
       }
-      counters.hits++;
-      if (i > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], i);
-      if (info !== undefined) info.tier = tier.name;
-      return found.entry;
+      return undefined;
+    } finally {
+      if (forGet) this.#guard.end(ticket);
     }
-    return undefined;
   }
 
   /** The multi-key form of #readRemotes: one getMany per tier for the keys still missing. */
