@@ -1335,7 +1335,8 @@ export class TierCache {
           continue;
         }
         if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
-        if (found === undefined || found.entry.expiresAt <= this.#clock()) {
+        // The coarse clock, as for L1 hits: an expiry may be seen up to a millisecond late.
+        if (found === undefined || found.entry.expiresAt <= this.#readClock()) {
           counters.misses++;
           if (
             stale !== undefined &&

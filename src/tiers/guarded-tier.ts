@@ -272,10 +272,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       call.raw = raw;
       call.key = key!;
     }
-    const result = new Promise<R>((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
-    });
+    capturing = call as BoundedCall<unknown>;
+    const result = new Promise<unknown>(capture) as Promise<R>;
     deadlines?.start(call);
     // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
     pending.then(
@@ -416,6 +414,17 @@ class BoundedCall<R> implements Deadline {
 }
 
 function ignore(): void {}
+
+/**
+ * The executor of every BoundedCall's promise, shared instead of a closure per call: the
+ * Promise constructor runs it at once, so the call it fills in is the one just set here.
+ */
+let capturing: BoundedCall<unknown> | undefined;
+function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  capturing!.resolve = resolve;
+  capturing!.reject = reject;
+  capturing = undefined;
+}
 
 /** `run()`, with a synchronous throw turned into a rejection. */
 function attempt<R>(run: () => Promise<R>): Promise<R> {
