@@ -19,4 +19,12 @@ describe('the history checker of the multi-process bus test', () => {
     const failed: HistoryOp = { ...w('a', 3, 40, 45), ok: false };
     expect(findStaleReads([[...writer, failed], [r('a', 2, 200)]], 50)).toEqual([]);
   });
+
+  it('counts the bound from when the reader last yielded to I/O, when known', () => {
+    const writer = [w('a', 1, 0, 10), w('a', 2, 20, 30)];
+    // Yielded at 60, then descheduled until 300: the write that completed at 30 is within the bound of 60.
+    expect(findStaleReads([writer, [{ ...r('a', 1, 300), y: 60 }]], 50)).toEqual([]);
+    // Yielded at 90: the write completed 60 ms before, beyond the bound.
+    expect(findStaleReads([writer, [{ ...r('a', 1, 300), y: 90 }]], 50)).toHaveLength(1);
+  });
 });
