@@ -4,10 +4,11 @@
  * every instance's breaker must close again once Redis is back; and a value written after the
  * recovery must be what every instance reads.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { trackUnhandled } from '../helpers/unhandled.js';
 
 const TIMEOUT_MS = 100;
 const LOADER_MS = 5;
@@ -18,15 +19,7 @@ const BOUND_MS = 2 * TIMEOUT_MS + LOADER_MS + SLACK_MS;
 
 afterAll(stopAllRedis);
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const unhandled = trackUnhandled().reasons;
 
 interface Version {
   key: string;

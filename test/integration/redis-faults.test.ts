@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   createCache,
   memoryTier,
@@ -10,6 +10,7 @@ import {
 } from '../../src/index.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { trackUnhandled } from '../helpers/unhandled.js';
 
 /** Generous bound for "the timeout plus the loader's time" on a loaded 2-core machine. */
 const SLACK_MS = 1_500;
@@ -17,14 +18,8 @@ const TIMEOUT_MS = 100;
 
 afterAll(stopAllRedis);
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
+const unhandled = trackUnhandled().reasons;
 afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
   expect(unhandled).toEqual([]);
 });
 

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createCache,
   guardTier,
@@ -14,6 +14,7 @@ import {
 import type { Entry } from '../../src/entry.js';
 import { GuardedTier } from '../../src/tiers/guarded-tier.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { trackUnhandled } from '../helpers/unhandled.js';
 
 type Mode = 'ok' | 'hang' | 'fail';
 
@@ -81,15 +82,7 @@ function setup(options: GuardOptions = {}, hooks: ConstructorParameters<typeof G
   return { cache, tier, inner, clock, errors, states };
 }
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const unhandled = trackUnhandled().reasons;
 
 describe('timeouts', () => {
   it('a call that outlasts the timeout rejects with a TierTimeoutError', async () => {

@@ -10,6 +10,7 @@ import {
 } from '../../src/index.js';
 import { FakeClock, gate } from '../helpers/fake-clock.js';
 import { waitFor, done, notYet } from '../helpers/wait-for.js';
+import { trackUnhandled } from '../helpers/unhandled.js';
 
 function setup(options: CacheOptions = {}) {
   const clock = new FakeClock();
@@ -29,6 +30,8 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection');
 }
+
+const unhandled = trackUnhandled().reasons;
 
 describe('stale-while-revalidate (grace)', () => {
   it('returns the expired value at once and refreshes it with one loader call', async () => {
@@ -115,27 +118,20 @@ describe('stale-while-revalidate (grace)', () => {
 
   it('close() gives up on a refresh that never settles after closeTimeout; a late failure is reported, not unhandled', async () => {
     const errors: unknown[] = [];
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    try {
-      const { cache, clock } = setup({ grace: '10s', closeTimeout: 50, onError: (e) => errors.push(e) });
-      await cache.set('k', 'old');
-      clock.advance(1500);
-      const never = gate<string>();
-      expect(await cache.getOrSet('k', () => never.promise)).toBe('old');
-      const started = performance.now();
-      await cache.close();
-      expect(performance.now() - started).toBeLessThan(2_000);
-      // The abandoned loader fails later: reported through onError like any refresh failure.
-      never.reject(new Error('origin gone'));
-      await waitFor(async () => (errors.length > 0 ? done(true) : notYet('no error reported yet')), {
-        description: 'the late refresh failure to be reported',
-      });
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    const { cache, clock } = setup({ grace: '10s', closeTimeout: 50, onError: (e) => errors.push(e) });
+    await cache.set('k', 'old');
+    clock.advance(1500);
+    const never = gate<string>();
+    expect(await cache.getOrSet('k', () => never.promise)).toBe('old');
+    const started = performance.now();
+    await cache.close();
+    expect(performance.now() - started).toBeLessThan(2_000);
+    // The abandoned loader fails later: reported through onError like any refresh failure.
+    never.reject(new Error('origin gone'));
+    await waitFor(async () => (errors.length > 0 ? done(true) : notYet('no error reported yet')), {
+      description: 'the late refresh failure to be reported',
+    });
+    expect(unhandled).toEqual([]);
   });
 
   it('rejects a closeTimeout that is not a duration, naming the option', () => {
