@@ -257,9 +257,19 @@ describe('distributed single flight', () => {
         description: 'the lock',
       });
       const second = b.getOrSet('k', loader);
-      // Time passing is what is tested here, not a wait for an event: four lives of the lease,
-      // after which b would have taken the lapsed lock and loaded without renewals.
-      await sleep(1_200);
+      // Watch the lease's remaining life jump back up: eight renewals (every 100 ms) carry it
+      // through more than two lives, after either of which b would have taken it and loaded.
+      let renewals = 0;
+      let last = Number.POSITIVE_INFINITY;
+      await waitFor(
+        async () => {
+          const left = await admin.pttl('tc-lock:k');
+          if (left > last) renewals++;
+          last = left;
+          return renewals >= 8 ? done(true) : notYet(`${renewals} renewals, ${left} ms left`);
+        },
+        { description: 'eight renewals of the lease', intervalMs: 20, timeoutMs: 20_000 },
+      );
       expect(await admin.exists('tc-lock:k')).toBe(1);
       expect(calls).toBe(1);
       slow.resolve('v');
