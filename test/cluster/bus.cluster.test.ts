@@ -10,7 +10,8 @@ import {
 import { keySlot } from '../../src/internal/key-slot.js';
 import { shardChannels } from '../../src/sync/sharded-transport.js';
 import { clusterBackend } from '../helpers/backends.js';
-import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { subscribed } from '../helpers/bus-waits.js';
+import { done, notYet, until, waitFor } from '../helpers/wait-for.js';
 import { busSuite } from '../integration/suites/bus-suite.js';
 
 // The single-server bus suite, on a three-master cluster with sharded pub/sub (the default for
@@ -31,17 +32,6 @@ function instance(prefix: string, bus: CacheOptions['bus'] = {}): TierCache {
   caches.push(cache);
   return cache;
 }
-
-async function until(description: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  await waitFor(async () => (check() ? done(undefined) : notYet(description)), {
-    description,
-    timeoutMs,
-    intervalMs: 5,
-  });
-}
-
-const subscribed = (...all: TierCache[]) =>
-  until('every bus to subscribe', () => all.every((c) => c.stats().bus.subscribed));
 
 describe('the bus on Redis Cluster', () => {
   it('spreads the shard channels over every master and sends SPUBLISH, not cluster-wide PUBLISH', async () => {
@@ -197,7 +187,7 @@ describe('namespaces and tags on a cluster', () => {
   it('namespace.clear() reaches every instance, and a new instance reads the version from the cluster', async () => {
     const a = instance('nsc:');
     const b = instance('nsc:');
-    await until('both buses subscribed', () => a.stats().bus.subscribed && b.stats().bus.subscribed);
+    await subscribed(a, b);
     await a.namespace('products').set('1', 'old');
     expect(await b.namespace('products').get('1')).toBe('old'); // now in b's L1
     await a.namespace('products').clear();
@@ -216,7 +206,7 @@ describe('namespaces and tags on a cluster', () => {
   it('invalidateTags drops tagged entries on every instance, leaves others, and a new instance sees the tag time', async () => {
     const a = instance('tagc:');
     const b = instance('tagc:');
-    await until('both buses subscribed', () => a.stats().bus.subscribed && b.stats().bus.subscribed);
+    await subscribed(a, b);
     // Keys and tags spread over the slots, so tag times live on several masters.
     const keys = Array.from({ length: 30 }, (_, i) => `product:${i}`);
     await a.setMany(

@@ -4,6 +4,7 @@ import { createCache, memoryTier, redisTier, type TierCache } from '../../src/in
 import { keySlot } from '../../src/internal/key-slot.js';
 import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { startSentinel, type RedisSentinelHandle } from '../helpers/redis-sentinel.js';
+import { subscribed } from '../helpers/bus-waits.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 describe('Redis Cluster', () => {
@@ -135,13 +136,7 @@ describe('Redis Sentinel', () => {
         tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: sentinel.client(), prefix: 'sb:' })],
       }),
     );
-    await waitFor(
-      async () => (a!.stats().bus.subscribed && b!.stats().bus.subscribed ? done(true) : notYet('')),
-      {
-        description: 'both buses to subscribe',
-        timeoutMs: 10_000,
-      },
-    );
+    await subscribed(a!, b!);
     const reconnected = new Promise<void>((resolve) => b!.on('bus:reconnect', () => resolve()));
     await a!.set('k', 1);
     expect(await b!.get('k')).toBe(1);

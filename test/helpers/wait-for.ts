@@ -80,3 +80,17 @@ export async function withDeadline<T>(
     clearTimeout(timer);
   }
 }
+
+/** `waitFor` for a yes/no condition: resolves once it holds. */
+export async function until(
+  description: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  intervalMs = 5,
+): Promise<void> {
+  await waitFor(async () => ((await condition()) ? done(undefined) : notYet('not yet')), {
+    description,
+    timeoutMs,
+    intervalMs,
+  });
+}

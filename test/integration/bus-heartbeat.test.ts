@@ -14,7 +14,7 @@ import { RedisPubSubTransport } from '../../src/sync/transport.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { until as waitUntil } from '../helpers/wait-for.js';
 
 // Short settings, so outages show within a second; the deadlines below are far longer, for a
 // loaded 2-core machine.
@@ -78,13 +78,8 @@ function splitTransport(publisher: Redis, subscriber: Redis, channel: string): B
   };
 }
 
-async function until(description: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  await waitFor(async () => ((await condition()) ? done(undefined) : notYet('not yet')), {
-    description,
-    timeoutMs: DEADLINE_MS,
-    intervalMs: 10,
-  });
-}
+const until = (description: string, condition: () => boolean | Promise<boolean>): Promise<void> =>
+  waitUntil(description, condition, DEADLINE_MS, 10);
 
 describe('the bus heartbeat on a real Redis', () => {
   it('stops serving an invalidated L1 value when only this instance’s subscriber is silently cut off, and resyncs once it heals', async () => {

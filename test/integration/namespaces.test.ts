@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { subscribed } from '../helpers/bus-waits.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 let server: RedisProcess;
@@ -29,10 +30,7 @@ function instance(prefix: string): TierCache {
 describe('namespaces', () => {
   it('clear() is one INCR and one message: every instance stops serving the old entries', async () => {
     const [a, b] = [instance('ns1:'), instance('ns1:')];
-    await waitFor(async () => (a.stats().bus.subscribed && b.stats().bus.subscribed ? done(0) : notYet('')), {
-      description: 'subscribed',
-      intervalMs: 5,
-    });
+    await subscribed(a, b);
     const products = a.namespace('products');
     const other = a.namespace('orders');
     await products.set('1', 'old');

@@ -12,7 +12,7 @@ import { resolveBus } from '../../src/sync/bus-options.js';
 import { decodeMessage, encodeHeartbeat } from '../../src/sync/message.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
-import { done, notYet, waitFor } from '../helpers/wait-for.js';
+import { until } from '../helpers/wait-for.js';
 
 const open: TierCache[] = [];
 afterEach(async () => {
@@ -50,13 +50,6 @@ interface Sent {
 const sent = (transport: MemoryTransport): Sent[] =>
   transport.published.map((raw) => JSON.parse(raw) as Sent);
 const heartbeats = (transport: MemoryTransport): Sent[] => sent(transport).filter((m) => m.h !== undefined);
-
-const until = (description: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> =>
-  waitFor(async () => (condition() ? done(undefined) : notYet('not yet')), {
-    description,
-    timeoutMs,
-    intervalMs: 5,
-  });
 
 describe('heartbeat messages', () => {
   it('are empty version-1 messages: a reader that ignores "h" sees an ordinary empty invalidation', () => {
