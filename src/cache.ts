@@ -22,7 +22,7 @@ import {
   type RefreshReason,
   type StaleReason,
 } from './events.js';
-import { coarseClock } from './internal/clock.js';
+import { coarseClock, now } from './internal/clock.js';
 import { FOREVER, parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
 import { SoftTimeout, deadline } from './loading/deadline.js';
@@ -34,7 +34,6 @@ import { LoadContext, type LoaderContext } from './loading/load-context.js';
 import { exposeMetrics } from './metrics/source.js';
 import {
   CacheCounters,
-  now,
   snapshot,
   type CacheStats,
   type TierCounters,
@@ -51,6 +50,7 @@ import {
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryNode, MemoryStore } from './tiers/memory/memory-store.js';
 import { RedisTier } from './tiers/redis-tier.js';
+import { GuardedTier, type ReadHandler } from './tiers/guarded-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tiers/tier.js';
 import { writeMask, type WriteMask } from './tiers/write-targets.js';
 import { InvalidationBus } from './sync/bus.js';
@@ -143,6 +143,8 @@ export class TierCache {
   readonly #counters: CacheCounters;
   readonly #memoryCounters: TierCounters | undefined;
   readonly #remoteCounters: readonly TierCounters[];
+  /** What get() does with each remote tier's answer (see #getFrom). */
+  readonly #getSteps: readonly ReadHandler<FillTicket, unknown>[];
   /** Every tier's name and default life, memory first; remote tier i sits at i + #offset. */
   readonly #lives: readonly { readonly name: string; readonly ttl: number }[];
   /** The tiers writes and promotions go to, aligned with #lives; undefined for all. */
@@ -200,6 +202,7 @@ export class TierCache {
     this.#counters = new CacheCounters([...(this.#memory ? [this.#memory] : []), ...this.#remotes]);
     this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
     this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
+    this.#getSteps = this.#remotes.map((_, index) => this.#getStep(index));
     exposeMetrics(this, { counters: this.#counters, stats: () => this.stats() });
     this.#plan = resolvePlan({
       ...options,
@@ -802,10 +805,77 @@ export class TierCache {
 
   #getBelow<T>(key: string): Promise<T | undefined> {
     if (this.#remotes.length === 0) return Promise.resolve(undefined);
-    // Not an async wrapper around #readRemotes: one async frame and one promise less per L2 read.
-    return this.#readRemotes(key, this.#guard.begin(key), undefined, undefined, true) as Promise<
-      T | undefined
-    >;
+    return this.#getFrom(0, key, this.#guard.begin(key)) as Promise<T | undefined>;
+  }
+
+  /**
+   * get() below L1, from remote tier `index` down. Not an async function awaiting each tier: a
+   * guarded tier hands its answer straight to the tier's step (#getStep), whose return value
+   * settles the promise get() returned; that is one promise and no async frame per L2 read.
+   */
+  #getFrom(index: number, key: string, ticket: FillTicket): Promise<unknown> {
+    const tier = this.#remotes[index]!;
+    const step = this.#getSteps[index]!;
+    return tier instanceof GuardedTier
+      ? tier.read(key, step, ticket)
+      : this.#getUnguarded(index, key, ticket);
+  }
+
+  /** #getFrom for a custom tier without a guard: the same steps, timed here. */
+  async #getUnguarded(index: number, key: string, ticket: FillTicket): Promise<unknown> {
+    const step = this.#getSteps[index]!;
+    const started = now();
+    let found: StoredEntry | undefined;
+    try {
+      found = await this.#remotes[index]!.get(key);
+    } catch (error) {
+      return step.failed(key, error, now() - started, ticket);
+    }
+    return step.found(key, found, now() - started, ticket);
+  }
+
+  /** What get() makes of remote tier `index`'s answer: a value, or the next tier's read. */
+  #getStep(index: number): ReadHandler<FillTicket, unknown> {
+    const tier = this.#remotes[index]!;
+    const counters = this.#remoteCounters[index]!;
+    const next = (key: string, ticket: FillTicket): unknown => {
+      if (index + 1 < this.#remotes.length) return this.#getFrom(index + 1, key, ticket);
+      this.#guard.end(ticket);
+      return undefined;
+    };
+    const settle = (key: string, found: StoredEntry | undefined, ticket: FillTicket): unknown => {
+      // The coarse clock, as for L1 hits: an expiry may be seen up to a millisecond late.
+      if (found === undefined || found.entry.expiresAt <= this.#readClock()) {
+        counters.misses++;
+        return next(key, ticket);
+      }
+      counters.hits++;
+      try {
+        if (index > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], index);
+      } finally {
+        this.#guard.end(ticket);
+      }
+      return found.entry.value;
+    };
+    return {
+      found: (key, found, ms, ticket) => {
+        counters.time('get', ms);
+        if (found?.entry.tags === undefined) return settle(key, found, ticket);
+        return this.#tagsCurrent([found]).then(([current]) =>
+          settle(key, current === true ? found : undefined, ticket),
+        );
+      },
+      failed: (key, error, ms, ticket) => {
+        counters.time('get', ms);
+        try {
+          this.#tierFault(tier, index, 'get', error, key);
+        } catch (thrown) {
+          this.#guard.end(ticket);
+          throw thrown;
+        }
+        return next(key, ticket);
+      },
+    };
   }
 
   /** After an L1 miss: join the key's flight, or start one (lower tiers, then the loader). */
@@ -1297,67 +1367,48 @@ export class TierCache {
    * the tier that answered in `info` when given. Expired copies still kept for grace/fail-safe
    * are misses; the newest goes into `stale`.
    */
-  #readRemotes(
-    key: string,
-    ticket: FillTicket,
-    info?: FlightInfo,
-    stale?: StaleSlot,
-  ): Promise<Entry | undefined>;
-  /** For get(): resolves to the value rather than the entry, and ends `ticket` itself. */
-  #readRemotes(
-    key: string,
-    ticket: FillTicket,
-    info: undefined,
-    stale: undefined,
-    forGet: true,
-  ): Promise<unknown>;
   async #readRemotes(
     key: string,
     ticket: FillTicket,
     info?: FlightInfo,
     stale?: StaleSlot,
-    forGet = false,
-  ): Promise<unknown> {
-    try {
-      const remotes = this.#remotes;
-      for (let i = 0; i < remotes.length; i++) {
-        const tier = remotes[i]!;
-        const counters = this.#remoteCounters[i]!;
-        let found: StoredEntry | undefined;
-        // #timed inlined: this is every L2 read, and its closure and async frame showed up there.
-        const started = now();
-        try {
-          found = await tier.get(key);
-          counters.time('get', now() - started);
-        } catch (error) {
-          counters.time('get', now() - started);
-          this.#tierFault(tier, i, 'get', error, key);
-          continue;
-        }
-        if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
-        // The coarse clock, as for L1 hits: an expiry may be seen up to a millisecond late.
-        if (found === undefined || found.entry.expiresAt <= this.#readClock()) {
-          counters.misses++;
-          if (
-            stale !== undefined &&
-            found !== undefined &&
-            staleEnd(found.entry) > this.#clock() &&
-            (stale.entry === undefined || found.entry.createdAt > stale.entry.createdAt)
-          ) {
-            stale.entry = found.entry;
-            stale.tier = tier.name;
-          }
-          continue;
-        }
-        counters.hits++;
-        if (i > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], i);
-        if (info !== undefined) info.tier = tier.name;
-        return forGet ? found.entry.value : found.entry;
+  ): Promise<Entry | undefined> {
+    const remotes = this.#remotes;
+    for (let i = 0; i < remotes.length; i++) {
+      const tier = remotes[i]!;
+      const counters = this.#remoteCounters[i]!;
+      let found: StoredEntry | undefined;
+      // #timed inlined: this is every L2 read, and its closure and async frame showed up there.
+      const started = now();
+      try {
+        found = await tier.get(key);
+        counters.time('get', now() - started);
+      } catch (error) {
+        counters.time('get', now() - started);
+        this.#tierFault(tier, i, 'get', error, key);
+        continue;
       }
-      return undefined;
-    } finally {
-      if (forGet) this.#guard.end(ticket);
+      if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
+      // The coarse clock, as for L1 hits: an expiry may be seen up to a millisecond late.
+      if (found === undefined || found.entry.expiresAt <= this.#readClock()) {
+        counters.misses++;
+        if (
+          stale !== undefined &&
+          found !== undefined &&
+          staleEnd(found.entry) > this.#clock() &&
+          (stale.entry === undefined || found.entry.createdAt > stale.entry.createdAt)
+        ) {
+          stale.entry = found.entry;
+          stale.tier = tier.name;
+        }
+        continue;
+      }
+      counters.hits++;
+      if (i > 0 || this.#memory !== undefined) this.#promote([[ticket, found]], i);
+      if (info !== undefined) info.tier = tier.name;
+      return found.entry;
     }
+    return undefined;
   }
 
   /** The multi-key form of #readRemotes: one getMany per tier for the keys still missing. */

@@ -51,7 +51,7 @@ export {
 export type { RedisTierOptions } from './tiers/redis-tier.js';
 export type { RemoteTier, StoredEntry, PreparedWrite, TierHealth } from './tiers/tier.js';
 export { guardTier, GuardedTier, GUARD_DEFAULTS } from './tiers/guarded-tier.js';
-export type { GuardOptions } from './tiers/guarded-tier.js';
+export type { GuardOptions, ReadHandler } from './tiers/guarded-tier.js';
 export { BREAKER_DEFAULTS } from './tiers/circuit-breaker.js';
 export type { BreakerOptions, BreakerState } from './tiers/circuit-breaker.js';
 export { jsonSerializer } from './serializers/json.js';

@@ -235,6 +235,3 @@ function rate(hits: number, misses: number): number {
   const total = hits + misses;
   return total === 0 ? 0 : hits / total;
 }
-
-/** A monotonic clock in ms for timing calls. */
-export const now: () => number = performance.now.bind(performance);

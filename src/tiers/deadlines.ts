@@ -18,20 +18,24 @@ export interface Deadline {
 }
 
 export class Deadlines {
-  readonly #duration: number;
+  /** The duration every deadline here runs for, in ms. */
+  readonly duration: number;
   readonly #resolution: number;
   #first: Deadline | null = null;
   #last: Deadline | null = null;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(duration: number) {
-    this.#duration = duration;
+    this.duration = duration;
     this.#resolution = Math.max(1, Math.min(25, Math.floor(duration / 10)));
   }
 
-  /** Starts the clock of a call: its `expire` runs unless `settle` comes first. */
-  start(deadline: Deadline): void {
-    deadline.at = performance.now() + this.#duration;
+  /**
+   * Starts the clock of a call, which started at `now` (performance.now() ms; a caller that
+   * reads the clock anyway passes its reading): its `expire` runs unless `settle` comes first.
+   */
+  start(deadline: Deadline, now = performance.now()): void {
+    deadline.at = now + this.duration;
     const last = this.#last;
     deadline.previous = last;
     deadline.next = null;

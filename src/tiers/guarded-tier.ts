@@ -1,10 +1,13 @@
 import type { Entry } from '../entry.js';
 import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } from '../errors.js';
-import { coarseClock } from '../internal/clock.js';
+import { coarseClock, now } from '../internal/clock.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
+import { PASS_THROUGH, ReadBatch, type ReadHandler } from './read-batch.js';
 import type { PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
+
+export type { ReadHandler } from './read-batch.js';
 
 export interface GuardOptions {
   /**
@@ -28,9 +31,22 @@ export interface GuardOptions {
    * @default 10_000
    */
   repairLimit?: number;
+  /**
+   * Reads of the tier made in the same tick of the event loop (concurrent get() and getOrSet()
+   * calls that missed L1) go to it as one multi-key read (MGET) of up to this many keys, with
+   * one timeout and one breaker outcome for the batch; `false` sends each read on its own. Only
+   * tiers that can read many raw replies at once batch (a Redis tier on one server or Sentinel;
+   * not on a Cluster, where one failing node would fail reads of keys on the others).
+   * @default 100
+   */
+  batchReads?: number | false;
 }
 
-export const GUARD_DEFAULTS = Object.freeze({ timeout: '250ms', repairLimit: 10_000 } as const);
+export const GUARD_DEFAULTS = Object.freeze({
+  timeout: '250ms',
+  repairLimit: 10_000,
+  batchReads: 100,
+} as const);
 
 /** Hooks a tier implementation gives its guard; not options a user sets. */
 export interface GuardHooks {
@@ -41,6 +57,8 @@ export interface GuardHooks {
    * @default Date.now, cached for up to a millisecond (see coarseClock)
    */
   clock?: () => number;
+  /** Whether the tier may batch reads (see GuardOptions.batchReads) when it can. @default true */
+  batchReads?: boolean;
 }
 
 /**
@@ -50,6 +68,8 @@ export interface GuardHooks {
 export interface RawReads {
   readRaw(key: string): Promise<string | Buffer | null>;
   decodeRaw(key: string, raw: string | Buffer | null): StoredEntry | undefined;
+  /** The raw replies of many keys in one round trip, in order; lets the guard batch reads. */
+  readRawMany?(keys: readonly string[]): Promise<(string | Buffer | null)[]>;
 }
 
 function hasRawReads(tier: RemoteTier): tier is RemoteTier & RawReads {
@@ -73,13 +93,17 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   readonly inner: T;
   /** Longest wait for a read, in ms (FOREVER for none); other reads of this Redis use it too. */
   readonly readTimeout: number;
-  readonly #writeTimeout: number;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #connected: (() => boolean) | undefined;
   readonly #raw: (RemoteTier & RawReads) | undefined;
+  /** Most keys per batched read; 0 when reads are not batched. */
+  readonly #batchLimit: number;
+  /** The batch this tick's reads join, until it is sent. */
+  #batch: ReadBatch | undefined;
   #timeouts = 0;
-  /** One timeout keeper per duration in use (read, write), so each one's deadlines stay in order. */
-  readonly #deadlines = new Map<number, Deadlines>();
+  /** The timeout keepers of reads and writes (one when their timeouts agree; none for FOREVER). */
+  readonly #readDeadlines: Deadlines | undefined;
+  readonly #writeDeadlines: Deadlines | undefined;
   /** Keys whose last write or delete may have missed the tier; deleted from it on recovery. */
   readonly #dirty = new Set<string>();
   readonly #repairLimit: number;
@@ -97,12 +121,16 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       throw new InvalidOptionError(path, `expected an options object, got ${describe(options)}`);
     }
     const timeout = options.timeout ?? GUARD_DEFAULTS.timeout;
+    let writeTimeout: number;
     if (typeof timeout === 'object' && timeout !== null) {
       this.readTimeout = timeoutOf(timeout.read ?? GUARD_DEFAULTS.timeout, `${path}.timeout.read`);
-      this.#writeTimeout = timeoutOf(timeout.write ?? GUARD_DEFAULTS.timeout, `${path}.timeout.write`);
+      writeTimeout = timeoutOf(timeout.write ?? GUARD_DEFAULTS.timeout, `${path}.timeout.write`);
     } else {
-      this.readTimeout = this.#writeTimeout = timeoutOf(timeout, `${path}.timeout`);
+      this.readTimeout = writeTimeout = timeoutOf(timeout, `${path}.timeout`);
     }
+    this.#readDeadlines = deadlinesOf(this.readTimeout);
+    this.#writeDeadlines =
+      writeTimeout === this.readTimeout ? this.#readDeadlines : deadlinesOf(writeTimeout);
     const breaker = options.breaker ?? {};
     if (breaker !== false) {
       this.#breaker = new CircuitBreaker(
@@ -121,6 +149,15 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       );
     }
     this.#repairLimit = limit;
+    const batch = options.batchReads ?? GUARD_DEFAULTS.batchReads;
+    if (batch !== false && (!Number.isInteger(batch) || batch < 1)) {
+      throw new InvalidOptionError(
+        `${path}.batchReads`,
+        `expected a positive integer or false, got ${describe(batch)}`,
+      );
+    }
+    const canBatch = this.#raw?.readRawMany !== undefined && hooks.batchReads !== false;
+    this.#batchLimit = batch === false || !canBatch ? 0 : batch;
   }
 
   get name(): string {
@@ -144,40 +181,97 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   get(key: string): Promise<StoredEntry | undefined> {
-    const raw = this.#raw;
-    if (raw === undefined) return this.#call('get', this.readTimeout, () => this.inner.get(key));
-    // Every L2 read comes this way: no closure, and the decoding rides on the guard's own
-    // continuation (see RawReads).
+    return this.#read(key, undefined, undefined);
+  }
+
+  /**
+   * Reads `key` and hands the outcome to `handler` in the guard's own continuation; the promise
+   * returned settles with what the handler returns (or rejects with what it throws). The cache's
+   * get() below L1 reads this way: awaiting get() instead would add a promise and an async frame
+   * to every L2 read.
+   */
+  read<T, R>(key: string, handler: ReadHandler<T, R>, token: T): Promise<R> {
+    return this.#read(key, handler, token);
+  }
+
+  /** get() without a handler: the entry found, or the tier's error as a rejection. */
+  #read<T, R>(key: string, handler: ReadHandler<T, R> | undefined, token: T): Promise<R> {
+    if (this.#batchLimit > 0) {
+      let batch = this.#batch;
+      if (batch === undefined || batch.keys.length >= this.#batchLimit) {
+        batch = this.#batch = new ReadBatch(now());
+        // After the tick's other work (and its other reads), before any I/O.
+        process.nextTick(this.#send, batch);
+      }
+      return batch.add(key, handler ?? (PASS_THROUGH as ReadHandler<T, R>), token);
+    }
+    // Timed only for a handler (the caller that passes none times the call itself); the same
+    // reading starts the deadline.
+    const started = handler === undefined ? undefined : now();
     const admission = this.#admit('get');
-    if (typeof admission !== 'number') return admission;
-    let pending: Promise<string | Buffer | null>;
+    if (typeof admission !== 'number') {
+      if (handler === undefined) return rejected(admission);
+      try {
+        return Promise.resolve(handler.failed(key, admission, now() - started!, token));
+      } catch (error) {
+        return rejected(error);
+      }
+    }
+    const raw = this.#raw;
+    let pending: Promise<unknown>;
     try {
-      pending = raw.readRaw(key);
+      pending = raw === undefined ? this.inner.get(key) : raw.readRaw(key);
     } catch (error) {
       pending = rejected(error);
     }
-    return this.#bounded('get', this.readTimeout, admission, pending, undefined, raw, key);
+    const call = this.#start<R>('get', this.#readDeadlines, admission, pending, undefined, started);
+    // No closure per read: the call itself carries what its continuation needs.
+    call.raw = raw;
+    call.key = key;
+    call.handler = handler;
+    call.token = token;
+    call.started = started ?? 0;
+    return call.promise;
   }
 
+  /** Sends a batch of reads as one multi-key read under the read timeout and the breaker. */
+  readonly #send = (batch: ReadBatch): void => {
+    if (this.#batch === batch) this.#batch = undefined;
+    const admission = this.#admit('get');
+    if (typeof admission !== 'number') {
+      batch.fail(admission, now() - batch.started);
+      return;
+    }
+    let pending: Promise<unknown>;
+    try {
+      pending = this.#raw!.readRawMany!(batch.keys);
+    } catch (error) {
+      pending = rejected(error);
+    }
+    const call = this.#start('get', this.#readDeadlines, admission, pending, undefined, batch.started);
+    call.raw = this.#raw;
+    call.batch = batch;
+  };
+
   getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
-    return this.#call('getMany', this.readTimeout, () => this.inner.getMany(keys));
+    return this.#call('getMany', this.#readDeadlines, () => this.inner.getMany(keys));
   }
 
   setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
     return this.#call(
       'set',
-      this.#writeTimeout,
+      this.#writeDeadlines,
       () => this.inner.setMany(writes, ttls),
       writes.map((write) => write.key),
     );
   }
 
   has(key: string): Promise<boolean> {
-    return this.#call('has', this.readTimeout, () => this.inner.has(key));
+    return this.#call('has', this.#readDeadlines, () => this.inner.has(key));
   }
 
   delete(keys: readonly string[]): Promise<number> {
-    return this.#call('delete', this.#writeTimeout, () => this.inner.delete(keys), keys);
+    return this.#call('delete', this.#writeDeadlines, () => this.inner.delete(keys), keys);
   }
 
   deleteMatching(pattern: string): Promise<number> {
@@ -185,12 +279,12 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     if (inner.deleteMatching === undefined)
       return Promise.reject(new Error(`tier "${this.name}" cannot delete by pattern`));
     // Like clear(), a SCAN over the keyspace is not timed.
-    return this.#call('deleteMatching', FOREVER, () => inner.deleteMatching!(pattern));
+    return this.#call('deleteMatching', undefined, () => inner.deleteMatching!(pattern));
   }
 
   clear(): Promise<number> {
     // Whatever was dirty is gone once the clear succeeds; if it fails, anything may be left.
-    return this.#call('clear', FOREVER, () => this.inner.clear()).then(
+    return this.#call('clear', undefined, () => this.inner.clear()).then(
       (removed) => {
         this.#dirty.clear();
         this.#overflow = false;
@@ -214,7 +308,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
    * timeout and its breaker, so a hung or failed server fails it fast like the tier's own calls.
    */
   guarded<R>(operation: string, write: boolean, run: () => Promise<R>): Promise<R> {
-    return this.#call(operation, write ? this.#writeTimeout : this.readTimeout, run);
+    return this.#call(operation, write ? this.#writeDeadlines : this.#readDeadlines, run);
   }
 
   health(): TierHealth {
@@ -229,58 +323,55 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return health;
   }
 
-  #call<R>(operation: string, timeout: number, run: () => Promise<R>, keys?: readonly string[]): Promise<R> {
+  #call<R>(
+    operation: string,
+    deadlines: Deadlines | undefined,
+    run: () => Promise<R>,
+    keys?: readonly string[],
+  ): Promise<R> {
     const admission = this.#admit(operation, keys);
-    if (typeof admission !== 'number') return admission;
-    return this.#bounded(operation, timeout, admission, attempt(run), keys);
+    if (typeof admission !== 'number') return rejected(admission);
+    return this.#start<R>(operation, deadlines, admission, attempt(run), keys).promise;
   }
 
-  /** The breaker's admission for a call, or the rejection of a call that may not go ahead. */
-  #admit(operation: string, keys?: readonly string[]): Admission | Promise<never> {
+  /** The breaker's admission for a call, or the error of a call that may not go ahead. */
+  #admit(operation: string, keys?: readonly string[]): Admission | TierUnavailableError {
     const breaker = this.#breaker;
     const admission: Admission = breaker === undefined ? CALL : breaker.admit();
     if (admission === SKIP || (admission === PROBE && this.#repair(PROBE))) {
       // With writes to repair, the repair is the probe: nothing may be read from the tier
       // before the values it missed are gone from it.
       if (keys !== undefined) this.#spoil(keys);
-      return Promise.reject(new TierUnavailableError(this.name, operation, 'circuit-open'));
+      return new TierUnavailableError(this.name, operation, 'circuit-open');
     }
     if (this.#connected !== undefined && !this.#connected()) {
       breaker?.record(admission, false);
       if (keys !== undefined) this.#spoil(keys);
-      return Promise.reject(new TierUnavailableError(this.name, operation, 'disconnected'));
+      return new TierUnavailableError(this.name, operation, 'disconnected');
     }
     return admission;
   }
 
   /**
-   * Waits for an admitted call under its timeout; the outcome goes to #settled. With `raw`, the
-   * reply is decoded for `key` before the caller sees it.
+   * Starts waiting for an admitted call under `deadlines` (none: no timeout); the outcome goes
+   * to #settled. `started` is the call's start, when the caller has read the clock already.
    */
-  #bounded<R>(
+  #start<R>(
     operation: string,
-    timeout: number,
+    deadlines: Deadlines | undefined,
     admission: Admission,
     pending: Promise<unknown>,
-    keys?: readonly string[],
-    raw?: RawReads,
-    key?: string,
-  ): Promise<R> {
-    const deadlines = timeout === FOREVER ? undefined : this.#deadlinesFor(timeout);
-    const call = new BoundedCall<R>(this.#settled, deadlines, this.name, operation, timeout, admission, keys);
-    if (raw !== undefined) {
-      call.raw = raw;
-      call.key = key!;
-    }
-    capturing = call as BoundedCall<unknown>;
-    const result = new Promise<unknown>(capture) as Promise<R>;
-    deadlines?.start(call);
+    keys: readonly string[] | undefined,
+    started?: number,
+  ): BoundedCall<R> {
+    const call = new BoundedCall<R>(this.#settled, deadlines, this.name, operation, admission, keys);
+    deadlines?.start(call, started);
     // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
     pending.then(
       (value) => call.succeed(value),
       (error: unknown) => call.fail(error),
     );
-    return result;
+    return call;
   }
 
   /** The guard's side of a settled call: the breaker, the timeout count, repairs. */
@@ -293,15 +384,6 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     if (call.timedOut) this.#timeouts++;
     if (call.keys !== undefined) this.#spoil(call.keys);
   };
-
-  #deadlinesFor(timeout: number): Deadlines {
-    let deadlines = this.#deadlines.get(timeout);
-    if (deadlines === undefined) {
-      deadlines = new Deadlines(timeout);
-      this.#deadlines.set(timeout, deadlines);
-    }
-    return deadlines;
-  }
 
   /** Remembers keys whose write or delete may not have reached the tier. */
   #spoil(keys: readonly string[]): void {
@@ -330,8 +412,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     const overflow = this.#overflow;
     const keys = [...this.#dirty];
     const run = overflow ? () => this.inner.clear() : () => this.inner.delete(keys);
-    const timeout = overflow ? FOREVER : this.#writeTimeout;
-    this.#repairing = this.#bounded<number>('repair', timeout, admission, attempt(run)).then(
+    const deadlines = overflow ? undefined : this.#writeDeadlines;
+    this.#repairing = this.#start<number>(
+      'repair',
+      deadlines,
+      admission,
+      attempt(run),
+      undefined,
+    ).promise.then(
       () => {
         if (overflow) this.#overflow = false;
         for (const key of keys) this.#dirty.delete(key);
@@ -356,28 +444,44 @@ class BoundedCall<R> implements Deadline {
   next: Deadline | null = null;
   settled = false;
   timedOut = false;
-  resolve: (value: R) => void = ignore;
+  readonly promise: Promise<R>;
+  resolve: (value: R | PromiseLike<R>) => void = ignore;
   reject: (error: unknown) => void = ignore;
   /** Set for a raw read: the reply is decoded for `key` on success. */
   raw: RawReads | undefined = undefined;
   key = '';
+  /** Set for a read(): the outcome goes through it, with the token and the start time. */
+  handler: ReadHandler<unknown, unknown> | undefined = undefined;
+  token: unknown = undefined;
+  started = 0;
+  /** Set for a batch of reads: the outcome goes to each of them, and this call's promise is unused. */
+  batch: ReadBatch | undefined = undefined;
 
   constructor(
     readonly report: (call: BoundedCall<unknown>, ok: boolean) => void,
     readonly deadlines: Deadlines | undefined,
     readonly tier: string,
     readonly operation: string,
-    readonly timeout: number,
     readonly admission: Admission,
     readonly keys: readonly string[] | undefined,
-  ) {}
+  ) {
+    capturing = this as BoundedCall<unknown>;
+    this.promise = new Promise(capture) as Promise<R>;
+  }
 
   succeed(value: unknown): void {
     if (this.settled) return;
+    const batch = this.batch;
+    if (batch !== undefined) {
+      this.#settle();
+      this.report(this as BoundedCall<unknown>, true);
+      batch.deliver(value as unknown[], this.raw, now() - batch.started);
+      return;
+    }
     const raw = this.raw;
     if (raw !== undefined) {
-      // A decoder that throws fails the call as a rejected tier read did before decoding moved
-      // here; thrown from this handler it would reject a promise nobody holds instead.
+      // A decoder that throws fails the call as a rejected tier read would; thrown from this
+      // handler it would reject a promise nobody holds instead.
       try {
         value = raw.decodeRaw(this.key, value as string | Buffer | null);
       } catch (error) {
@@ -387,14 +491,38 @@ class BoundedCall<R> implements Deadline {
     }
     this.#settle();
     this.report(this as BoundedCall<unknown>, true);
-    this.resolve(value as R);
+    const handler = this.handler;
+    if (handler === undefined) {
+      this.resolve(value as R);
+      return;
+    }
+    try {
+      this.resolve(
+        handler.found(this.key, value as StoredEntry | undefined, now() - this.started, this.token) as R,
+      );
+    } catch (error) {
+      this.reject(error);
+    }
   }
 
   fail(error: unknown): void {
     if (this.settled) return;
     this.#settle();
     this.report(this as BoundedCall<unknown>, false);
-    this.reject(error);
+    if (this.batch !== undefined) {
+      this.batch.fail(error, now() - this.batch.started);
+      return;
+    }
+    const handler = this.handler;
+    if (handler === undefined) {
+      this.reject(error);
+      return;
+    }
+    try {
+      this.resolve(handler.failed(this.key, error, now() - this.started, this.token) as R);
+    } catch (thrown) {
+      this.reject(thrown);
+    }
   }
 
   expire(): void {
@@ -403,7 +531,7 @@ class BoundedCall<R> implements Deadline {
     setImmediate(() => {
       if (this.settled) return;
       this.timedOut = true;
-      this.fail(new TierTimeoutError(this.tier, this.operation, this.timeout));
+      this.fail(new TierTimeoutError(this.tier, this.operation, this.deadlines!.duration));
     });
   }
 
@@ -439,6 +567,10 @@ function attempt<R>(run: () => Promise<R>): Promise<R> {
 function rejected(error: unknown): Promise<never> {
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
   return Promise.reject(error);
+}
+
+function deadlinesOf(timeout: number): Deadlines | undefined {
+  return timeout === FOREVER ? undefined : new Deadlines(timeout);
 }
 
 function timeoutOf(value: unknown, path: string): number {

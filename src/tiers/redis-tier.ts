@@ -65,7 +65,11 @@ export function redisTier(options: RedisTierOptions): RedisTier {
 export class RedisTier extends GuardedTier<RedisStore> {
   constructor(options: RedisTierOptions) {
     const store = new RedisStore(options);
-    super(store, options, { connected: connectionCheck(store.client) });
+    // No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all.
+    super(store, options, {
+      connected: connectionCheck(store.client),
+      batchReads: (store.client as Partial<Cluster>).isCluster !== true,
+    });
   }
 
   get client(): Redis | Cluster {
@@ -182,25 +186,25 @@ export class RedisStore implements RemoteTier, RawReads {
 
   async getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
     if (keys.length === 0) return [];
+    const payloads = await this.readRawMany(keys);
+    return payloads.map((payload, i) => this.decodeRaw(keys[i]!, payload));
+  }
+
+  /** The stored payloads of `keys`, in order, in one round trip (one per master on a Cluster). */
+  async readRawMany(keys: readonly string[]): Promise<(string | Buffer | null)[]> {
     const full = keys.map((key) => this.prefix + key);
     const binary = this.#serializer.binary;
-    let payloads: (string | Buffer | null)[];
-    if (this.#cluster === undefined) {
-      payloads = binary ? await this.client.mgetBuffer(full) : await this.client.mget(full);
-    } else {
-      payloads = new Array<string | Buffer | null>(full.length).fill(null);
-      // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it
-      // to one round trip per node, run in parallel.
-      await this.#perNode(full, (pipeline, slotKeys, positions) => {
-        void (binary ? pipeline.mgetBuffer(slotKeys) : pipeline.mget(slotKeys));
-        return (reply: unknown) => {
-          (reply as (string | Buffer | null)[]).forEach((payload, j) => (payloads[positions[j]!] = payload));
-        };
-      });
-    }
-    return payloads.map((payload, i) =>
-      payload === null ? undefined : this.#decode(keys[i] as string, payload),
-    );
+    if (this.#cluster === undefined) return binary ? this.client.mgetBuffer(full) : this.client.mget(full);
+    const payloads = new Array<string | Buffer | null>(full.length).fill(null);
+    // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it
+    // to one round trip per node, run in parallel.
+    await this.#perNode(full, (pipeline, slotKeys, positions) => {
+      void (binary ? pipeline.mgetBuffer(slotKeys) : pipeline.mget(slotKeys));
+      return (reply: unknown) => {
+        (reply as (string | Buffer | null)[]).forEach((payload, j) => (payloads[positions[j]!] = payload));
+      };
+    });
+    return payloads;
   }
 
   async setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {

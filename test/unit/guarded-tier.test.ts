@@ -7,6 +7,7 @@ import {
   TierError,
   type CacheError,
   type GuardOptions,
+  type ReadHandler,
   type PreparedWrite,
   type RemoteTier,
   type StoredEntry,
@@ -21,7 +22,6 @@ type Mode = 'ok' | 'hang' | 'fail';
 /** A remote tier held in a Map, which the test can make hang or fail. */
 class ScriptedTier implements RemoteTier {
   readonly kind = 'remote';
-  readonly name = 'remote';
   readonly ttl = 60_000;
   mode: Mode = 'ok';
   calls = 0;
@@ -29,6 +29,8 @@ class ScriptedTier implements RemoteTier {
   readonly hung: ((error: Error) => void)[] = [];
   readonly entries = new Map<string, Entry>();
   onCorrupt: RemoteTier['onCorrupt'] = undefined;
+
+  constructor(readonly name = 'remote') {}
 
   prepare(key: string, entry: Entry): PreparedWrite {
     return { key, entry, payload: JSON.stringify(entry.value) };
@@ -354,6 +356,101 @@ describe('raw reads (a tier that hands the guard its reply and a decoder)', () =
     expect(errors.map((error) => error.code)).toEqual(['E_TIER']);
     await new Promise((resolve) => setImmediate(resolve));
     expect(unhandled).toEqual([]);
+    await cache.close();
+  });
+});
+
+describe('read() (the outcome handed to a handler in the guard continuation)', () => {
+  type Seen = { key: string; outcome: unknown; ms: number; token: string };
+  function recorder(seen: Seen[]): ReadHandler<string, string> {
+    return {
+      found: (key, found, ms, token) => {
+        seen.push({ key, outcome: found?.entry.value, ms, token });
+        return `found:${String(found?.entry.value)}`;
+      },
+      failed: (key, error, ms, token) => {
+        seen.push({ key, outcome: (error as CacheError).code ?? (error as Error).message, ms, token });
+        return 'failed';
+      },
+    };
+  }
+
+  it('settles with what the handler makes of the entry, passing the duration and the token', async () => {
+    const { tier, inner } = setup();
+    inner.entries.set('k', { value: 'v', createdAt: 1, expiresAt: Infinity });
+    const seen: Seen[] = [];
+    expect(await tier.read('k', recorder(seen), 't1')).toBe('found:v');
+    expect(await tier.read('missing', recorder(seen), 't2')).toBe('found:undefined');
+    expect(seen.map(({ key, outcome, token }) => [key, outcome, token])).toEqual([
+      ['k', 'v', 't1'],
+      ['missing', undefined, 't2'],
+    ]);
+    expect(seen.every(({ ms }) => ms >= 0)).toBe(true);
+    // A handler may go on asynchronously: the read adopts the promise it returns.
+    const later: ReadHandler<undefined, string> = {
+      found: () => Promise.resolve('later'),
+      failed: () => 'failed',
+    };
+    expect(await tier.read('k', later, undefined)).toBe('later');
+  });
+
+  it('hands failures to the handler: errors, timeouts, and calls the breaker refuses without calling the tier', async () => {
+    const { tier, inner } = setup({ breaker: { failures: 2 } });
+    const seen: Seen[] = [];
+    inner.mode = 'fail';
+    expect(await tier.read('a', recorder(seen), 'fail')).toBe('failed');
+    inner.mode = 'hang';
+    expect(await tier.read('b', recorder(seen), 'hang')).toBe('failed');
+    const calls = inner.calls;
+    expect(await tier.read('c', recorder(seen), 'open')).toBe('failed');
+    expect(inner.calls).toBe(calls);
+    expect(seen.map(({ outcome, token }) => [token, outcome])).toEqual([
+      ['fail', 'connection refused'],
+      ['hang', 'E_TIER_TIMEOUT'],
+      ['open', 'E_TIER_UNAVAILABLE'],
+    ]);
+  });
+
+  it('rejects with what a handler throws, leaving nothing unhandled', async () => {
+    const { tier, inner } = setup({ breaker: false });
+    inner.entries.set('k', { value: 'v', createdAt: 1, expiresAt: Infinity });
+    const throwing: ReadHandler<undefined, never> = {
+      found: () => {
+        throw new Error('found threw');
+      },
+      failed: () => {
+        throw new Error('failed threw');
+      },
+    };
+    await expect(tier.read('k', throwing, undefined)).rejects.toThrow('found threw');
+    inner.mode = 'fail';
+    await expect(tier.read('k', throwing, undefined)).rejects.toThrow('failed threw');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('get() goes down a chain of guarded and unguarded tiers past a failing one, promoting the hit', async () => {
+    const failing = new ScriptedTier('failing');
+    failing.mode = 'fail';
+    const middle = new ScriptedTier('middle');
+    const unguarded = new ScriptedTier('unguarded');
+    unguarded.entries.set('k', { value: 'deep', createdAt: Date.now(), expiresAt: Date.now() + 60_000 });
+    const errors: CacheError[] = [];
+    const cache = createCache({
+      tiers: [guardTier(failing, { breaker: false }), guardTier(middle), unguarded],
+      onError: (error) => errors.push(error),
+    });
+    expect(await cache.get('k')).toBe('deep');
+    expect(await cache.get('absent')).toBeUndefined();
+    await expect.poll(() => middle.entries.get('k')?.value).toBe('deep');
+    // Both reads failed on the first tier, and so did the hit's promotion into it.
+    const failures = errors.map((error) => `${String(error.tier)}:${(error as TierError).operation}`);
+    expect(failures.sort()).toEqual(['failing:get', 'failing:get', 'failing:promote']);
+    expect(cache.stats().tiers.map(({ hits, misses }) => [hits, misses])).toEqual([
+      [0, 0],
+      [0, 2],
+      [1, 1],
+    ]);
     await cache.close();
   });
 });

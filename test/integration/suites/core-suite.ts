@@ -194,6 +194,105 @@ export function coreSuite(backend: Backend): void {
     });
   });
 
+  describe('batched reads', () => {
+    /** A Redis-only cache (no L1 to answer repeats), reads batched by default. */
+    function redisOnly(options: { batchReads?: number | false; onError?: (error: CacheError) => void } = {}) {
+      const { batchReads, onError } = options;
+      const cache = createCache({
+        tiers: [
+          redisTier({
+            client: backend.client(),
+            prefix,
+            timeout: PATIENT,
+            ...(batchReads === undefined ? {} : { batchReads }),
+          }),
+        ],
+        ...(onError === undefined ? {} : { onError }),
+      });
+      caches.push(cache);
+      return cache;
+    }
+    const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+
+    it(`concurrent gets of one tick are ${backend.name === 'single' ? 'one MGET' : 'single GETs on a cluster'}, each caller getting its own value`, async () => {
+      const writer = instance();
+      await writer.setMany(keys.map((key, i) => ({ key, value: { i } })));
+      const cache = redisOnly();
+      await cache.get('warm-up');
+      const [mget, get] = [await commandCalls('mget'), await commandCalls('get')];
+      const values = await Promise.all([...keys, 'absent'].map((key) => cache.get(key)));
+      expect(values).toEqual([...keys.map((_, i) => ({ i })), undefined]);
+      const [mgets, gets] = [(await commandCalls('mget')) - mget, (await commandCalls('get')) - get];
+      // A batch spanning cluster nodes would fail on any one of them: no batching there.
+      expect([mgets, gets]).toEqual(backend.name === 'single' ? [1, 0] : [0, keys.length + 1]);
+      const tier = cache.stats().tiers[0]!;
+      expect([tier.hits, tier.misses]).toEqual([keys.length, 2]);
+      expect(tier.latency?.get?.count).toBe(keys.length + 2);
+    });
+
+    it('splits a tick of reads into batches of batchReads keys, and sends GETs with batchReads: false', async () => {
+      const writer = instance();
+      await writer.setMany(keys.map((key, i) => ({ key, value: i })));
+      const small = redisOnly({ batchReads: 25 });
+      const unbatched = redisOnly({ batchReads: false });
+      await Promise.all([small.get('warm-up'), unbatched.get('warm-up')]);
+      let [mget, get] = [await commandCalls('mget'), await commandCalls('get')];
+      expect(await Promise.all(keys.map((key) => small.get(key)))).toEqual(keys.map((_, i) => i));
+      expect([(await commandCalls('mget')) - mget, (await commandCalls('get')) - get]).toEqual(
+        backend.name === 'single' ? [3, 0] : [0, keys.length],
+      );
+      [mget, get] = [await commandCalls('mget'), await commandCalls('get')];
+      expect(await Promise.all(keys.map((key) => unbatched.get(key)))).toEqual(keys.map((_, i) => i));
+      expect([(await commandCalls('mget')) - mget, (await commandCalls('get')) - get]).toEqual([
+        0,
+        keys.length,
+      ]);
+    });
+
+    it('a corrupt payload in a batch is a miss for its key only', async () => {
+      const writer = instance();
+      await writer.setMany([
+        { key: 'good1', value: 1 },
+        { key: 'good2', value: 2 },
+      ]);
+      await admin.set(`${prefix}bad`, '{not json');
+      const errors: CacheError[] = [];
+      const cache = redisOnly({ onError: (error) => errors.push(error) });
+      expect(await Promise.all(['good1', 'bad', 'good2'].map((key) => cache.get(key)))).toEqual([
+        1,
+        undefined,
+        2,
+      ]);
+      expect(errors.map((error) => [error.code, error.key])).toEqual([['E_CORRUPT_ENTRY', 'bad']]);
+    });
+
+    it('getOrSet callers that miss L1 together share batches, and each key still loads once', async () => {
+      const writer = instance();
+      await writer.setMany(keys.slice(0, 30).map((key, i) => ({ key, value: i })));
+      const cache = instance();
+      const loads = new Map<string, number>();
+      const loader = (key: string) => () => {
+        loads.set(key, (loads.get(key) ?? 0) + 1);
+        return `loaded ${key}`;
+      };
+      // Every key asked for by three callers at once; half are in Redis, half load.
+      const values = await Promise.all(
+        [...keys, ...keys, ...keys].map((key) => cache.getOrSet(key, loader(key))),
+      );
+      const expected = keys.map((key, i) => (i < 30 ? i : `loaded ${key}`));
+      expect(values).toEqual([...expected, ...expected, ...expected]);
+      expect([...loads.values()]).toEqual(Array(30).fill(1));
+    });
+
+    it('rejects a batchReads that is not a positive integer or false, naming it', () => {
+      for (const batchReads of [0, -1, 1.5, true]) {
+        expect(() => redisTier({ client: admin, batchReads: batchReads as number })).toThrow(
+          /"redis\.batchReads".*expected a positive integer or false/,
+        );
+      }
+    });
+  });
+
   describe('payloads', () => {
     it('treats a corrupt or foreign payload under the prefix as a counted, reported miss', async () => {
       const errors: CacheError[] = [];
