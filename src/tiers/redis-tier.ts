@@ -65,11 +65,17 @@ export function redisTier(options: RedisTierOptions): RedisTier {
 export class RedisTier extends GuardedTier<RedisStore> {
   constructor(options: RedisTierOptions) {
     const store = new RedisStore(options);
-    // No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all.
-    super(store, options, {
-      connected: connectionCheck(store.client),
-      batchReads: (store.client as Partial<Cluster>).isCluster !== true,
-    });
+    try {
+      // No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all.
+      super(store, options, {
+        connected: connectionCheck(store.client),
+        batchReads: (store.client as Partial<Cluster>).isCluster !== true,
+      });
+    } catch (error) {
+      // A bad guard option: a client made from a URL would otherwise go on connecting forever.
+      void store.close().catch(() => {});
+      throw error;
+    }
   }
 
   get client(): Redis | Cluster {

@@ -6,6 +6,7 @@ import {
   memoryTier,
   redisTier,
   type CacheError,
+  type Duration,
   type TierCache,
 } from '../../src/index.js';
 import { PATIENT, singleBackend } from '../helpers/backends.js';
@@ -48,6 +49,20 @@ describe('single server only', () => {
     await cache.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: i })));
     expect(pipelines).toBe(1);
     expect(await admin.dbsize()).toBeGreaterThanOrEqual(100);
+  });
+
+  it('a bad guard option does not leave the client made from a URL connecting', async () => {
+    const clients = async () =>
+      String(await admin.client('LIST'))
+        .trim()
+        .split('\n').length;
+    const before = await clients();
+    expect(() => redisTier({ client: server.url, timeout: 'soon' as Duration })).toThrow(/"redis\.timeout"/);
+    // A client made just after it: once this one is connected, the other would have been too.
+    const control = server.client();
+    await control.ping();
+    expect(await clients()).toBe(before + 1);
+    control.disconnect();
   });
 });
 
