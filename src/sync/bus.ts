@@ -106,7 +106,11 @@ export class InvalidationBus {
     this.#queue = new PublishQueue(settings.maxQueue);
     if (settings.heartbeat !== undefined) {
       this.#heartbeat = new Heartbeat(this.#heartbeatStreams(), settings.heartbeat, {
-        silent: () => this.#update('heartbeat'),
+        silent: () => {
+          this.#update('heartbeat');
+          // The socket may be open and dead: only a new connection would find out.
+          this.#transport.reconnect?.();
+        },
         heard: () => this.#update('heartbeat'),
         failed: (error, first) => {
           this.counters.heartbeatErrors++;

@@ -146,6 +146,11 @@ export class ShardedPubSubTransport implements BusTransport {
     return owners;
   }
 
+  /** Rebuilds every shard subscription from a fresh slot map, as after a lost connection. */
+  reconnect(): void {
+    this.#lost(this.#generation);
+  }
+
   #lost(generation: number): void {
     if (generation !== this.#generation || this.#closed) return;
     this.#generation++;

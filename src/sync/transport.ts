@@ -23,6 +23,13 @@ export interface BusTransport {
   /** The one of `channels` that `publish` sends on. */
   readonly publishChannel?: string;
   publishTo?(channel: string, message: string): Promise<void>;
+  /**
+   * Drops the subscriber connection(s) and connects again. The bus calls it when its own
+   * heartbeats stop coming back while the connection looks open (a silent partition, a NAT or
+   * proxy that dropped the flow): a new connection may get through where the old one hangs,
+   * and nothing else would ever notice the old one is dead.
+   */
+  reconnect?(): void;
 }
 
 /**
@@ -93,6 +100,18 @@ export class RedisPubSubTransport implements BusTransport {
         },
       );
     });
+  }
+
+  reconnect(): void {
+    const subscriber = this.#subscriber;
+    if (this.#closed || subscriber === undefined) return;
+    if (subscriber.isCluster) {
+      subscriber.disconnect(true);
+      return;
+    }
+    // Destroyed, not ended: end() waits for the peer's FIN, which a partition never delivers.
+    // ioredis sees the socket close and reconnects as its retryStrategy says.
+    (subscriber as Redis).stream.destroy();
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,8 @@
  * stops forwarding in both directions while every socket stays open, so a client sees neither
  * data nor a closed connection (a silent partition, a proxy or NAT that drops traffic); `heal()`
  * forwards what was held, as TCP would deliver it once the partition is over.
+ * `blackhole('open')` holds only the connections open now and lets new ones through: a NAT or
+ * load balancer that lost one flow's state, where reconnecting is the cure.
  */
 import { createConnection, createServer, type Socket } from 'node:net';
 import { LOOPBACK } from './free-port.js';
@@ -13,8 +15,8 @@ export interface TcpProxy {
   /** Connections accepted so far (a client's reconnects show here). */
   readonly accepted: number;
   readonly blackholed: boolean;
-  /** Holds every byte in both directions, on open and new connections alike. */
-  blackhole(): void;
+  /** Holds every byte in both directions, on open and new connections alike ('all'), or on the open ones only. */
+  blackhole(scope?: 'all' | 'open'): void;
   /** Forwards what was held, then everything as it comes. */
   heal(): void;
   /** Closes the listener and every connection. */
@@ -26,11 +28,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<Socket>();
   /** Per direction: the socket to write to and what waits for it while blackholed. */
   const held = new Map<Socket, Buffer[]>();
+  /** Sockets held by blackhole('open'); every socket while blackholed is true. */
+  const stuck = new Set<Socket>();
   let blackholed = false;
   let accepted = 0;
 
   const forward = (to: Socket, chunk: Buffer): void => {
-    if (blackholed) held.get(to)!.push(chunk);
+    if (blackholed || stuck.has(to)) held.get(to)!.push(chunk);
     else if (!to.destroyed) to.write(chunk);
   };
   const track = (socket: Socket, peer: () => Socket): void => {
@@ -40,6 +44,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     socket.on('close', () => {
       sockets.delete(socket);
       held.delete(socket);
+      stuck.delete(socket);
       peer().destroy();
     });
   };
@@ -68,11 +73,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     get blackholed() {
       return blackholed;
     },
-    blackhole() {
-      blackholed = true;
+    blackhole(scope = 'all') {
+      if (scope === 'all') blackholed = true;
+      else for (const socket of sockets) stuck.add(socket);
     },
     heal() {
       blackholed = false;
+      stuck.clear();
       for (const [to, chunks] of held) {
         for (const chunk of chunks.splice(0)) if (!to.destroyed) to.write(chunk);
       }

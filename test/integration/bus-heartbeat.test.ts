@@ -74,6 +74,7 @@ function splitTransport(publisher: Redis, subscriber: Redis, channel: string): B
   return {
     publish: (message) => publishing.publish(message),
     subscribe: (onMessage, onState) => subscribing.subscribe(onMessage, onState),
+    reconnect: () => subscribing.reconnect(),
     close: () => subscribing.close(),
   };
 }
@@ -125,6 +126,30 @@ describe('the bus heartbeat on a real Redis', () => {
     await until('the blind instance to converge', async () => (await blind.cache.get('k')) === 'v3');
     expect(cut.cache.stats().bus.heartbeatErrors).toBe(0);
     expect(cut.errors).toEqual([]);
+  });
+
+  it('reconnects a subscriber whose open connection went silent, and hears invalidations again without the old one healing', async () => {
+    const prefix = `hb${++prefixCounter}:`;
+    const writer = instance(prefix, HEARTBEAT);
+    const cut = instance(prefix, HEARTBEAT, proxy);
+    await subscribed(writer.cache, cut.cache);
+    await heard([cut.cache], () => writer.cache.set('k', 'v1'));
+    expect(await cut.cache.get('k')).toBe('v1');
+    const accepted = proxy.accepted;
+    // Only the connection open now is cut off; a new one gets through.
+    proxy.blackhole('open');
+    try {
+      await writer.cache.set('k', 'v2');
+      await until('the cut-off instance to notice and resubscribe', () => cut.events.includes('reconnect'));
+      expect(cut.events).toEqual(['disconnect:heartbeat', 'reconnect']);
+      expect(proxy.accepted).toBeGreaterThan(accepted);
+      expect(await cut.cache.get('k')).toBe('v2');
+      await heard([cut.cache], () => writer.cache.set('k', 'v3'));
+      expect(await cut.cache.get('k')).toBe('v3');
+      expect(cut.errors).toEqual([]);
+    } finally {
+      proxy.heal();
+    }
   });
 
   it('reports a heartbeat outage on every instance while Redis is paused, and recovers after it resumes', async () => {
