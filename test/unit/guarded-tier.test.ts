@@ -320,21 +320,21 @@ describe('decorator', () => {
   });
 });
 
-describe('raw reads (a tier that hands the guard its reply and a decoder)', () => {
-  /** ScriptedTier plus RawReads: the payload is the entry's JSON, or 'corrupt' to make the decoder throw. */
-  class RawTier extends ScriptedTier {
-    rawCalls = 0;
-    readRaw(key: string): Promise<string | null> {
-      this.rawCalls++;
-      return this.get(key).then((found) => (found === undefined ? null : JSON.stringify(found.entry)));
-    }
-    decodeRaw(key: string, raw: string | null): StoredEntry | undefined {
-      if (raw === null) return undefined;
-      if (key === 'corrupt') throw new Error('decoder exploded');
-      return { entry: JSON.parse(raw) as Entry, size: raw.length };
-    }
+/** ScriptedTier plus RawReads: the payload is the entry's JSON, or 'corrupt' to make the decoder throw. */
+class RawTier extends ScriptedTier {
+  rawCalls = 0;
+  readRaw(key: string): Promise<string | null> {
+    this.rawCalls++;
+    return this.get(key).then((found) => (found === undefined ? null : JSON.stringify(found.entry)));
   }
+  decodeRaw(key: string, raw: string | null): StoredEntry | undefined {
+    if (raw === null) return undefined;
+    if (key === 'corrupt') throw new Error('decoder exploded');
+    return { entry: JSON.parse(raw) as Entry, size: raw.length };
+  }
+}
 
+describe('raw reads (a tier that hands the guard its reply and a decoder)', () => {
   it('reads through readRaw and decodes in the guard', async () => {
     const inner = new RawTier();
     const tier = new GuardedTier(inner, { timeout: 20 });
@@ -452,5 +452,77 @@ describe('read() (the outcome handed to a handler in the guard continuation)', (
       [1, 1],
     ]);
     await cache.close();
+  });
+});
+
+describe('batched reads (a tier that can read many raw replies at once)', () => {
+  /** RawTier plus readRawMany, counting the multi-key reads it is sent. */
+  class BatchTier extends RawTier {
+    batches: string[][] = [];
+    readRawMany(keys: readonly string[]): Promise<(string | null)[]> {
+      this.batches.push([...keys]);
+      return this.getMany(keys).then((found) =>
+        found.map((f) => (f === undefined ? null : JSON.stringify(f.entry))),
+      );
+    }
+  }
+  const entry = (value: string): Entry => ({ value, createdAt: 1, expiresAt: Infinity });
+
+  it('sends the reads of one tick as one multi-key read of at most batchReads keys', async () => {
+    const inner = new BatchTier();
+    const tier = new GuardedTier(inner, { timeout: 20, batchReads: 2 });
+    inner.entries.set('a', entry('A'));
+    inner.entries.set('c', entry('C'));
+    const found = await Promise.all(['a', 'b', 'c'].map((key) => tier.get(key)));
+    expect(found.map((f) => f?.entry.value)).toEqual(['A', undefined, 'C']);
+    expect(inner.batches).toEqual([['a', 'b'], ['c']]);
+    expect(inner.rawCalls).toBe(0);
+    // The next tick starts a new batch.
+    await tier.get('a');
+    expect(inner.batches.at(-1)).toEqual(['a']);
+  });
+
+  it('fails every read of a batch that fails or times out, counting one breaker outcome per batch', async () => {
+    const inner = new BatchTier();
+    const tier = new GuardedTier(inner, { timeout: 20, breaker: { failures: 2 } });
+    inner.mode = 'fail';
+    const failed = await Promise.all(['a', 'b', 'c'].map((key) => tier.get(key).catch((e: unknown) => e)));
+    expect(failed.map((e) => (e as Error).message)).toEqual(Array(3).fill('connection refused'));
+    expect(tier.health().breaker?.state).toBe('closed');
+    inner.mode = 'hang';
+    const timedOut = await Promise.all(['a', 'b'].map((key) => tier.get(key).catch((e: unknown) => e)));
+    expect(timedOut.map((e) => (e as CacheError).code)).toEqual(['E_TIER_TIMEOUT', 'E_TIER_TIMEOUT']);
+    expect(tier.health()).toMatchObject({ timeouts: 1, breaker: { state: 'open' } });
+    const calls = inner.calls;
+    const skipped = await Promise.all(['a', 'b'].map((key) => tier.get(key).catch((e: unknown) => e)));
+    expect(skipped.map((e) => (e as CacheError).code)).toEqual(['E_TIER_UNAVAILABLE', 'E_TIER_UNAVAILABLE']);
+    expect(inner.calls).toBe(calls);
+    for (const reject of inner.hung) reject(new Error('late'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a reply its decoder cannot read fails that read only', async () => {
+    const inner = new BatchTier();
+    const tier = new GuardedTier(inner, { timeout: 20 });
+    inner.entries.set('good', entry('G'));
+    inner.entries.set('corrupt', entry('X'));
+    const [good, corrupt] = await Promise.all([
+      tier.get('good'),
+      tier.get('corrupt').catch((e: unknown) => e),
+    ]);
+    expect(good?.entry.value).toBe('G');
+    expect((corrupt as Error).message).toBe('decoder exploded');
+    expect(inner.batches).toEqual([['good', 'corrupt']]);
+  });
+
+  it('reads one key at a time with batchReads: false, and rejects a bad batchReads naming it', async () => {
+    const inner = new BatchTier();
+    const tier = new GuardedTier(inner, { timeout: 20, batchReads: false });
+    await Promise.all(['a', 'b'].map((key) => tier.get(key)));
+    expect([inner.batches.length, inner.rawCalls]).toEqual([0, 2]);
+    expect(() => new GuardedTier(inner, { batchReads: 0 })).toThrow(
+      /"remote\.batchReads".*positive integer or false/,
+    );
   });
 });
