@@ -475,7 +475,7 @@ class BoundedCall<R> implements Deadline {
     if (batch !== undefined) {
       this.#settle();
       this.report(this as BoundedCall<unknown>, true);
-      batch.deliver(value as unknown[], this.raw, now() - batch.started);
+      batch.deliver(value as (string | Buffer | null)[], this.raw!, now() - batch.started);
       return;
     }
     const raw = this.raw;

@@ -52,20 +52,14 @@ export class ReadBatch {
     return new Promise(ReadBatch.#join) as Promise<R>;
   }
 
-  /**
-   * The multi-key read answered: `replies[i]` is the reply for `keys[i]`, raw when a decoder is
-   * given, else the entry.
-   */
-  deliver(replies: readonly unknown[], decoder: Decoder | undefined, ms: number): void {
+  /** The multi-key read answered: `replies[i]` is the raw reply for `keys[i]`. */
+  deliver(replies: readonly (string | Buffer | null)[], decoder: Decoder, ms: number): void {
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       let found: StoredEntry | undefined;
       try {
-        found =
-          decoder === undefined
-            ? (replies[i] as StoredEntry | undefined)
-            : decoder.decodeRaw(key, replies[i] as string | Buffer | null);
+        found = decoder.decodeRaw(key, replies[i] ?? null);
       } catch (error) {
         // One unreadable reply fails its own read, not the others.
         this.#failOne(i, error, ms);
