@@ -1069,16 +1069,11 @@ export class TierCache {
   ): Promise<unknown> {
     let owned = true;
     try {
-      const until = this.#backoff.get(key);
-      if (until !== undefined) {
-        if (until > this.#clock()) {
-          if (info === undefined) return undefined;
-          if (stale !== undefined && plan.failSafe) {
-            this.#servedStale(key, 'backoff');
-            return stale.value;
-          }
-        } else {
-          this.#backoff.delete(key);
+      if (this.#backingOff(key)) {
+        if (info === undefined) return undefined;
+        if (stale !== undefined && plan.failSafe) {
+          this.#servedStale(key, 'backoff');
+          return stale.value;
         }
       }
       let lease: Lease | undefined;
@@ -1103,9 +1098,7 @@ export class TierCache {
           this.#events.emit('loaderTimeout', { key, kind: 'hard' });
         }
         if (plan.failSafe) {
-          if (this.#backoff.size >= MAX_BACKOFF_KEYS)
-            this.#backoff.delete(this.#backoff.keys().next().value!);
-          this.#backoff.set(key, this.#clock() + plan.backoff);
+          this.#backOff(key, plan);
           if (stale !== undefined) {
             this.#servedStale(key, 'failSafe');
             return stale.value;
@@ -1293,8 +1286,8 @@ export class TierCache {
     try {
       const found = await this.#readRemotesMany(tickets, plan.keep > 0 ? stale : undefined);
       for (const [key, entry] of found) mine.get(key)!.resolve(entry.value);
-      const rest = keys.filter((key) => !found.has(key));
-      if (rest.length === 0) return;
+      const missing = keys.filter((key) => !found.has(key));
+      if (missing.length === 0) return;
       // A copy counts only within this call's own keep (the entry may allow longer).
       const readAt = this.#clock();
       for (const [key, entry] of stale)
@@ -1305,6 +1298,21 @@ export class TierCache {
           mine.get(key)!.resolve(entry.value);
         }
       }
+      // As in getOrSet: a key whose loader failed lately under fail-safe is answered from its
+      // kept copy, and left out of the call, until its back-off ends.
+      const rest: string[] = [];
+      for (const key of missing) {
+        const kept = stale.get(key);
+        if (!plan.failSafe || kept === undefined || !this.#backingOff(key)) {
+          rest.push(key);
+          continue;
+        }
+        if (readAt >= kept.expiresAt + plan.grace) {
+          this.#servedStale(key, 'backoff');
+          mine.get(key)!.resolve(kept.value);
+        }
+      }
+      if (rest.length === 0) return;
       this.#counters.loaderCalls++;
       const context = new LoadContext(rest[0]!);
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
@@ -1315,6 +1323,7 @@ export class TierCache {
       } catch (error) {
         this.#counters.loaderErrors++;
         for (const key of rest) {
+          if (plan.failSafe) this.#backOff(key, plan);
           const kept = stale.get(key);
           if (plan.failSafe && kept !== undefined) {
             this.#servedStale(key, 'failSafe');
@@ -1327,6 +1336,7 @@ export class TierCache {
       } finally {
         this.#counters.timeLoader(now() - started);
       }
+      for (const key of rest) this.#backoff.delete(key);
       const values = valuesOf(rest, loaded);
       const writes: WriteItem[] = [];
       if (!context.skipped) {
@@ -1354,6 +1364,21 @@ export class TierCache {
     } finally {
       for (const ticket of tickets) this.#guard.end(ticket);
     }
+  }
+
+  /** Whether `key`'s loader failed under fail-safe less than its back-off ago. */
+  #backingOff(key: string): boolean {
+    const until = this.#backoff.get(key);
+    if (until === undefined) return false;
+    if (until > this.#clock()) return true;
+    this.#backoff.delete(key);
+    return false;
+  }
+
+  /** Leaves `key`'s failing loader alone for the plan's back-off (oldest keys forgotten first). */
+  #backOff(key: string, plan: LoadPlan): void {
+    if (this.#backoff.size >= MAX_BACKOFF_KEYS) this.#backoff.delete(this.#backoff.keys().next().value!);
+    this.#backoff.set(key, this.#clock() + plan.backoff);
   }
 
   #cacheable(value: unknown): boolean {

@@ -164,6 +164,44 @@ describe('fail-safe', () => {
     expect(cache.stats().staleServed).toBe(2);
   });
 
+  it('getManyOrSet backs off per key too, and loads only the keys not backing off', async () => {
+    const { cache, clock, events } = setup({ failSafe: { maxStaleAge: '1m', backoff: '5s' } });
+    await cache.setMany([
+      { key: 'a', value: 'a0' },
+      { key: 'b', value: 'b0' },
+    ]);
+    clock.advance(1500);
+    const asked: string[][] = [];
+    const failing = (keys: string[]) => {
+      asked.push(keys);
+      throw new Error('origin down');
+    };
+    expect(await cache.getManyOrSet(['a', 'b'], failing)).toEqual(['a0', 'b0']);
+    // Within the back-off only the key that never failed reaches the loader.
+    clock.advance(4000);
+    expect(await cache.getManyOrSet(['a', 'b', 'c'], async (keys) => keys.map((k) => `${k}1`))).toEqual([
+      'a0',
+      'b0',
+      'c1',
+    ]);
+    expect(await cache.getManyOrSet(['a', 'b'], failing)).toEqual(['a0', 'b0']);
+    expect(asked).toEqual([['a', 'b']]);
+    expect(events.filter((e) => e.name === 'stale').map((e) => e.payload)).toEqual([
+      { key: 'a', reason: 'failSafe' },
+      { key: 'b', reason: 'failSafe' },
+      { key: 'a', reason: 'backoff' },
+      { key: 'b', reason: 'backoff' },
+      { key: 'a', reason: 'backoff' },
+      { key: 'b', reason: 'backoff' },
+    ]);
+    // After it, they load again; a success ends the back-off.
+    clock.advance(2000);
+    expect(await cache.getManyOrSet(['a', 'b'], async (keys) => keys.map((k) => `${k}2`))).toEqual([
+      'a2',
+      'b2',
+    ]);
+  });
+
   it('rejects with the LoaderError without fail-safe, or once the value is older than maxStaleAge', async () => {
     const failing = () => {
       throw new Error('origin down');
