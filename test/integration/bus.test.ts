@@ -1,43 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createCache,
-  createInvalidator,
-  escapeGlob,
-  memoryTier,
-  redisTier,
-  type CacheOptions,
-  type TierCache,
-} from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createInvalidator, escapeGlob, type TierCache } from '../../src/index.js';
 import { singleBackend } from '../helpers/backends.js';
-import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { redisFixture } from '../helpers/redis-fixture.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { busSuite } from './suites/bus-suite.js';
 import { waitFor, done, notYet } from '../helpers/wait-for.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 
-let server: RedisProcess;
+const redis = redisFixture();
+const { instance } = redis;
 let prefixCounter = 0;
-const caches: TierCache[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(caches.map((cache) => cache.close()));
-  await server.stop();
-});
-
-function instance(prefix: string, options: CacheOptions = {}, target = server): TierCache {
-  const cache = createCache({
-    tiers: [
-      memoryTier({ ttl: '1h' }),
-      redisTier({ client: target.client({ enableAutoPipelining: true }), prefix }),
-    ],
-    ...options,
-  });
-  caches.push(cache);
-  return cache;
-}
 
 // The tests every backend runs (test/cluster runs them on a cluster).
 busSuite(singleBackend());
@@ -58,13 +30,13 @@ describe('deleteByPattern, writeAround and the publish-only invalidator', () => 
     for (const key of ['user:1', 'user:2', 'user*:x', 'order:1']) await b.get(key);
     expect(b.stats().memory!.entries).toBe(4);
     await heard([b], () => a.deleteByPattern(`${escapeGlob('user*')}:*`));
-    expect(await server.cli('EXISTS', `${prefix}user*:x`)).toBe(0);
+    expect(await redis.server.cli('EXISTS', `${prefix}user*:x`)).toBe(0);
     expect(await b.get('user*:x')).toBeUndefined();
     expect(b.stats().memory!.entries).toBe(3);
     expect(await heardCount(b, () => a.deleteByPattern('user:*'))).toBe(1);
     expect(await b.get('user:1')).toBeUndefined();
     expect(await b.get('order:1')).toBe(4);
-    expect(await server.cli('EXISTS', `${prefix}order:1`)).toBe(1);
+    expect(await redis.server.cli('EXISTS', `${prefix}order:1`)).toBe(1);
     expect(b.stats().tiers[0]!.hits).toBeGreaterThan(0);
   });
 
@@ -99,7 +71,7 @@ describe('deleteByPattern, writeAround and the publish-only invalidator', () => 
     await subscribed(a, b);
     await heard([b], () => a.setMany([1, 2, 3].map((i) => ({ key: `k${i}`, value: i }))));
     for (const key of ['k1', 'k2', 'k3']) await b.get(key);
-    const invalidator = createInvalidator({ redis: server.url, prefix });
+    const invalidator = createInvalidator({ redis: redis.server.url, prefix });
     try {
       await heard([a, b], () => invalidator.delete('k1'));
       expect(await a.get('k1')).toBeUndefined();
@@ -128,7 +100,7 @@ describe('subscriber outages', () => {
     b.on('bus:disconnect', () => events.push('disconnect'));
     b.on('bus:reconnect', () => events.push('reconnect'));
     // Kill every pub/sub connection: b's subscriber (and a's) reconnect and resubscribe.
-    await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await redis.server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await waitFor(async () => (events.includes('reconnect') ? done(undefined) : notYet(events.join())), {
       description: 'b to resubscribe',
       intervalMs: 5,

@@ -1,31 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
-import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import { redisFixture } from '../helpers/redis-fixture.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { subscribed } from '../helpers/bus-waits.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
-let server: RedisProcess;
-const caches: TierCache[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(caches.map((cache) => cache.close()));
-  await server.stop();
-});
-
-function instance(prefix: string): TierCache {
-  const cache = createCache({
-    tiers: [
-      memoryTier({ ttl: '1h' }),
-      redisTier({ client: server.client({ enableAutoPipelining: true }), prefix }),
-    ],
-  });
-  caches.push(cache);
-  return cache;
-}
+const redis = redisFixture();
+const { instance, track } = redis;
 
 describe('namespaces', () => {
   it('clear() is one INCR and one message: every instance stops serving the old entries', async () => {
@@ -35,14 +16,14 @@ describe('namespaces', () => {
     const other = a.namespace('orders');
     await products.set('1', 'old');
     await other.set('1', 'kept');
-    expect(await server.cli('EXISTS', 'ns1:products:v0:1')).toBe(1);
+    expect(await redis.server.cli('EXISTS', 'ns1:products:v0:1')).toBe(1);
     const bProducts = b.namespace('products');
     expect(await bProducts.get('1')).toBe('old');
     expect(await bProducts.get('1')).toBe('old'); // from b's L1
     const incrs = async () =>
       Number(
         /calls=(\d+)/.exec(
-          String(await server.cli('INFO', 'commandstats'))
+          String(await redis.server.cli('INFO', 'commandstats'))
             .split('\n')
             .find((l) => l.startsWith('cmdstat_incr:')) ?? 'calls=0',
         )![1],
@@ -73,7 +54,7 @@ describe('namespaces', () => {
       bus: false, // so every call reads the version from Redis
       onError: (error) => errors.push(error),
     });
-    caches.push(cache);
+    track(cache);
     const ns = cache.namespace('p');
     await ns.set('k', 'cached');
     await own.pause(); // a hung Redis: without a timeout the version read would wait forever
@@ -100,7 +81,7 @@ describe('namespaces', () => {
 
   it('works without Redis as a local version counter', async () => {
     const cache = createCache();
-    caches.push(cache);
+    track(cache);
     const ns = cache.namespace('n');
     await ns.set('k', 1);
     await ns.clear();

@@ -6,10 +6,10 @@ import {
   type HistogramMetricData,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, InvalidOptionError, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createCache, InvalidOptionError, memoryTier, redisTier } from '../../src/index.js';
 import { openTelemetryMetrics } from '../../src/metrics/opentelemetry.js';
-import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { redisFixture } from '../helpers/redis-fixture.js';
 
 /** A reader the test pulls from; collect() runs the observable callbacks. */
 class PullReader extends MetricReader {
@@ -39,26 +39,17 @@ function point(metric: MetricData | undefined, attributes: Record<string, string
   return found?.value;
 }
 
-let server: RedisProcess;
-const caches: TierCache[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(caches.map((cache) => cache.close()));
-  await stopAllRedis();
-});
+const redis = redisFixture();
+const { track } = redis;
 
 describe('openTelemetryMetrics', () => {
   it('observes the same counts as stats() and records every remote call in the histogram', async () => {
     const reader = new PullReader();
     const provider = new MeterProvider({ readers: [reader] });
     const cache = createCache({
-      tiers: [memoryTier(), redisTier({ client: server.client(), prefix: 'otel:', timeout: '5s' })],
+      tiers: [memoryTier(), redisTier({ client: redis.server.client(), prefix: 'otel:', timeout: '5s' })],
     });
-    caches.push(cache);
+    track(cache);
     const exported = openTelemetryMetrics(cache, {
       meter: provider.getMeter('test'),
       name: 'catalog',
@@ -120,7 +111,7 @@ describe('openTelemetryMetrics', () => {
   it('rejects what is not a cache or a meter', () => {
     expect(() => openTelemetryMetrics({})).toThrow(/createCache/);
     const cache = createCache();
-    caches.push(cache);
+    track(cache);
     expect(() => openTelemetryMetrics(cache, { meter: {} as never })).toThrow(/Meter/);
     expect(() => openTelemetryMetrics(cache, { buckets: [2, 1] })).toThrow(/buckets/);
   });

@@ -1,41 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createCache,
-  memoryTier,
-  redisTier,
-  type CacheError,
-  type CacheOptions,
-  type TierCache,
-} from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import { PATIENT } from '../helpers/backends.js';
 import { FakeClock, gate } from '../helpers/fake-clock.js';
-import { parseInfo, startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { redisFixture } from '../helpers/redis-fixture.js';
+import { parseInfo, startRedis } from '../helpers/redis-server.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 
-let server: RedisProcess;
+const redis = redisFixture({ timeout: PATIENT });
+const { instance, track } = redis;
 let prefixCounter = 0;
-const caches: TierCache[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(caches.map((cache) => cache.close()));
-  await server.stop();
-});
-
-function instance(prefix: string, options: CacheOptions = {}, target = server): TierCache {
-  const cache = createCache({
-    tiers: [
-      memoryTier({ ttl: '1h' }),
-      redisTier({ client: target.client({ enableAutoPipelining: true }), prefix, timeout: '5s' }),
-    ],
-    ...options,
-  });
-  caches.push(cache);
-  return cache;
-}
 
 describe('tags', () => {
   it('invalidateTags drops tagged entries from L1 and L2 on this and another instance, nothing else', async () => {
@@ -63,7 +37,7 @@ describe('tags', () => {
       expect(await cache.get('p3')).toBe('three');
       expect(await cache.get('plain')).toBe('untagged');
     }
-    expect(await server.cli('EXISTS', `${prefix}p1`)).toBe(1);
+    expect(await redis.server.cli('EXISTS', `${prefix}p1`)).toBe(1);
     // A third instance that never heard the message reads the tag time from Redis.
     const c = instance(prefix, { clock: clock.read, bus: false });
     expect(await c.get('p1')).toBeUndefined();
@@ -202,11 +176,11 @@ describe('tags', () => {
     const writer = instance(prefix, { clock: clock.read, grace: '1h' });
     // No L1 and no bus: has() can only go by what Redis holds.
     const reader = createCache({
-      tiers: [redisTier({ client: server.client(), prefix, timeout: '5s' })],
+      tiers: [redisTier({ client: redis.server.client(), prefix, timeout: '5s' })],
       clock: clock.read,
       bus: false,
     });
-    caches.push(reader);
+    track(reader);
     await writer.set('tagged', 'v', { tags: ['t'] });
     await writer.set('short', 'v', { ttl: '1s' });
     expect([await reader.has('tagged'), await reader.has('short')]).toEqual([true, true]);
@@ -214,7 +188,7 @@ describe('tags', () => {
     await writer.invalidateTags(['t']);
     clock.advance(2_000);
     // Both copies are still in Redis (the expired one for grace): neither is a value get() serves.
-    expect(await server.cli('EXISTS', `${prefix}tagged`, `${prefix}short`)).toBe(2);
+    expect(await redis.server.cli('EXISTS', `${prefix}tagged`, `${prefix}short`)).toBe(2);
     expect([await reader.get('tagged'), await reader.get('short')]).toEqual([undefined, undefined]);
     expect([await reader.has('tagged'), await reader.has('short')]).toEqual([false, false]);
   });
@@ -249,11 +223,11 @@ describe('tags', () => {
     const clock = new FakeClock();
     const writer = instance(prefix, { clock: clock.read, bus: false });
     const reader = createCache({
-      tiers: [redisTier({ client: server.client(), prefix, timeout: '5s' })],
+      tiers: [redisTier({ client: redis.server.client(), prefix, timeout: '5s' })],
       clock: clock.read,
       bus: false,
     });
-    caches.push(reader);
+    track(reader);
     await writer.set('k', 1, { tags: ['t'] });
     expect(await reader.get('k')).toBe(1);
     clock.advance(10);
@@ -276,7 +250,7 @@ describe('tags', () => {
       clock: clock.read,
       onError: (error) => errors.push(error),
     });
-    caches.push(cache);
+    track(cache);
     try {
       await cache.set('k', 1, { tags: ['t'] });
       await cache.set('plain', 2);
