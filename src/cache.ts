@@ -1292,10 +1292,13 @@ export class TierCache {
       const readAt = this.#clock();
       for (const [key, entry] of stale)
         if (found.has(key) || readAt >= entry.expiresAt + plan.keep) stale.delete(key);
+      /** Keys whose callers have their answer already (grace, or a timeout below). */
+      const answered = new Set<string>();
       for (const [key, entry] of stale) {
         if (readAt < entry.expiresAt + plan.grace) {
           this.#servedStale(key, 'grace');
           mine.get(key)!.resolve(entry.value);
+          answered.add(key);
         }
       }
       // As in getOrSet: a key whose loader failed lately under fail-safe is answered from its
@@ -1318,12 +1321,14 @@ export class TierCache {
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
       const started = now();
       const loadStart = this.#clock();
+      const timers = this.#batchTimeouts(rest, stale, plan, mine, answered);
       try {
         loaded = await loader(rest, context);
       } catch (error) {
         this.#counters.loaderErrors++;
         for (const key of rest) {
           if (plan.failSafe) this.#backOff(key, plan);
+          if (answered.has(key)) continue;
           const kept = stale.get(key);
           if (plan.failSafe && kept !== undefined) {
             this.#servedStale(key, 'failSafe');
@@ -1334,6 +1339,7 @@ export class TierCache {
         }
         return;
       } finally {
+        for (const timer of timers) clearTimeout(timer);
         this.#counters.timeLoader(now() - started);
       }
       for (const key of rest) this.#backoff.delete(key);
@@ -1364,6 +1370,60 @@ export class TierCache {
     } finally {
       for (const ticket of tickets) this.#guard.end(ticket);
     }
+  }
+
+  /**
+   * getOrSet's soft and hard timeouts, per key of a batch loader call: at `softTimeout` a key
+   * with a kept copy is answered from it, at `hardTimeout` every key still waiting gets its
+   * kept copy under fail-safe or a LoaderTimeoutError. The call goes on either way, and its
+   * late result is still written. Returns the timers, to clear when the call settles.
+   */
+  #batchTimeouts(
+    keys: readonly string[],
+    stale: ReadonlyMap<string, Entry>,
+    plan: LoadPlan,
+    mine: ReadonlyMap<string, Deferred>,
+    answered: Set<string>,
+  ): NodeJS.Timeout[] {
+    const timers: NodeJS.Timeout[] = [];
+    const expire = (kind: 'soft' | 'hard', key: string): void => {
+      answered.add(key);
+      if (kind === 'soft') this.#counters.softTimeouts++;
+      else this.#counters.hardTimeouts++;
+      this.#events.emit('loaderTimeout', { key, kind });
+    };
+    if (plan.softTimeout !== FOREVER && keys.some((key) => stale.has(key))) {
+      timers.push(
+        setTimeout(() => {
+          for (const key of keys) {
+            const kept = stale.get(key);
+            if (kept === undefined || answered.has(key)) continue;
+            expire('soft', key);
+            this.#servedStale(key, 'softTimeout');
+            mine.get(key)!.resolve(kept.value);
+          }
+        }, plan.softTimeout),
+      );
+    }
+    if (plan.hardTimeout !== FOREVER) {
+      timers.push(
+        setTimeout(() => {
+          for (const key of keys) {
+            if (answered.has(key)) continue;
+            expire('hard', key);
+            const kept = stale.get(key);
+            if (plan.failSafe) this.#backOff(key, plan);
+            if (plan.failSafe && kept !== undefined) {
+              this.#servedStale(key, 'failSafe');
+              mine.get(key)!.resolve(kept.value);
+            } else {
+              mine.get(key)!.reject(new LoaderTimeoutError(key, plan.hardTimeout));
+            }
+          }
+        }, plan.hardTimeout),
+      );
+    }
+    return timers;
   }
 
   /** Whether `key`'s loader failed under fail-safe less than its back-off ago. */

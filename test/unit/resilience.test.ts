@@ -4,6 +4,7 @@ import {
   hasErrorCode,
   InvalidOptionError,
   LoaderError,
+  type LoaderTimeoutError,
   memoryTier,
   type CacheEvents,
   type CacheOptions,
@@ -271,6 +272,47 @@ describe('loader timeouts', () => {
     await cache.set('k', 'old');
     clock.advance(1500);
     expect(await cache.getOrSet('k', () => new Promise<string>(() => {}))).toBe('old');
+  });
+});
+
+describe('loader timeouts in getManyOrSet', () => {
+  it('soft timeout: keys with kept copies are answered from them; the others wait; the late result is cached', async () => {
+    const { cache, clock, events } = setup({ failSafe: true, softTimeout: 30 });
+    await cache.set('kept', 'old');
+    clock.advance(1500);
+    const release = gate<string[]>();
+    const pending = cache.getManyOrSet(['kept', 'fresh'], () => release.promise);
+    await waitFor(
+      async () =>
+        events.some((e) => e.name === 'loaderTimeout') ? done(true) : notYet('no soft timeout yet'),
+      { description: 'the soft timeout' },
+    );
+    release.resolve(['new', 'loaded']);
+    expect(await pending).toEqual(['old', 'loaded']);
+    expect(events.filter((e) => e.name === 'loaderTimeout').map((e) => e.payload)).toEqual([
+      { key: 'kept', kind: 'soft' },
+    ]);
+    expect(events).toContainEqual({ name: 'stale', payload: { key: 'kept', reason: 'softTimeout' } });
+    expect(await cache.get('kept')).toBe('new');
+    expect(cache.stats().loaderTimeouts).toEqual({ soft: 1, hard: 0 });
+  });
+
+  it('hard timeout: rejects with LoaderTimeoutError (kept copies under fail-safe), and still caches a late result', async () => {
+    const { cache, clock, events } = setup({ failSafe: true, hardTimeout: 30 });
+    await cache.set('kept', 'old');
+    clock.advance(1500);
+    const release = gate<string[]>();
+    const error = await rejection(cache.getManyOrSet(['kept', 'fresh'], () => release.promise));
+    expect(hasErrorCode(error, 'E_LOADER_TIMEOUT')).toBe(true);
+    expect((error as LoaderTimeoutError).key).toBe('fresh');
+    // The kept key was answered from its copy, and backs off from the loader.
+    expect(events).toContainEqual({ name: 'stale', payload: { key: 'kept', reason: 'failSafe' } });
+    expect(await cache.getManyOrSet(['kept'], () => Promise.reject(new Error('not asked')))).toEqual(['old']);
+    release.resolve(['new', 'late']);
+    await waitFor(async () => ((await cache.get('fresh')) === 'late' ? done(true) : notYet('not landed')), {
+      description: 'the late batch result',
+    });
+    expect(cache.stats().loaderTimeouts).toEqual({ soft: 0, hard: 2 });
   });
 });
 
