@@ -365,7 +365,9 @@ export class TierCache {
     if (options !== undefined) this.#checkWriteOptions(keys[0] ?? '', options);
     const plan = this.#planFor(options);
     const results = new Array<T>(keys.length);
-    const missing = this.#memoryPass(keys, results);
+    const due = plan.eagerRefresh > 0 && this.#memory !== undefined ? new Set<string>() : undefined;
+    const missing = this.#memoryPass(keys, results, due && { ratio: plan.eagerRefresh, due });
+    if (due !== undefined && due.size > 0) this.#refreshDue(due, loader, options, plan);
     if (missing.size === 0) return results;
     const waits: Promise<void>[] = [];
     const mine = new Map<string, Deferred>();
@@ -990,8 +992,15 @@ export class TierCache {
     flight.then(done, done);
   }
 
-  /** L1 pass of a multi-key read: fills hits into `results`, returns missing key → positions. */
-  #memoryPass<T>(keys: readonly string[], results: (T | undefined)[]): Map<string, number[]> {
+  /**
+   * L1 pass of a multi-key read: fills hits into `results`, returns missing key → positions.
+   * With `eager`, hits in the last `1 - ratio` of their life go into `due`.
+   */
+  #memoryPass<T>(
+    keys: readonly string[],
+    results: (T | undefined)[],
+    eager?: { ratio: number; due: Set<string> },
+  ): Map<string, number[]> {
     const missing = new Map<string, number[]>();
     const store = this.#store;
     const now = this.#clock();
@@ -1000,6 +1009,7 @@ export class TierCache {
       if (entry !== undefined) {
         this.#memoryCounters!.hits++;
         results[i] = this.#output(entry.value) as T;
+        if (eager !== undefined && isDue(entry, eager.ratio, now, this.#memory!.ttl)) eager.due.add(key);
         return;
       }
       if (store !== undefined) this.#memoryCounters!.misses++;
@@ -1223,15 +1233,45 @@ export class TierCache {
     if (this.#refreshes.has(key) || this.#closed) return;
     this.#counters.refreshes++;
     this.#events.emit('refresh', { key, reason });
-    const work = this.#refreshNow(key, loader, options, plan, reason).then(noop, (cause: unknown) => {
-      this.#counters.refreshErrors++;
-      const error = isCacheError(cause) ? cause : new LoaderError(key, cause);
-      this.#events.emit('refreshFailed', { key, reason, error });
-      this.#report(error, false);
-    });
+    const work = this.#refreshNow(key, loader, options, plan, reason).then(noop, (cause: unknown) =>
+      this.#refreshFailed(key, reason, cause),
+    );
     this.#refreshes.set(key, work);
     void work.finally(() => this.#refreshes.delete(key));
     this.#track(work);
+  }
+
+  #refreshFailed(key: string, reason: RefreshReason, cause: unknown): void {
+    this.#counters.refreshErrors++;
+    const error = isCacheError(cause) ? cause : new LoaderError(key, cause);
+    this.#events.emit('refreshFailed', { key, reason, error });
+    this.#report(error, false);
+  }
+
+  /**
+   * getManyOrSet's eager refresh: its L1 hits in the last part of their life are refreshed in
+   * the background by one batch, through the same path as its misses (a fresh copy below that
+   * is not itself due is promoted rather than loaded). Keys already loading are left to that.
+   */
+  #refreshDue(
+    due: ReadonlySet<string>,
+    loader: BatchLoader<unknown>,
+    options: GetOrSetOptions | undefined,
+    plan: LoadPlan,
+  ): void {
+    if (this.#closed) return;
+    const mine = new Map<string, Deferred>();
+    for (const key of due) {
+      // As getOrSet's refresh: a key backing off from a failing loader is not refreshed.
+      if (this.#flights.has(key) || this.#refreshes.has(key) || this.#backingOff(key)) continue;
+      const deferred = defer();
+      mine.set(key, deferred);
+      this.#join(key, deferred.promise);
+      this.#counters.refreshes++;
+      this.#events.emit('refresh', { key, reason: 'eager' });
+      deferred.promise.catch((cause: unknown) => this.#refreshFailed(key, 'eager', cause));
+    }
+    if (mine.size > 0) this.#track(this.#loadBatch(mine, loader, options, plan, true));
   }
 
   async #refreshNow(
@@ -1272,11 +1312,14 @@ export class TierCache {
     loader: BatchLoader<unknown>,
     options: GetOrSetOptions | undefined,
     plan: LoadPlan,
+    /** An eager refresh: a copy found below that is itself due is loaded too. */
+    eager = false,
   ): Promise<void> {
     const keys = [...mine.keys()];
     const tickets = keys.map((key) => this.#guard.begin(key));
     const stale = new Map<string, Entry>();
-    if (plan.keep > 0 && this.#store !== undefined) {
+    // An eager refresh's L1 copies are live: nothing to serve stale.
+    if (!eager && plan.keep > 0 && this.#store !== undefined) {
       const now = this.#clock();
       for (const key of keys) {
         const kept = this.#store.peekStale(key, now);
@@ -1285,8 +1328,14 @@ export class TierCache {
     }
     try {
       const found = await this.#readRemotesMany(tickets, plan.keep > 0 ? stale : undefined);
-      for (const [key, entry] of found) mine.get(key)!.resolve(entry.value);
-      const missing = keys.filter((key) => !found.has(key));
+      const foundAt = this.#clock();
+      const missing: string[] = [];
+      for (const key of keys) {
+        const entry = found.get(key);
+        if (entry === undefined || (eager && isDue(entry, plan.eagerRefresh, foundAt, FOREVER)))
+          missing.push(key);
+        else mine.get(key)!.resolve(entry.value);
+      }
       if (missing.length === 0) return;
       // A copy counts only within this call's own keep (the entry may allow longer).
       const readAt = this.#clock();

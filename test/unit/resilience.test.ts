@@ -340,6 +340,55 @@ describe('eager refresh', () => {
     expect(calls).toBe(2);
   });
 
+  it('getManyOrSet refreshes its due L1 hits with one background batch call, once', async () => {
+    const { cache, clock, events } = setup({ eagerRefresh: 0.8 });
+    const asked: string[][] = [];
+    const release = gate<string[]>();
+    const loader = (keys: string[]) => {
+      asked.push(keys);
+      return asked.length === 1 ? Promise.resolve(keys.map((k) => `${k}1`)) : release.promise;
+    };
+    expect(await cache.getManyOrSet(['a', 'b'], loader)).toEqual(['a1', 'b1']);
+    clock.advance(500);
+    await cache.set('c', 'c0'); // written later: not due yet
+    clock.advance(350); // 85% of a and b's life
+    for (let i = 0; i < 10; i++)
+      expect(await cache.getManyOrSet(['a', 'b', 'c'], loader)).toEqual(['a1', 'b1', 'c0']);
+    expect(asked).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
+    expect(events.filter((e) => e.name === 'refresh').map((e) => e.payload)).toEqual([
+      { key: 'a', reason: 'eager' },
+      { key: 'b', reason: 'eager' },
+    ]);
+    release.resolve(['a2', 'b2']);
+    await waitFor(async () => ((await cache.get('b')) === 'b2' ? done(true) : notYet('not refreshed')), {
+      description: 'the eager batch refresh',
+    });
+    expect(await cache.get('a')).toBe('a2');
+    expect(cache.stats()).toMatchObject({ staleServed: 0, refresh: { started: 2, failed: 0 } });
+  });
+
+  it('getManyOrSet reports a failed eager refresh and keeps serving the live copies', async () => {
+    const { cache, clock, events } = setup({ eagerRefresh: 0.5 });
+    await cache.setMany([
+      { key: 'a', value: 'a0' },
+      { key: 'b', value: 'b0' },
+    ]);
+    clock.advance(600);
+    const failing = () => Promise.reject(new Error('origin down'));
+    expect(await cache.getManyOrSet(['a', 'b'], failing)).toEqual(['a0', 'b0']);
+    await waitFor(
+      async () =>
+        cache.stats().refresh.failed === 2 ? done(true) : notYet(`${cache.stats().refresh.failed} failed`),
+      { description: 'both refreshes to fail' },
+    );
+    expect(events.filter((e) => e.name === 'refreshFailed').length).toBe(2);
+    expect(await cache.getManyOrSet(['a', 'b'], async (keys) => keys)).toEqual(['a0', 'b0']);
+    expect(unhandled).toEqual([]);
+  });
+
   it('does nothing when off', async () => {
     const { cache, clock } = setup();
     let calls = 0;
