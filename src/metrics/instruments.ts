@@ -95,12 +95,12 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
   },
   {
     name: 'loader_soft_timeouts_total',
-    help: 'Loader calls that passed their soft timeout (a stale value was returned meanwhile).',
+    help: 'Keys whose load passed its soft timeout (a stale value was returned meanwhile).',
     read: (s: CacheStats) => s.loaderTimeouts.soft,
   },
   {
     name: 'loader_hard_timeouts_total',
-    help: 'Loader calls that passed their hard timeout.',
+    help: 'Keys whose load passed its hard timeout.',
     read: (s: CacheStats) => s.loaderTimeouts.hard,
   },
   {

@@ -136,7 +136,10 @@ export interface CacheStats {
   hitRate: number;
   /** Loader calls (a batch loader call counts once), failures, and their latency in ms. */
   loader: { calls: number; errors: number; latency: LatencySummary };
-  /** Loader calls that passed their soft timeout (a stale value was served) or hard timeout. */
+  /**
+   * Keys whose load passed its soft timeout (a stale value was served) or hard timeout; a batch
+   * call counts once per key.
+   */
   loaderTimeouts: { soft: number; hard: number };
   /** Background refreshes (grace and eager) started, and those that failed. */
   refresh: { started: number; failed: number };
