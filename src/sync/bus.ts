@@ -74,6 +74,8 @@ export class InvalidationBus {
   readonly #queue: PublishQueue;
   readonly #lastSeen = new Map<string, number>();
   readonly #heartbeat: Heartbeat | undefined;
+  /** Whether a heartbeat silence may reconnect the subscriber: again once one was heard back. */
+  #mayReconnect = true;
   /** Invalidations of the current tick, and the promise their callers wait on. */
   #pending: Invalidation | undefined;
   #pendingDone: Promise<void> | undefined;
@@ -108,8 +110,14 @@ export class InvalidationBus {
       this.#heartbeat = new Heartbeat(this.#heartbeatStreams(), settings.heartbeat, {
         silent: () => {
           this.#update('heartbeat');
-          // The socket may be open and dead: only a new connection would find out.
-          this.#transport.reconnect?.();
+          // The socket may be open and dead: only a new connection would find out. Once per
+          // outage, and only when heartbeats go out: if they cannot be published (or come back
+          // too slowly even on a new connection), reconnecting again and again would resync L1
+          // on every confirmed resubscription and only add load.
+          if (this.#mayReconnect && this.#heartbeat!.publishing) {
+            this.#mayReconnect = false;
+            this.#transport.reconnect?.();
+          }
         },
         heard: () => this.#update('heartbeat'),
         failed: (error, first) => {
@@ -235,7 +243,10 @@ export class InvalidationBus {
       return;
     }
     const { publisher, sequence, inv, heartbeat } = decoded;
-    if (heartbeat !== undefined && this.#heartbeat?.hear(publisher, heartbeat) === true) return;
+    if (heartbeat !== undefined && this.#heartbeat?.hear(publisher, heartbeat) === true) {
+      this.#mayReconnect = true;
+      return;
+    }
     if (publisher === this.id) return;
     if (heartbeat === undefined) this.#cacheCounters.busMessagesIn++;
     const last = this.#lastSeen.get(publisher);

@@ -81,6 +81,11 @@ export class Heartbeat {
     return this.#silent;
   }
 
+  /** Whether every channel's last heartbeat PUBLISH went out: silence is then on the receiving side. */
+  get publishing(): boolean {
+    return this.#failing === 0;
+  }
+
   /** The subscription was just confirmed, which proves every channel as of now: watch from here. */
   watch(): void {
     if (this.#closed) return;

@@ -70,6 +70,18 @@ export class MemoryTransport implements BusTransport {
     this.#onState?.(true);
   }
 
+  /** Times the bus asked for a new subscriber connection. */
+  reconnects = 0;
+
+  /** A new connection: dropped and subscribed again at once; a deaf one stays deaf. */
+  reconnect(): void {
+    this.reconnects++;
+    this.disconnect();
+    queueMicrotask(() => {
+      if (!this.closed) this.connect();
+    });
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();

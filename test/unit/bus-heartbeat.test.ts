@@ -119,6 +119,35 @@ describe('the heartbeat watching the subscription', () => {
     expect(await b!.get('again')).toBeUndefined();
   });
 
+  it('asks for a new subscriber connection once per outage, and not at all while heartbeats cannot be published', async () => {
+    const { broker, caches, transports } = cluster([{}]);
+    const [a] = caches;
+    const events: string[] = [];
+    a!.on('bus:disconnect', (e) => events.push(`disconnect:${e.reason}`));
+    a!.on('bus:reconnect', () => events.push('reconnect'));
+    await until('a subscribed', () => a!.stats().bus.subscribed);
+    // Deaf on the new connection too: one reconnect, one resync, then it stays disconnected.
+    transports[0]!.deaf = true;
+    await until('a second silence', () => events.length >= 3);
+    const start = Date.now();
+    await until('three more heartbeat timeouts', () => Date.now() - start > 1_300);
+    expect(transports[0]!.reconnects).toBe(1);
+    expect(events).toEqual(['disconnect:heartbeat', 'reconnect', 'disconnect:heartbeat']);
+    // Heard again: the next outage may reconnect once more.
+    transports[0]!.deaf = false;
+    await until('a to hear its heartbeat', () => a!.stats().bus.subscribed);
+    transports[0]!.deaf = true;
+    await until('the second reconnect', () => transports[0]!.reconnects === 2);
+    transports[0]!.deaf = false;
+    await until('a subscribed again', () => a!.stats().bus.subscribed);
+    // Heartbeats that cannot go out say nothing about the subscriber connection.
+    broker.failPublishes = new Error('down');
+    await until('a to give up on its subscription', () => !a!.stats().bus.subscribed);
+    const since = Date.now();
+    await until('two more heartbeat timeouts', () => Date.now() - since > 900);
+    expect(transports[0]!.reconnects).toBe(2);
+  });
+
   it('reports one outage per heartbeat failure streak, counts every failure and queues nothing', async () => {
     const { broker, caches, errors } = cluster([{}]);
     const [a] = caches;
