@@ -117,27 +117,12 @@ export class RedisStore implements RemoteTier, RawReads {
       throw new InvalidOptionError('redisTier', `expected an options object, got ${describe(options)}`);
     }
     const { client } = options;
-    if (typeof client === 'string') {
-      if (!/^rediss?:\/\//.test(client)) {
-        throw new InvalidOptionError(
-          'redisTier.client',
-          `expected a redis:// URL or an ioredis client, got ${describe(client)}`,
-        );
-      }
-      this.client = new Redis(client, { ...OWNED_CLIENT_OPTIONS });
-      // An owned client's connection errors surface through command rejections; without this
-      // listener ioredis would print every reconnect attempt as an unhandled 'error' event.
-      this.client.on('error', () => {});
-      this.#owned = true;
-    } else if (
+    const url = typeof client === 'string' && /^rediss?:\/\//.test(client);
+    const given =
       typeof client === 'object' &&
       client !== null &&
-      typeof (client as { mget?: unknown }).mget === 'function'
-    ) {
-      this.client = client;
-      this.#owned = false;
-      if ((client as Cluster).isCluster) this.#cluster = client as Cluster;
-    } else {
+      typeof (client as { mget?: unknown }).mget === 'function';
+    if (!url && !given) {
       throw new InvalidOptionError(
         'redisTier.client',
         `expected a redis:// URL or an ioredis client, got ${describe(client)}`,
@@ -166,6 +151,19 @@ export class RedisStore implements RemoteTier, RawReads {
       );
     }
     this.#scanCount = scanCount;
+    // Last, once every option is known good: a client made from a URL starts connecting at once,
+    // and one made before a throw would go on reconnecting for the life of the process.
+    if (given) {
+      this.client = client;
+      this.#owned = false;
+      if ((client as Cluster).isCluster) this.#cluster = client as Cluster;
+    } else {
+      this.client = new Redis(client as string, { ...OWNED_CLIENT_OPTIONS });
+      // An owned client's connection errors surface through command rejections; without this
+      // listener ioredis would print every reconnect attempt as an unhandled 'error' event.
+      this.client.on('error', () => {});
+      this.#owned = true;
+    }
   }
 
   prepare(key: string, entry: Entry): PreparedWrite {

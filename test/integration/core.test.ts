@@ -51,12 +51,14 @@ describe('single server only', () => {
     expect(await admin.dbsize()).toBeGreaterThanOrEqual(100);
   });
 
-  it('a bad guard option does not leave the client made from a URL connecting', async () => {
+  it('a bad option does not leave the client made from a URL connecting', async () => {
     const clients = async () =>
       String(await admin.client('LIST'))
         .trim()
         .split('\n').length;
     const before = await clients();
+    // One the store checks, one the guard checks.
+    expect(() => redisTier({ client: server.url, ttl: 'bogus' as Duration })).toThrow(/"redis\.ttl"/);
     expect(() => redisTier({ client: server.url, timeout: 'soon' as Duration })).toThrow(/"redis\.timeout"/);
     // A client made just after it: once this one is connected, the other would have been too.
     const control = server.client();
