@@ -946,7 +946,9 @@ export class TierCache {
   ): void {
     const ratio = options?.eagerRefresh ?? this.#plan.eagerRefresh;
     if (typeof ratio !== 'number' || !(ratio > 0 && ratio < 1) || typeof loader !== 'function') return;
-    if (!isDue(entry, ratio, this.#readClock(), this.#memory!.ttl) || this.#refreshes.has(key)) return;
+    if (!isDue(entry, ratio, this.#readClock(), this.#memory!.ttl)) return;
+    // A key loading already (a getManyOrSet eager refresh runs as flights) is left to that.
+    if (this.#refreshes.has(key) || this.#flights.has(key)) return;
     let plan: LoadPlan;
     try {
       plan = this.#planFor(options);
@@ -1317,8 +1319,9 @@ export class TierCache {
   ): Promise<void> {
     const keys = [...mine.keys()];
     const tickets = keys.map((key) => this.#guard.begin(key));
+    /** The loader call's soft and hard timeouts; like getOrSet's, they cover its write too. */
+    let timers: NodeJS.Timeout[] = [];
     const stale = new Map<string, Entry>();
-    // An eager refresh's L1 copies are live: nothing to serve stale.
     if (!eager && plan.keep > 0 && this.#store !== undefined) {
       const now = this.#clock();
       for (const key of keys) {
@@ -1327,7 +1330,8 @@ export class TierCache {
       }
     }
     try {
-      const found = await this.#readRemotesMany(tickets, plan.keep > 0 ? stale : undefined);
+      // An eager refresh serves nothing stale: its callers have their live L1 copies.
+      const found = await this.#readRemotesMany(tickets, plan.keep > 0 && !eager ? stale : undefined);
       const foundAt = this.#clock();
       const missing: string[] = [];
       for (const key of keys) {
@@ -1370,7 +1374,7 @@ export class TierCache {
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
       const started = now();
       const loadStart = this.#clock();
-      const timers = this.#batchTimeouts(rest, stale, plan, mine, answered);
+      timers = this.#batchTimeouts(rest, stale, plan, mine, answered);
       try {
         loaded = await loader(rest, context);
       } catch (error) {
@@ -1388,7 +1392,6 @@ export class TierCache {
         }
         return;
       } finally {
-        for (const timer of timers) clearTimeout(timer);
         this.#counters.timeLoader(now() - started);
       }
       for (const key of rest) this.#backoff.delete(key);
@@ -1417,6 +1420,7 @@ export class TierCache {
       for (const [key, deferred] of mine)
         deferred.reject(isCacheError(error) ? error : new LoaderError(key, error));
     } finally {
+      for (const timer of timers) clearTimeout(timer);
       for (const ticket of tickets) this.#guard.end(ticket);
     }
   }
@@ -1425,7 +1429,7 @@ export class TierCache {
    * getOrSet's soft and hard timeouts, per key of a batch loader call: at `softTimeout` a key
    * with a kept copy is answered from it, at `hardTimeout` every key still waiting gets its
    * kept copy under fail-safe or a LoaderTimeoutError. The call goes on either way, and its
-   * late result is still written. Returns the timers, to clear when the call settles.
+   * late result is still written. Returns the timers, to clear when the call and its write end.
    */
   #batchTimeouts(
     keys: readonly string[],
