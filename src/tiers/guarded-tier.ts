@@ -57,8 +57,6 @@ export interface GuardHooks {
    * @default Date.now, cached for up to a millisecond (see coarseClock)
    */
   clock?: () => number;
-  /** Whether the tier may batch reads (see GuardOptions.batchReads) when it can. @default true */
-  batchReads?: boolean;
 }
 
 /**
@@ -70,6 +68,11 @@ export interface RawReads {
   decodeRaw(key: string, raw: string | Buffer | null): StoredEntry | undefined;
   /** The raw replies of many keys in one round trip, in order; lets the guard batch reads. */
   readRawMany?(keys: readonly string[]): Promise<(string | Buffer | null)[]>;
+  /**
+   * False when a multi-key read can fail as a whole where single reads would not (keys on a
+   * Cluster's several nodes): the guard then does not batch.
+   */
+  readonly batchable?: boolean;
 }
 
 function hasRawReads(tier: RemoteTier): tier is RemoteTier & RawReads {
@@ -156,7 +159,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
         `expected a positive integer or false, got ${describe(batch)}`,
       );
     }
-    const canBatch = this.#raw?.readRawMany !== undefined && hooks.batchReads !== false;
+    const canBatch = this.#raw?.readRawMany !== undefined && this.#raw.batchable !== false;
     this.#batchLimit = batch === false || !canBatch ? 0 : batch;
   }
 
@@ -248,7 +251,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     } catch (error) {
       pending = rejected(error);
     }
-    const call = this.#start('get', this.#readDeadlines, admission, pending, undefined, batch.started);
+    // Timed from now, not from the batch's first read: a deadline list stays in start order.
+    const call = this.#start('get', this.#readDeadlines, admission, pending, undefined);
     call.raw = this.#raw;
     call.batch = batch;
   };

@@ -66,11 +66,7 @@ export class RedisTier extends GuardedTier<RedisStore> {
   constructor(options: RedisTierOptions) {
     const store = new RedisStore(options);
     try {
-      // No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all.
-      super(store, options, {
-        connected: connectionCheck(store.client),
-        batchReads: (store.client as Partial<Cluster>).isCluster !== true,
-      });
+      super(store, options, { connected: connectionCheck(store.client) });
     } catch (error) {
       // A bad guard option: a client made from a URL would otherwise go on connecting forever.
       void store.close().catch(() => {});
@@ -111,6 +107,11 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   onCorrupt: RemoteTier['onCorrupt'] = undefined;
+
+  /** No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all. */
+  get batchable(): boolean {
+    return this.#cluster === undefined;
+  }
 
   constructor(options: RedisTierOptions) {
     if (typeof options !== 'object' || options === null) {
