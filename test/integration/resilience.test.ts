@@ -26,6 +26,12 @@ afterAll(stopAllRedis);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once some instance holds the distributed lock of `key`. */
+const lockTaken = (key: string) =>
+  waitFor(async () => ((await admin.exists(`tc-lock:${key}`)) === 1 ? done(true) : notYet('no lock')), {
+    description: `the lock of ${key}`,
+  });
+
 describe('grace and fail-safe through Redis', () => {
   it('keeps the Redis copy for its grace period and serves it stale to an instance with a cold L1', async () => {
     const clock = new FakeClock(Date.now());
@@ -209,9 +215,7 @@ describe('distributed single flight', () => {
     };
     try {
       const first = a.getOrSet('k', loader, { lock: true });
-      await waitFor(async () => ((await admin.exists('tc-lock:k')) === 1 ? done(true) : notYet('no lock')), {
-        description: 'the lock',
-      });
+      await lockTaken('k');
       const second = b.getOrSet('k', loader, { lock: true });
       const optedOut = b.getOrSet('other', () => 'x', { lock: false });
       expect(await optedOut).toBe('x');
@@ -230,9 +234,7 @@ describe('distributed single flight', () => {
     const hung = gate<string>();
     try {
       const first = a.getOrSet('k', () => hung.promise);
-      await waitFor(async () => ((await admin.exists('tc-lock:k')) === 1 ? done(true) : notYet('no lock')), {
-        description: 'the lock',
-      });
+      await lockTaken('k');
       expect(await b.getOrSet('k', () => 'loaded by b')).toBe('loaded by b');
       expect(events.map((e) => e.outcome)).toEqual(['waited', 'timedOut']);
       expect(b.stats().lock).toEqual({ acquired: 0, waited: 1, timedOut: 1 });
@@ -253,9 +255,7 @@ describe('distributed single flight', () => {
     };
     try {
       const first = a.getOrSet('k', loader);
-      await waitFor(async () => ((await admin.exists('tc-lock:k')) === 1 ? done(true) : notYet('no lock')), {
-        description: 'the lock',
-      });
+      await lockTaken('k');
       const second = b.getOrSet('k', loader);
       // Watch the lease's remaining life jump back up: eight renewals (every 100 ms) carry it
       // through more than two lives, after either of which b would have taken it and loaded.
