@@ -25,7 +25,7 @@ import {
 import { coarseClock, now } from './internal/clock.js';
 import { FOREVER, parseDuration } from './internal/duration.js';
 import { stableStringify } from './internal/stable-key.js';
-import { SoftTimeout, deadline } from './loading/deadline.js';
+import { SoftTimeout, deadline, within } from './loading/deadline.js';
 import { DistributedLock, type Lease } from './loading/distributed-lock.js';
 import { FillGuard, type FillTicket } from './loading/fill-guard.js';
 import { resolveLock, resolvePlan, type LoadPlan } from './loading/load-plan.js';
@@ -1100,15 +1100,11 @@ export class TierCache {
         return await deadline(work, key, stale === undefined ? FOREVER : plan.softTimeout, plan.hardTimeout);
       } catch (error) {
         if (error instanceof SoftTimeout) {
-          this.#counters.softTimeouts++;
-          this.#events.emit('loaderTimeout', { key, kind: 'soft' });
+          this.#loaderTimedOut(key, 'soft');
           this.#servedStale(key, 'softTimeout');
           return stale!.value;
         }
-        if (error instanceof LoaderTimeoutError) {
-          this.#counters.hardTimeouts++;
-          this.#events.emit('loaderTimeout', { key, kind: 'hard' });
-        }
+        if (error instanceof LoaderTimeoutError) this.#loaderTimedOut(key, 'hard');
         if (plan.failSafe) {
           this.#backOff(key, plan);
           if (stale !== undefined) {
@@ -1243,6 +1239,12 @@ export class TierCache {
     this.#track(work);
   }
 
+  #loaderTimedOut(key: string, kind: 'soft' | 'hard'): void {
+    if (kind === 'soft') this.#counters.softTimeouts++;
+    else this.#counters.hardTimeouts++;
+    this.#events.emit('loaderTimeout', { key, kind });
+  }
+
   #refreshFailed(key: string, reason: RefreshReason, cause: unknown): void {
     this.#counters.refreshErrors++;
     const error = isCacheError(cause) ? cause : new LoaderError(key, cause);
@@ -1369,27 +1371,31 @@ export class TierCache {
         }
       }
       if (rest.length === 0) return;
+      // A key whose load failed (or ran out of time): its kept copy under fail-safe, else the
+      // error; under fail-safe it backs off from the loader either way.
+      const fail = (key: string, error: CacheError): void => {
+        if (plan.failSafe) this.#backOff(key, plan);
+        if (answered.has(key)) return;
+        answered.add(key);
+        const kept = stale.get(key);
+        if (plan.failSafe && kept !== undefined) {
+          this.#servedStale(key, 'failSafe');
+          mine.get(key)!.resolve(kept.value);
+        } else {
+          mine.get(key)!.reject(error);
+        }
+      };
       this.#counters.loaderCalls++;
       const context = new LoadContext(rest[0]!);
       let loaded: Awaited<ReturnType<BatchLoader<unknown>>>;
       const started = now();
       const loadStart = this.#clock();
-      timers = this.#batchTimeouts(rest, stale, plan, mine, answered);
+      timers = this.#batchTimeouts(rest, stale, plan, mine, answered, fail);
       try {
         loaded = await loader(rest, context);
       } catch (error) {
         this.#counters.loaderErrors++;
-        for (const key of rest) {
-          if (plan.failSafe) this.#backOff(key, plan);
-          if (answered.has(key)) continue;
-          const kept = stale.get(key);
-          if (plan.failSafe && kept !== undefined) {
-            this.#servedStale(key, 'failSafe');
-            mine.get(key)!.resolve(kept.value);
-          } else {
-            mine.get(key)!.reject(new LoaderError(key, error));
-          }
-        }
+        for (const key of rest) fail(key, new LoaderError(key, error));
         return;
       } finally {
         this.#counters.timeLoader(now() - started);
@@ -1427,9 +1433,9 @@ export class TierCache {
 
   /**
    * getOrSet's soft and hard timeouts, per key of a batch loader call: at `softTimeout` a key
-   * with a kept copy is answered from it, at `hardTimeout` every key still waiting gets its
-   * kept copy under fail-safe or a LoaderTimeoutError. The call goes on either way, and its
-   * late result is still written. Returns the timers, to clear when the call and its write end.
+   * with a kept copy is answered from it, at `hardTimeout` every key still waiting `fail`s with
+   * a LoaderTimeoutError. The call goes on either way, and its late result is still written.
+   * Returns the timers, to clear when the call and its write end.
    */
   #batchTimeouts(
     keys: readonly string[],
@@ -1437,21 +1443,17 @@ export class TierCache {
     plan: LoadPlan,
     mine: ReadonlyMap<string, Deferred>,
     answered: Set<string>,
+    fail: (key: string, error: CacheError) => void,
   ): NodeJS.Timeout[] {
     const timers: NodeJS.Timeout[] = [];
-    const expire = (kind: 'soft' | 'hard', key: string): void => {
-      answered.add(key);
-      if (kind === 'soft') this.#counters.softTimeouts++;
-      else this.#counters.hardTimeouts++;
-      this.#events.emit('loaderTimeout', { key, kind });
-    };
     if (plan.softTimeout !== FOREVER && keys.some((key) => stale.has(key))) {
       timers.push(
         setTimeout(() => {
           for (const key of keys) {
             const kept = stale.get(key);
             if (kept === undefined || answered.has(key)) continue;
-            expire('soft', key);
+            answered.add(key);
+            this.#loaderTimedOut(key, 'soft');
             this.#servedStale(key, 'softTimeout');
             mine.get(key)!.resolve(kept.value);
           }
@@ -1463,15 +1465,8 @@ export class TierCache {
         setTimeout(() => {
           for (const key of keys) {
             if (answered.has(key)) continue;
-            expire('hard', key);
-            const kept = stale.get(key);
-            if (plan.failSafe) this.#backOff(key, plan);
-            if (plan.failSafe && kept !== undefined) {
-              this.#servedStale(key, 'failSafe');
-              mine.get(key)!.resolve(kept.value);
-            } else {
-              mine.get(key)!.reject(new LoaderTimeoutError(key, plan.hardTimeout));
-            }
+            this.#loaderTimedOut(key, 'hard');
+            fail(key, new LoaderTimeoutError(key, plan.hardTimeout));
           }
         }, plan.hardTimeout),
       );
@@ -1909,10 +1904,7 @@ export function createCache(options: CacheOptions = {}): TierCache {
 /** Waits until every one of `work` has settled, or `ms` have passed (FOREVER: no bound). */
 function settledWithin(work: readonly Promise<unknown>[], ms: number): Promise<void> {
   const all = Promise.allSettled(work).then(noop);
-  if (ms === FOREVER || work.length === 0) return all;
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return Promise.race([all, bound]).finally(() => clearTimeout(timer));
+  return ms === FOREVER ? all : within(all, ms, 'close timed out').catch(noop);
 }
 
 /** What #lookup returns for a counted L1 miss. */
