@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BusError, type CacheError } from '../errors.js';
+import { FOREVER } from '../internal/duration.js';
+import { within } from '../loading/deadline.js';
 import type { BusOutageReason, CacheEmitter } from '../events.js';
 import type { CacheCounters } from '../metrics/stats.js';
 import {
@@ -360,12 +362,5 @@ function sequencedStream(
 
 /** `work`, or a rejection once `ms` pass: a hung Redis must not hold up the writes that publish. */
 function withTimeout(work: Promise<void>, ms: number): Promise<void> {
-  if (ms === Number.POSITIVE_INFINITY) return work;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`PUBLISH did not complete within ${ms} ms`)), ms);
-  });
-  // The lost race's rejection is observed here, so it cannot go unhandled.
-  work.catch(() => {});
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return ms === FOREVER ? work : within(work, ms, `PUBLISH did not complete within ${ms} ms`);
 }
