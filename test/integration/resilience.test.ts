@@ -26,6 +26,17 @@ afterAll(stopAllRedis);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A loader that counts its calls and answers them all once `release` is called. */
+function heldLoader<T>() {
+  const answer = gate<T>();
+  let calls = 0;
+  const loader = () => {
+    calls++;
+    return answer.promise;
+  };
+  return { loader, release: (value: T) => answer.resolve(value), calls: () => calls };
+}
+
 /** Resolves once some instance holds the distributed lock of `key`. */
 const lockTaken = (key: string) =>
   waitFor(async () => ((await admin.exists(`tc-lock:${key}`)) === 1 ? done(true) : notYet('no lock')), {
@@ -207,21 +218,16 @@ describe('distributed single flight', () => {
 
   it('takes the lock per call, and lets a call opt out', async () => {
     const [a, b] = instances(2, 'percall:', false) as [TierCache, TierCache];
-    const release = gate<string>();
-    let calls = 0;
-    const loader = () => {
-      calls++;
-      return release.promise;
-    };
+    const held = heldLoader<string>();
     try {
-      const first = a.getOrSet('k', loader, { lock: true });
+      const first = a.getOrSet('k', held.loader, { lock: true });
       await lockTaken('k');
-      const second = b.getOrSet('k', loader, { lock: true });
+      const second = b.getOrSet('k', held.loader, { lock: true });
       const optedOut = b.getOrSet('other', () => 'x', { lock: false });
       expect(await optedOut).toBe('x');
-      release.resolve('v');
+      held.release('v');
       expect(await Promise.all([first, second])).toEqual(['v', 'v']);
-      expect(calls).toBe(1);
+      expect(held.calls()).toBe(1);
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -247,16 +253,11 @@ describe('distributed single flight', () => {
 
   it('renews the lease while a loader slower than the lock ttl runs: waiters keep waiting, one loader call', async () => {
     const [a, b] = instances(2, 'renew:', { ttl: 300, wait: '20s', poll: '20ms' }) as [TierCache, TierCache];
-    const slow = gate<string>();
-    let calls = 0;
-    const loader = () => {
-      calls++;
-      return slow.promise;
-    };
+    const slow = heldLoader<string>();
     try {
-      const first = a.getOrSet('k', loader);
+      const first = a.getOrSet('k', slow.loader);
       await lockTaken('k');
-      const second = b.getOrSet('k', loader);
+      const second = b.getOrSet('k', slow.loader);
       // Watch the lease's remaining life jump back up: eight renewals (every 100 ms) carry it
       // through more than two lives, after either of which b would have taken it and loaded.
       let renewals = 0;
@@ -271,10 +272,10 @@ describe('distributed single flight', () => {
         { description: 'eight renewals of the lease', intervalMs: 20, timeoutMs: 20_000 },
       );
       expect(await admin.exists('tc-lock:k')).toBe(1);
-      expect(calls).toBe(1);
-      slow.resolve('v');
+      expect(slow.calls()).toBe(1);
+      slow.release('v');
       expect(await Promise.all([first, second])).toEqual(['v', 'v']);
-      expect(calls).toBe(1);
+      expect(slow.calls()).toBe(1);
       expect(b.stats().lock.timedOut).toBe(0);
     } finally {
       await Promise.all([a.close(), b.close()]);
