@@ -4,6 +4,7 @@
 // A lock written on one machine with node_modules present can silently drop the other
 // platforms' builds, and then `npm ci` refuses a fresh clone.
 import { readFileSync } from 'node:fs';
+import { URL } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8'));
