@@ -3,9 +3,7 @@ import {
   type CacheError,
   CacheClosedError,
   CorruptEntryError,
-  InvalidKeyError,
   InvalidOptionError,
-  InvalidTtlError,
   InvalidValueError,
   LoaderError,
   LoaderTimeoutError,
@@ -24,6 +22,7 @@ import {
 } from './events.js';
 import { coarseClock, now } from './internal/clock.js';
 import { FOREVER, parseDuration } from './internal/duration.js';
+import { KeyRules } from './internal/keys.js';
 import { stableStringify } from './internal/stable-key.js';
 import { SoftTimeout, deadline, within } from './loading/deadline.js';
 import { DistributedLock, type Lease } from './loading/distributed-lock.js';
@@ -40,7 +39,9 @@ import {
   type TierOperation,
 } from './metrics/stats.js';
 import {
-  checkJitter,
+  checkBatchSize,
+  checkWriteOptions,
+  maskOf,
   resolveOptions,
   type CacheOptions,
   type GetOrSetOptions,
@@ -59,7 +60,6 @@ import { globMatcher } from './sync/glob.js';
 import { CacheNamespace, NamespaceVersions } from './sync/namespaces.js';
 import { emptyInvalidation, type Invalidation } from './sync/message.js';
 import { TagTimes, checkTags } from './sync/tags.js';
-import { isReserved, NAMESPACE_KEY_PREFIX, TAG_KEY_PREFIX } from './sync/reserved-keys.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
 
@@ -157,8 +157,9 @@ export class TierCache {
   readonly #flightInfo = new WeakMap<Promise<unknown>, FlightInfo>();
   readonly #guard: FillGuard;
   readonly #background = new Set<Promise<void>>();
-  /** Keys up to this many UTF-16 units cannot exceed maxKeyBytes, so they skip byte counting. */
-  readonly #shortKey: number;
+  readonly #keys: KeyRules;
+  /** Every tier's name, memory first (for validating per-call `ttl` maps and `writeTo`). */
+  readonly #tierNames: readonly string[];
   readonly #clone: boolean;
   #closed = false;
   readonly #events = new CacheEmitter();
@@ -190,15 +191,12 @@ export class TierCache {
     this.#clock = resolved.clock;
     this.#guard = new FillGuard(resolved.memory !== undefined || resolved.remotes.length > 1);
     this.#readClock = resolved.clock === Date.now ? coarseClock() : resolved.clock;
-    this.#shortKey = Math.floor(resolved.maxKeyBytes / 3);
+    this.#keys = new KeyRules(resolved.maxKeyBytes);
     this.#clone = resolved.memory?.valueMode === 'clone';
     this.#lives = [...(this.#memory ? [this.#memory] : []), ...this.#remotes];
     this.#offset = this.#memory ? 1 : 0;
-    this.#writeMask = writeMask(
-      options.writeTo,
-      this.#lives.map((t) => t.name),
-      'writeTo',
-    );
+    this.#tierNames = this.#lives.map((t) => t.name);
+    this.#writeMask = writeMask(options.writeTo, this.#tierNames, 'writeTo');
     this.#counters = new CacheCounters([...(this.#memory ? [this.#memory] : []), ...this.#remotes]);
     this.#memoryCounters = this.#memory ? this.#counters.tiers[0] : undefined;
     this.#remoteCounters = this.#counters.tiers.slice(this.#memory ? 1 : 0);
@@ -293,7 +291,7 @@ export class TierCache {
    * stale, with grace), and which tier answered. For HTTP caching headers.
    */
   async getEntry<T = unknown>(key: string): Promise<EntryInfo<T> | undefined> {
-    this.#checkKey(key);
+    this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError('getEntry');
     const hit = this.#memoryEntry(key);
     if (hit !== undefined) return hit as EntryInfo<T>;
@@ -315,7 +313,7 @@ export class TierCache {
    * eager refresh does not (an HTTP route's loader can only run inside its own request).
    */
   async getOrSetEntry<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<EntryInfo<T>> {
-    this.#checkKey(key);
+    this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError('getOrSetEntry');
     const hit = this.#memoryEntry(key);
     if (hit !== undefined) return hit as EntryInfo<T>;
@@ -332,7 +330,7 @@ export class TierCache {
 
   /** Values for `keys` (aligned), with one lookup per tier for all keys that missed above it. */
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
-    this.#checkKeys(keys);
+    this.#keys.checkAll(keys);
     if (this.#closed) throw new CacheClosedError('getMany');
     const results = new Array<T | undefined>(keys.length).fill(undefined);
     const missing = this.#memoryPass(keys, results);
@@ -358,11 +356,11 @@ export class TierCache {
     loader: BatchLoader<T>,
     options?: GetOrSetOptions,
   ): Promise<T[]> {
-    this.#checkKeys(keys);
+    this.#keys.checkAll(keys);
     if (this.#closed) throw new CacheClosedError('getManyOrSet');
     if (typeof loader !== 'function')
       throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
-    if (options !== undefined) this.#checkWriteOptions(keys[0] ?? '', options);
+    if (options !== undefined) checkWriteOptions(keys[0] ?? '', options, this.#tierNames);
     const plan = this.#planFor(options);
     const results = new Array<T>(keys.length);
     const due = plan.eagerRefresh > 0 && this.#memory !== undefined ? new Set<string>() : undefined;
@@ -393,11 +391,11 @@ export class TierCache {
 
   /** Writes `value` to every tier. Rejects, writing nothing, if the value cannot be encoded. */
   async set<T>(key: string, value: T, options?: WriteOptions): Promise<void> {
-    this.#checkKey(key);
+    this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError('set');
     if (value === undefined)
       throw new InvalidValueError(key, 'undefined cannot be stored; use delete() to remove a key');
-    if (options !== undefined) this.#checkWriteOptions(key, options);
+    if (options !== undefined) checkWriteOptions(key, options, this.#tierNames);
     await this.#write([{ key, value, options }], undefined);
   }
 
@@ -408,7 +406,7 @@ export class TierCache {
     }
     if (this.#closed) throw new CacheClosedError('setMany');
     const writes: WriteItem[] = items.map((item: SetManyItem<T>) => {
-      this.#checkKey(item.key);
+      this.#keys.check(item.key);
       if (item.value === undefined)
         throw new InvalidValueError(item.key, 'undefined cannot be stored; use delete() to remove a key');
       const own =
@@ -418,7 +416,7 @@ export class TierCache {
         item.tags === undefined
           ? options
           : { ...options, ...item };
-      if (own !== undefined) this.#checkWriteOptions(item.key, own);
+      if (own !== undefined) checkWriteOptions(item.key, own, this.#tierNames);
       return { key: item.key, value: item.value, options: own };
     });
     await this.#write(writes, undefined);
@@ -431,7 +429,7 @@ export class TierCache {
 
   /** Removes `keys` from every tier (one round trip per remote tier); how many tier copies went. */
   async deleteMany(keys: readonly string[]): Promise<number> {
-    this.#checkKeys(keys);
+    this.#keys.checkAll(keys);
     if (this.#closed) throw new CacheClosedError('delete');
     let removed = 0;
     for (const key of keys) {
@@ -545,7 +543,7 @@ export class TierCache {
    * throws, nothing is invalidated and the error propagates.
    */
   async writeAround<R>(key: string, write: () => R | Promise<R>): Promise<R> {
-    this.#checkKey(key);
+    this.#keys.check(key);
     if (typeof write !== 'function')
       throw new InvalidOptionError('write', `expected a function, got ${describe(write)}`);
     if (this.#closed) throw new CacheClosedError('writeAround');
@@ -560,7 +558,7 @@ export class TierCache {
    * reads the entry from a remote tier rather than asking whether the key exists.
    */
   async has(key: string): Promise<boolean> {
-    this.#checkKey(key);
+    this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError('has');
     if (this.#store?.peek(key, this.#clock()) !== undefined) return true;
     for (const [i, tier] of this.#remotes.entries()) {
@@ -625,7 +623,7 @@ export class TierCache {
       write.writeTo !== undefined ||
       write.tags !== undefined
     )
-      this.#checkWriteOptions(name, write);
+      checkWriteOptions(name, write, this.#tierNames);
     const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
     return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
   }
@@ -640,7 +638,7 @@ export class TierCache {
     const batchSize = checkBatchSize(options.batchSize);
     const progress: WarmProgress = { processed: 0, loaded: 0 };
     for (const batch of batches(keys, batchSize)) {
-      this.#checkKeys(batch);
+      this.#keys.checkAll(batch);
       const tickets = batch.map((key) => this.#guard.begin(key));
       try {
         progress.loaded += (await this.#readRemotesMany(tickets)).size;
@@ -678,12 +676,12 @@ export class TierCache {
             ...(writeTo === undefined ? {} : { writeTo }),
             ...(tags === undefined ? {} : { tags }),
           };
-    if (write !== undefined) this.#checkWriteOptions('warmFrom', write);
+    if (write !== undefined) checkWriteOptions('warmFrom', write, this.#tierNames);
     // Per item: the call's tags and the item's own.
     const optionsOf = (item: T): WriteOptions | undefined => {
       if (tagsOf === undefined) return write;
       const own = { ...write, tags: [...(tags ?? []), ...tagsOf(item)] };
-      this.#checkWriteOptions('warmFrom', own);
+      checkWriteOptions('warmFrom', own, this.#tierNames);
       return own;
     };
     const progress: WarmProgress = { processed: 0, loaded: 0 };
@@ -697,7 +695,7 @@ export class TierCache {
     };
     for await (const item of source) {
       const key = keyOf(item);
-      this.#checkKey(key);
+      this.#keys.check(key);
       if (item === undefined) throw new InvalidValueError(key, 'undefined cannot be stored');
       batch.push({ key, value: item, options: optionsOf(item) });
       if (batch.length >= batchSize) await flush();
@@ -765,15 +763,7 @@ export class TierCache {
    * closed) on the slow path.
    */
   #lookup(key: string): MemoryNode | typeof MISS | undefined {
-    if (
-      typeof key !== 'string' ||
-      key.length === 0 ||
-      key.length > this.#shortKey ||
-      this.#closed ||
-      key.charCodeAt(0) === 95 /* _ */
-    ) {
-      return undefined;
-    }
+    if (!this.#keys.plainlyValid(key) || this.#closed) return undefined;
     const store = this.#store;
     // Without L1 a valid key goes straight below, uncounted (there are no L1 counters).
     if (store === undefined) return MISS;
@@ -794,7 +784,7 @@ export class TierCache {
 
   /** The slow path's entry: validates the key, then answers from L1 or goes below it. */
   async #checked<T>(key: string, operation: string, below: () => Promise<T>): Promise<T> {
-    this.#checkKey(key);
+    this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError(operation);
     const entry = this.#store?.get(key, this.#clock());
     if (entry !== undefined) {
@@ -890,7 +880,7 @@ export class TierCache {
     if (flight === undefined) {
       if (typeof loader !== 'function')
         throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
-      if (options !== undefined) this.#checkWriteOptions(key, options);
+      if (options !== undefined) checkWriteOptions(key, options, this.#tierNames);
       const plan = this.#planFor(options);
       let stale: Entry | undefined;
       if (plan.keep > 0 && this.#store !== undefined) {
@@ -1652,7 +1642,7 @@ export class TierCache {
     for (const item of items) {
       if (tickets !== undefined && !this.#guard.isCurrent(tickets.get(item.key)!)) continue;
       written.push(item.key);
-      const mask = this.#maskOf(item.options);
+      const mask = maskOf(item.options, this.#tierNames, this.#writeMask);
       const expiries = this.#expiries(item, now, mask);
       const createdAt = item.createdAt ?? now;
       const tags = item.options?.tags;
@@ -1793,63 +1783,6 @@ export class TierCache {
     return expiries;
   }
 
-  #checkWriteOptions(key: string, options: WriteOptions): void {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionError('options', `expected an options object, got ${describe(options)}`);
-    }
-    const { ttl, jitter } = options;
-    if (jitter !== undefined) checkJitter(jitter, 'jitter');
-    if (options.tags !== undefined) checkTags(options.tags);
-    if (options.writeTo !== undefined) this.#maskOf(options);
-    if (ttl === undefined) return;
-    if (typeof ttl === 'object' && ttl !== null) {
-      const names = new Set([this.#memory?.name, ...this.#remotes.map((t) => t.name)]);
-      for (const [name, life] of Object.entries(ttl)) {
-        if (!names.has(name)) throw new InvalidTtlError(ttl, `no tier is named "${name}"`, key);
-        const parsed = parseDuration(life);
-        if (typeof parsed === 'string') throw new InvalidTtlError(life, `${parsed} (tier "${name}")`, key);
-      }
-      return;
-    }
-    const parsed = parseDuration(ttl);
-    if (typeof parsed === 'string') throw new InvalidTtlError(ttl, parsed, key);
-  }
-
-  /** The tiers a write with these options goes to (validating a per-call writeTo). */
-  #maskOf(options: WriteOptions | undefined): WriteMask | undefined {
-    if (options?.writeTo === undefined) return this.#writeMask;
-    return writeMask(
-      options.writeTo,
-      this.#lives.map((t) => t.name),
-      'writeTo',
-    );
-  }
-
-  #checkKey(key: unknown): asserts key is string {
-    if (typeof key !== 'string') throw new InvalidKeyError(key, `expected a string, got ${typeof key}`);
-    if (key.length === 0) throw new InvalidKeyError(key, 'a key cannot be empty');
-    if (isReserved(key)) {
-      throw new InvalidKeyError(
-        key,
-        `keys starting with "${TAG_KEY_PREFIX}" or "${NAMESPACE_KEY_PREFIX}" are reserved: tag times and namespace versions live there`,
-      );
-    }
-    if (key.length > this.#shortKey) {
-      const bytes = Buffer.byteLength(key, 'utf8');
-      if (bytes > this.#options.maxKeyBytes) {
-        throw new InvalidKeyError(
-          key,
-          `it is ${bytes} bytes long, more than maxKeyBytes (${this.#options.maxKeyBytes})`,
-        );
-      }
-    }
-  }
-
-  #checkKeys(keys: readonly string[]): void {
-    if (!Array.isArray(keys)) throw new InvalidKeyError(keys, 'expected an array of keys');
-    for (const key of keys) this.#checkKey(key);
-  }
-
   /** Counts and reports a tier fault; rethrows it when the cache was built with tierErrors:'throw'. */
   #tierFault(
     tier: RemoteTier,
@@ -1909,13 +1842,6 @@ function settledWithin(work: readonly Promise<unknown>[], ms: number): Promise<v
 
 /** What #lookup returns for a counted L1 miss. */
 const MISS = Symbol('miss');
-
-function checkBatchSize(batchSize: unknown = 500): number {
-  if (!Number.isInteger(batchSize) || (batchSize as number) < 1) {
-    throw new InvalidOptionError('batchSize', `expected a positive integer, got ${describe(batchSize)}`);
-  }
-  return batchSize as number;
-}
 
 function* batches(keys: Iterable<string>, size: number): Generator<string[]> {
   let batch: string[] = [];

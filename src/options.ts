@@ -1,10 +1,12 @@
-import { CacheError, InvalidOptionError, describe } from './errors.js';
+import { CacheError, InvalidOptionError, InvalidTtlError, describe } from './errors.js';
 import type { Clock } from './internal/clock.js';
 import { parseDuration, type Duration } from './internal/duration.js';
 import type { LoadOptions, LockOptions } from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
 import type { RemoteTier } from './tiers/tier.js';
 import { resolveBus, type BusOptions, type ResolvedBus } from './sync/bus-options.js';
+import { checkTags } from './sync/tags.js';
+import { writeMask, type WriteMask } from './tiers/write-targets.js';
 
 export type Tier = MemoryTier | RemoteTier;
 
@@ -206,4 +208,47 @@ export function checkJitter(jitter: unknown, option: string): asserts jitter is 
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
     throw new InvalidOptionError(option, `expected a fraction from 0 to 1, got ${describe(jitter)}`);
   }
+}
+
+/**
+ * Validates a call's write options against the cache's tiers (names in `ttl` maps and
+ * `writeTo`); `key` names the call in errors.
+ */
+export function checkWriteOptions(key: string, options: WriteOptions, tierNames: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', `expected an options object, got ${describe(options)}`);
+  }
+  const { ttl, jitter } = options;
+  if (jitter !== undefined) checkJitter(jitter, 'jitter');
+  if (options.tags !== undefined) checkTags(options.tags);
+  if (options.writeTo !== undefined) writeMask(options.writeTo, tierNames, 'writeTo');
+  if (ttl === undefined) return;
+  if (typeof ttl === 'object' && ttl !== null) {
+    for (const [name, life] of Object.entries(ttl)) {
+      if (!tierNames.includes(name)) throw new InvalidTtlError(ttl, `no tier is named "${name}"`, key);
+      const parsed = parseDuration(life);
+      if (typeof parsed === 'string') throw new InvalidTtlError(life, `${parsed} (tier "${name}")`, key);
+    }
+    return;
+  }
+  const parsed = parseDuration(ttl);
+  if (typeof parsed === 'string') throw new InvalidTtlError(ttl, parsed, key);
+}
+
+/** The tiers a write with these options goes to; `fallback` (the cache's writeTo) when it names none. */
+export function maskOf(
+  options: WriteOptions | undefined,
+  tierNames: readonly string[],
+  fallback: WriteMask | undefined,
+): WriteMask | undefined {
+  if (options?.writeTo === undefined) return fallback;
+  return writeMask(options.writeTo, tierNames, 'writeTo');
+}
+
+/** `warm`/`warmFrom`'s batch size: a positive integer, 500 when absent. */
+export function checkBatchSize(batchSize: unknown = 500): number {
+  if (!Number.isInteger(batchSize) || (batchSize as number) < 1) {
+    throw new InvalidOptionError('batchSize', `expected a positive integer, got ${describe(batchSize)}`);
+  }
+  return batchSize as number;
 }
