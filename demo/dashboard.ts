@@ -127,7 +127,7 @@ async function refresh() {
   document.getElementById('t-origin').textContent = num(last.originCalls / last.seconds);
   document.getElementById('t-stale').textContent = String(sum((p) => p.staleReads));
   const line = (f, color, dashed) => ({ color, dashed, points: points.map((p) => [p.t, f(p)]) });
-  legend('l-hit', [['L1 (memory)', COLORS.memory], ['Redis (of L1 misses)', COLORS.redis], ['all tiers', COLORS.total]]);
+  legend('l-hit', [['L1 hit rate', COLORS.memory], ['Redis hit rate (of L1 misses)', COLORS.redis], ['all tiers', COLORS.total]]);
   chart('c-hit', [
     line((p) => p.hitRate.memory, COLORS.memory),
     line((p) => p.hitRate.redis, COLORS.redis),

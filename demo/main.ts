@@ -193,6 +193,8 @@ const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fmtMicros = (us: number): string =>
   us >= 1000 ? `${(us / 1000).toFixed(1)} ms` : `${us.toFixed(0)} µs`;
 
+const SHARE_LABEL: Record<Answered, string> = { memory: 'L1', redis: 'Redis', origin: 'origin' };
+
 async function main(): Promise<void> {
   const shared = await chooseRedis();
   const databaseUrl = process.env['DATABASE_URL'];
@@ -247,6 +249,9 @@ async function main(): Promise<void> {
   let previous = totals(await instanceStats(instances));
   let sampledAt = started;
   load.start();
+  console.log(
+    '  each second: reads/s, the share of reads answered by L1, Redis and the origin, database queries/s',
+  );
 
   const sample = async (): Promise<void> => {
     const interval: Interval = load.take();
@@ -275,13 +280,18 @@ async function main(): Promise<void> {
       point.latency[tier] = { p50: p50 / 1000, p99: p99 / 1000 };
     }
     point.hitRate.total = requests === 0 ? 0 : 100 * (1 - point.answered.origin / requests);
+    // "Redis N%" means one thing everywhere in this output: the share of reads Redis answered,
+    // as in the summary table. Hit rates (of the lookups a tier saw) are always called that.
+    const share = (count: number): number => (requests === 0 ? 0 : (100 * count) / requests);
     points.push(point);
     previous = current;
     sampledAt = now;
     const line =
       `  ${point.t.toFixed(0).padStart(4)} s ${fmtInt(requests / point.seconds).padStart(7)} req/s` +
-      `   L1 ${point.hitRate.memory.toFixed(1).padStart(5)}%   Redis ${point.hitRate.redis.toFixed(1).padStart(5)}%` +
-      `   from cache ${point.hitRate.total.toFixed(1).padStart(5)}%   origin ${fmtInt(point.originCalls / point.seconds).padStart(5)}/s` +
+      ANSWERED.map(
+        (tier) => `   ${SHARE_LABEL[tier]} ${share(point.answered[tier]).toFixed(1).padStart(5)}%`,
+      ).join('') +
+      `   database ${fmtInt(point.originCalls / point.seconds).padStart(5)} queries/s` +
       `   stale reads ${load.total.staleReads}`;
     // On a terminal the progress line rewrites itself; in a log it prints one line per second.
     process.stdout.write(process.stdout.isTTY ? `\r${line}` : `${line}\n`);
@@ -345,7 +355,7 @@ function summary(total: Interval, stats: InstanceStats[] | undefined, elapsed: n
     for (const s of stats) {
       const [l1, redis] = s.cache.tiers;
       console.log(
-        `  ${s.name}: L1 hit rate ${rate(l1!.hits, l1!.misses).toFixed(1)}%, Redis hit rate ${rate(redis!.hits, redis!.misses).toFixed(1)}%, ` +
+        `  ${s.name}: L1 hit rate ${rate(l1!.hits, l1!.misses).toFixed(1)}%, Redis hit rate (of L1 misses) ${rate(redis!.hits, redis!.misses).toFixed(1)}%, ` +
           `${fmtInt(s.cache.loader.calls)} loads`,
       );
     }

@@ -48,6 +48,13 @@ describe('the demo service', () => {
     expect(output).toMatch(/3 service instances, each with its own L1, sharing a private redis-server/);
     expect(output).toMatch(/instance-3: http:\/\/127\.0\.0\.1:\d+\/products\/1 {3}metrics: http/);
     expect(output).toMatch(/\d+ s +[\d,]+ req\/s +L1 +[\d.]+%/);
+    // "Redis N%" is a share of reads in the progress line as in the summary, never a hit rate:
+    // the three shares of a progress line add up to all reads.
+    const sums = [...output.matchAll(/ L1 +([\d.]+)% +Redis +([\d.]+)% +origin +([\d.]+)%/g)]
+      .map((line) => line.slice(1, 4).reduce((sum, share) => sum + Number(share), 0))
+      .filter((sum) => sum > 0); // a second without reads shows 0% everywhere
+    expect(sums.length, output).toBeGreaterThan(0);
+    for (const sum of sums) expect(Math.abs(sum - 100)).toBeLessThan(0.5);
     const row = (label: string) => new RegExp(`${label} +([\\d,]+) +([\\d.]+)%`).exec(output);
     const l1 = row('L1 \\(memory, per instance\\)');
     const origin = row('origin \\(database\\)');
