@@ -1,0 +1,48 @@
+/**
+ * Glob cases for the L1 matcher: the unit test checks them offline, the conformance test
+ * (test/integration/glob-conformance.test.ts) against a real Redis.
+ */
+export const GLOB_CASES: [pattern: string, key: string, matches: boolean][] = [
+  ['user:*', 'user:1', true],
+  ['user:*', 'users:1', false],
+  ['u?er', 'user', true],
+  ['[ab]x', 'bx', true],
+  ['[^ab]x', 'bx', false],
+  ['[a-c]x', 'cx', true],
+  ['a\\*', 'a*', true],
+  ['a\\*', 'ab', false],
+  ['a.b', 'axb', false],
+  ['(a|b)+', '(a|b)+', true],
+  // issue 19: patterns Redis accepts that the old RegExp translation threw on or got wrong
+  ['user:[z-a]*', 'user:q1', true],
+  ['user:[z-a]*', 'user:Q1', false],
+  ['k[ab', 'ka', true],
+  ['k[ab', 'kb', true],
+  ['k[ab', 'k[ab', false],
+  ['k\\', 'k\\', true],
+  ['k[', 'k[', false],
+  ['k[', 'k', false],
+  ['k[^', 'kx', true],
+  ['k[^', 'k', false],
+  ['[]a]', ']a]', false],
+  ['[]a]', 'a]', false],
+  ['[^]a', 'xa', true],
+  ['[a-]x', ']', true],
+  ['[a-]x', 'x', true],
+  ['[a-]x', '-', false],
+  ['[\\]]', ']', true],
+  ['[a\\', '\\', true],
+  ['[a\\-z]', '-', true],
+  ['[a\\-z]', 'b', false],
+  // KEYS and SCAN take a lone `*` as "everything" before matching; `**` goes through the matcher
+  ['*', '', true],
+  ['**', '', false],
+  ['', '', true],
+  ['a**b', 'ab', true],
+  ['a*', 'a', true],
+  ['a*?', 'a', false],
+  ['?', 'é', false],
+  ['??', 'é', true],
+  ['é*', 'é!', true],
+  ['[é]', 'é', false],
+];
