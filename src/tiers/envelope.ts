@@ -1,12 +1,31 @@
 import type { Entry } from '../entry.js';
+import { describe } from '../errors.js';
 
 /**
- * The wire form of an entry in a remote tier. Short field names keep payloads small; the format
- * is `{ c: createdAt, e: expiresAt | null (forever), v: value }`, with `u: 1` standing for an
- * `undefined` value (negative caching), which JSON cannot carry, and `g` for the end of the
- * stale period (grace / fail-safe) when the entry has one past `e`, and `t` for its tags.
+ * The stored-entry format, version 1: what a remote tier keeps under each key, before its
+ * serializer (JSON, msgpack) turns it into bytes. Stable: several versions of tiercache read
+ * one Redis during a rolling deploy, so fields are only ever added, never renamed or given a
+ * new meaning, and any change a reader could misread raises the version.
+ *
+ * Short field names keep payloads small:
+ * ```
+ * { "f": 1,                 format version; absent on entries written before it existed
+ *                           (version 0, the same fields as version 1)
+ *   "c": 1732…,             createdAt (epoch ms)
+ *   "e": 1732… | null,      expiresAt; null for forever
+ *   "v": …,                 the value; absent when "u" is set
+ *   "u": 1,                 the value is undefined (negative caching), which JSON cannot carry
+ *   "g": 1732… | null,      staleUntil (end of grace / fail-safe), only when past "e"; null: forever
+ *   "t": ["user:1", …] }    tags
+ * ```
+ * A reader ignores fields it does not know. An entry of a version it cannot read (a newer
+ * tiercache wrote it) is a miss reported as corrupt, never decoded by guesswork: the loader
+ * then writes a version-1 entry over it, which the newer version reads as well.
  */
+export const STORED_FORMAT_VERSION = 1;
+
 export interface WireEnvelope {
+  f?: number;
   c: number;
   e: number | null;
   g?: number | null;
@@ -16,9 +35,12 @@ export interface WireEnvelope {
 }
 
 export function toWire(entry: Entry): WireEnvelope {
+  const c = entry.createdAt;
   const e = entry.expiresAt === Number.POSITIVE_INFINITY ? null : entry.expiresAt;
   const wire: WireEnvelope =
-    entry.value === undefined ? { c: entry.createdAt, e, u: 1 } : { c: entry.createdAt, e, v: entry.value };
+    entry.value === undefined
+      ? { f: STORED_FORMAT_VERSION, c, e, u: 1 }
+      : { f: STORED_FORMAT_VERSION, c, e, v: entry.value };
   const g = entry.staleUntil;
   if (g !== undefined && g > entry.expiresAt) wire.g = g === Number.POSITIVE_INFINITY ? null : g;
   if (entry.tags !== undefined) wire.t = entry.tags as string[];
@@ -30,6 +52,8 @@ export function fromWire(raw: unknown): Entry | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return 'payload is not an envelope object';
   const wire = raw as Partial<WireEnvelope>;
+  const f = wire.f;
+  if (f !== undefined && f !== STORED_FORMAT_VERSION) return unreadableVersion(f);
   if (typeof wire.c !== 'number') return 'envelope has no creation time';
   if (typeof wire.e !== 'number' && wire.e !== null) return 'envelope has no expiry';
   if (wire.g !== undefined && typeof wire.g !== 'number' && wire.g !== null)
@@ -45,4 +69,10 @@ export function fromWire(raw: unknown): Entry | string {
       ? { value, createdAt: wire.c, expiresAt }
       : { value, createdAt: wire.c, expiresAt, staleUntil: wire.g ?? Number.POSITIVE_INFINITY };
   return t === undefined ? entry : { ...entry, tags: t };
+}
+
+function unreadableVersion(f: unknown): string {
+  if (typeof f === 'number' && Number.isInteger(f) && f > STORED_FORMAT_VERSION)
+    return `stored format version ${f} is newer than this tiercache reads (up to ${STORED_FORMAT_VERSION}); a later version wrote it`;
+  return `unknown stored format version ${describe(f)}`;
 }
