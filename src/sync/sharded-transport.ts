@@ -8,6 +8,12 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
 /** A subscribe attempt that takes longer (a node that accepts but never answers) starts over. */
 const ATTEMPT_TIMEOUT_MS = 5_000;
+/**
+ * A SPUBLISH unanswered for this long suggests its master hangs (SIGSTOP, a partition): the
+ * client's slot map is refreshed then, and again every STALL_MS while any such publish is
+ * outstanding, so both the client and the subscriptions follow a failover.
+ */
+const STALL_MS = 1_000;
 
 /** `shards` shard channels named from `base`, each with its own hash tag, so their slots spread over the masters. */
 export function shardChannels(base: string, shards: number): string[] {
@@ -29,6 +35,15 @@ export function shardChannels(base: string, shards: number): string[] {
  * died, a failover moved the slot) reports `onState(false)` at once, and the subscription is
  * rebuilt from a fresh CLUSTER SLOTS — on the promoted replica after a failover — before
  * `onState(true)` tells the bus to treat the outage as a gap.
+ *
+ * A master that hangs instead of dying (SIGSTOP, a partition) closes nothing: its connections
+ * stay open, and ioredis goes on routing commands to it until something refreshes its slot map,
+ * which nothing does on its own (no MOVED ever comes back). So a SPUBLISH left unanswered for
+ * STALL_MS makes the transport refresh the client's slot map, again every STALL_MS while one
+ * is outstanding; and every refresh (ours, or ioredis' own after a MOVED) is compared with the
+ * masters the subscriptions are on. Once the slot map names another master for a channel, the
+ * subscriptions are rebuilt there, and the client drops the hung node, so the commands stuck on
+ * it are sent again to the promoted replica (ioredis' retry of commands on a closed connection).
  */
 export class ShardedPubSubTransport implements BusTransport {
   readonly channels: readonly string[];
@@ -45,6 +60,13 @@ export class ShardedPubSubTransport implements BusTransport {
   #retryDelay = RETRY_MIN_MS;
   #closed = false;
   #wasReady: boolean;
+  /** Master address → channels, of the current generation's subscriptions (attempted or in place). */
+  #owners: Map<string, string[]> | undefined;
+  /** SPUBLISHes outstanding for longer than STALL_MS. */
+  #stalled = 0;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #refreshing = false;
+  readonly #onRefresh = (): void => this.#checkOwners();
 
   constructor(client: Cluster, base: string, shards: number) {
     this.#client = client;
@@ -52,6 +74,7 @@ export class ShardedPubSubTransport implements BusTransport {
     this.publishChannel = this.channels[randomInt(shards)]!;
     this.#wasReady = client.status === 'ready';
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
+    client.on('refresh', this.#onRefresh);
   }
 
   publish(message: string): Promise<void> {
@@ -61,7 +84,20 @@ export class ShardedPubSubTransport implements BusTransport {
   async publishTo(channel: string, message: string): Promise<void> {
     const client = this.#client;
     if (this.#wasReady && client.status !== 'ready') throw new Error(`the Redis client is ${client.status}`);
-    await client.spublish(channel, message);
+    const sent = client.spublish(channel, message);
+    let stalled = false;
+    const timer = setTimeout(() => {
+      stalled = true;
+      this.#stalled++;
+      this.#refresh();
+    }, STALL_MS);
+    timer.unref();
+    try {
+      await sent;
+    } finally {
+      clearTimeout(timer);
+      if (stalled) this.#stalled--;
+    }
   }
 
   subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {
@@ -73,6 +109,8 @@ export class ShardedPubSubTransport implements BusTransport {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#refreshTimer);
+    this.#client.off('refresh', this.#onRefresh);
     this.#teardown();
     await Promise.resolve();
   }
@@ -93,8 +131,9 @@ export class ShardedPubSubTransport implements BusTransport {
   }
 
   async #subscribeAll(generation: number): Promise<void> {
-    const owners = await this.#owners();
+    const owners = await this.#slotOwners();
     if (generation !== this.#generation) return;
+    this.#owners = owners;
     const base = this.#client.options.redisOptions ?? {};
     const connections = [...owners].map(([address, channels]) => {
       const [host, port] = splitAddress(address);
@@ -131,9 +170,21 @@ export class ShardedPubSubTransport implements BusTransport {
     );
   }
 
-  /** Master address → the bus channels whose slots it serves, from CLUSTER SLOTS asked now. */
-  async #owners(): Promise<Map<string, string[]>> {
-    const ranges = await this.#client.cluster('SLOTS');
+  /**
+   * Master address → the bus channels whose slots it serves, from a slot map asked for now: the
+   * client's own, refreshed (it asks the nodes in turn, each for at most slotsRefreshTimeout, so
+   * a hung node costs a second, not the attempt), or CLUSTER SLOTS before the client is ready.
+   */
+  async #slotOwners(): Promise<Map<string, string[]>> {
+    const client = this.#client;
+    if (client.status === 'ready') {
+      await new Promise<void>((resolve, reject) =>
+        client.refreshSlotsCache((error) => (error ? reject(error) : resolve())),
+      );
+      const owners = this.#mappedOwners();
+      if (owners !== undefined) return owners;
+    }
+    const ranges = await client.cluster('SLOTS');
     const owners = new Map<string, string[]>();
     for (const channel of this.channels) {
       const slot = keySlot(channel);
@@ -146,6 +197,44 @@ export class ShardedPubSubTransport implements BusTransport {
     return owners;
   }
 
+  /** Master address → channels per the client's slot map; undefined if a channel's slot has no master in it. */
+  #mappedOwners(): Map<string, string[]> | undefined {
+    const owners = new Map<string, string[]>();
+    for (const channel of this.channels) {
+      const address = this.#client.slots[keySlot(channel)]?.[0];
+      if (address === undefined) return undefined;
+      owners.set(address, [...(owners.get(address) ?? []), channel]);
+    }
+    return owners;
+  }
+
+  /** After a slot map refresh: rebuilds the subscriptions if a channel now lives on another master. */
+  #checkOwners(): void {
+    const current = this.#owners;
+    if (this.#closed || current === undefined) return;
+    const mapped = this.#mappedOwners();
+    if (mapped === undefined || sameOwners(current, mapped)) return;
+    this.#lost(this.#generation);
+  }
+
+  /**
+   * Refreshes the client's slot map (its 'refresh' event runs #checkOwners), at most one at a
+   * time, and again every STALL_MS while a SPUBLISH is still unanswered.
+   */
+  #refresh(): void {
+    if (this.#closed || this.#refreshing || this.#refreshTimer !== undefined) return;
+    this.#refreshing = true;
+    this.#client.refreshSlotsCache(() => {
+      this.#refreshing = false;
+      if (this.#closed || this.#stalled === 0) return;
+      this.#refreshTimer = setTimeout(() => {
+        this.#refreshTimer = undefined;
+        if (this.#stalled > 0) this.#refresh();
+      }, STALL_MS);
+      this.#refreshTimer.unref();
+    });
+  }
+
   /** Rebuilds every shard subscription from a fresh slot map, as after a lost connection. */
   reconnect(): void {
     this.#lost(this.#generation);
@@ -154,6 +243,7 @@ export class ShardedPubSubTransport implements BusTransport {
   #lost(generation: number): void {
     if (generation !== this.#generation || this.#closed) return;
     this.#generation++;
+    this.#owners = undefined;
     this.#teardown();
     if (this.#subscribed) {
       this.#subscribed = false;
@@ -170,6 +260,15 @@ export class ShardedPubSubTransport implements BusTransport {
     for (const connection of this.#connections) connection.disconnect();
     this.#connections = [];
   }
+}
+
+function sameOwners(a: Map<string, string[]>, b: Map<string, string[]>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [address, channels] of a) {
+    const other = b.get(address);
+    if (other === undefined || other.join('\n') !== channels.join('\n')) return false;
+  }
+  return true;
 }
 
 function splitAddress(address: string): [string, number] {

@@ -34,6 +34,13 @@ export interface StartClusterOptions {
 export interface FailoverOptions {
   /** @default 15_000 */
   readonly timeoutMs?: number;
+  /**
+   * How the master fails: `'kill'` (SIGKILL: its connections close at once) or `'pause'`
+   * (SIGSTOP: its connections stay open and unanswered, as for a hung host or a partition;
+   * `resume()` it later to see it rejoin as a replica).
+   * @default 'kill'
+   */
+  readonly how?: 'kill' | 'pause';
 }
 
 export interface RedisClusterHandle {
@@ -54,8 +61,8 @@ export interface RedisClusterHandle {
    */
   client(options?: ClusterOptions): Cluster;
   /**
-   * SIGKILLs `master` and resolves with the replica that took over once every running node
-   * reports `cluster_state:ok` and no longer routes a slot to the dead node.
+   * SIGKILLs (or SIGSTOPs, `how: 'pause'`) `master` and resolves with the replica that took over
+   * once every running node reports `cluster_state:ok` and no longer routes a slot to it.
    */
   failover(master: RedisProcess, options?: FailoverOptions): Promise<RedisProcess>;
   /** Waits until every running node agrees the cluster is whole (after a restart, say). */
@@ -251,7 +258,8 @@ class RedisCluster implements RedisClusterHandle {
   async failover(master: RedisProcess, options: FailoverOptions = {}): Promise<RedisProcess> {
     const candidates = await this.replicasOf(master);
     if (candidates.length === 0) throw new Error(`${master.label} has no running replica to fail over to.`);
-    await master.kill();
+    if (options.how === 'pause') await master.pause();
+    else await master.kill();
     const promoted = await waitFor(
       async () => {
         const roles = await Promise.all(candidates.map(roleOf));

@@ -1,0 +1,84 @@
+import type { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { ShardedPubSubTransport } from '../../src/sync/sharded-transport.js';
+import { subscribed } from '../helpers/bus-waits.js';
+import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+
+/**
+ * Masters of a 3 + 3 cluster fail while caches use it: SIGSTOP (a hung master whose connections
+ * stay open and unanswered) and SIGKILL (connections close at once). Each test leaves the
+ * cluster whole again (the stopped master resumed, the killed one restarted as a replica).
+ */
+describe('Cluster failovers', () => {
+  let cluster: RedisClusterHandle;
+  const caches: TierCache[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(caches.map((cache) => cache.close()));
+    await cluster.stop();
+  });
+
+  /** An instance with L1 (1 h: only the bus can make it drop a copy) and its own client and shard transport. */
+  function instance(prefix: string): {
+    cache: TierCache;
+    client: Cluster;
+    transport: ShardedPubSubTransport;
+  } {
+    const client = cluster.client();
+    const transport = new ShardedPubSubTransport(client, `tiercache:bus:${prefix}`, 16);
+    const cache = createCache({
+      tiers: [memoryTier({ ttl: '1h' }), redisTier({ client, prefix })],
+      bus: { transport },
+    });
+    caches.push(cache);
+    return { cache, client, transport };
+  }
+
+  it('SIGSTOP of a master: the sharded bus resubscribes on the promoted replica, and an invalidation published after the failover reaches every instance', async () => {
+    const all = [instance('stopbus:'), instance('stopbus:'), instance('stopbus:')];
+    const caches = all.map((i) => i.cache);
+    await subscribed(...caches);
+    const reconnected = caches.map(
+      (cache) => new Promise<void>((resolve) => cache.on('bus:reconnect', () => resolve())),
+    );
+    // The first instance publishes on a channel of the master that hangs.
+    const victim = await cluster.masterFor(all[0]!.transport.publishChannel);
+    await cluster.failover(victim, { how: 'pause' });
+    try {
+      // Every instance listens on channels of the hung master: each must notice (heartbeat),
+      // find the promoted replica and subscribe there.
+      await waitFor(
+        async () => {
+          const buses = caches.map((c) => c.stats().bus);
+          return buses.every((bus) => bus.disconnects > 0 && bus.subscribed)
+            ? done(undefined)
+            : notYet(JSON.stringify(buses.map((b) => ({ sub: b.subscribed, disc: b.disconnects }))));
+        },
+        { description: 'every bus to notice the hung master and subscribe again', timeoutMs: 30_000 },
+      );
+      await Promise.all(reconnected);
+
+      await caches[0]!.set('k', 1);
+      for (const cache of caches) expect(await cache.get('k')).toBe(1); // now in every L1, for 1 h
+      const heard = caches.map((c) => c.stats().bus.messagesIn);
+      await caches[0]!.set('k', 2);
+      await waitFor(
+        async () =>
+          caches.slice(1).every((c, i) => c.stats().bus.messagesIn > heard[i + 1]!)
+            ? done(undefined)
+            : notYet('not heard yet'),
+        { description: 'the others to hear the write published after the failover', timeoutMs: 10_000 },
+      );
+      for (const cache of caches) expect(await cache.get('k')).toBe(2);
+    } finally {
+      await victim.resume();
+      await cluster.waitUntilHealthy(30_000);
+    }
+  }, 90_000);
+});
