@@ -20,7 +20,7 @@ export async function redisDown(): Promise<boolean> {
   let ok = true;
   try {
     for (const fault of ['killed', 'hanging'] as const) {
-      const cache = createCache({ tiers: [redisTier({ client: server.url, prefix: 'bench:down:' })] });
+      const cache = createCache({ tiers: [redisTier({ client: server.url, prefix: 'bench-down:' })] });
       await cache.set('warm', 1);
       if (fault === 'killed') await server.kill();
       else await server.pause();

@@ -210,7 +210,7 @@ export class TierCache {
     this.#lockTier = this.#remotes.findIndex((tier) => tier instanceof RedisTier);
     if (this.#lockTier >= 0) {
       const tier = this.#remotes[this.#lockTier] as RedisTier;
-      this.#lock = new DistributedLock(tier.client, resolveLock(options.lock ?? true));
+      this.#lock = new DistributedLock(tier.client, resolveLock(options.lock ?? true), tier.prefix);
     } else if (this.#plan.lock) {
       throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
     }

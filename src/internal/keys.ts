@@ -1,5 +1,5 @@
 import { InvalidKeyError } from '../errors.js';
-import { isReserved, NAMESPACE_KEY_PREFIX, TAG_KEY_PREFIX } from '../sync/reserved-keys.js';
+import { isReserved, RESERVED_KEY_PREFIXES } from '../sync/reserved-keys.js';
 
 /**
  * The key rules every public call applies: a non-empty string, not in the reserved spaces, at
@@ -22,7 +22,7 @@ export class KeyRules {
     if (isReserved(key)) {
       throw new InvalidKeyError(
         key,
-        `keys starting with "${TAG_KEY_PREFIX}" or "${NAMESPACE_KEY_PREFIX}" are reserved: tag times and namespace versions live there`,
+        `keys starting with ${RESERVED_KEY_PREFIXES.map((p) => `"${p}"`).join(', ')} are reserved: tag times, namespace versions and locks live there`,
       );
     }
     if (key.length > this.shortKey) {

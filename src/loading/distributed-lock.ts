@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { LOCK_KEY_PREFIX } from '../sync/reserved-keys.js';
 import { within } from './deadline.js';
 import type { ResolvedLock } from './load-plan.js';
 
@@ -28,15 +29,19 @@ const EXTEND =
 export class DistributedLock {
   readonly #client: Redis | Cluster;
   readonly options: ResolvedLock;
+  /** Where lock keys start: inside the tier's prefix, so a cache locks only its own keys. */
+  readonly #prefix: string;
 
-  constructor(client: Redis | Cluster, options: ResolvedLock) {
+  /** `prefix`: the key prefix of the Redis tier the locks live in. */
+  constructor(client: Redis | Cluster, options: ResolvedLock, prefix: string) {
     this.#client = client;
     this.options = options;
+    this.#prefix = prefix + LOCK_KEY_PREFIX;
   }
 
   /** A lease, or undefined when another owner holds the key. Rejects on Redis faults. */
   async acquire(key: string): Promise<Lease | undefined> {
-    const lease = { key: this.options.prefix + key, token: randomBytes(12).toString('base64url') };
+    const lease = { key: this.#prefix + key, token: randomBytes(12).toString('base64url') };
     const reply = await within(
       this.#client.set(lease.key, lease.token, 'PX', this.options.ttl, 'NX'),
       this.options.timeout,

@@ -58,8 +58,11 @@ export interface LockOptions {
   wait?: Duration;
   /** Interval between checks of the Redis tier while waiting. @default '25ms' */
   poll?: Duration;
-  /** Prefix of lock keys; must not overlap the tier's key prefix. @default 'tc-lock:' */
-  prefix?: string;
+  /**
+   * Removed: lock keys live under the Redis tier's prefix (`<prefix>__lock:<key>`), so a cache
+   * touches only its own keys. Passing it throws, rather than silently locking elsewhere.
+   */
+  prefix?: never;
   /** Longest wait for a lock command; past it the lock is skipped (local single flight). @default '250ms' */
   timeout?: Duration;
 }
@@ -68,7 +71,6 @@ export interface ResolvedLock {
   ttl: number;
   wait: number;
   poll: number;
-  prefix: string;
   timeout: number;
 }
 
@@ -90,7 +92,7 @@ export interface LoadPlan {
 export const LOAD_DEFAULTS = Object.freeze({
   grace: 0,
   failSafe: Object.freeze({ maxStaleAge: '10m', backoff: '5s' }),
-  lock: Object.freeze({ ttl: '5s', poll: '25ms', prefix: 'tc-lock:', timeout: '250ms' }),
+  lock: Object.freeze({ ttl: '5s', poll: '25ms', timeout: '250ms' }),
 } as const);
 
 /** Resolves load options over `base` (the cache-wide plan), naming bad options by `path`. */
@@ -154,11 +156,13 @@ export function resolveLock(options: unknown): ResolvedLock {
   const wait = given.wait === undefined ? ttl : duration(given.wait, 'lock.wait', true);
   const poll = duration(given.poll ?? defaults.poll, 'lock.poll');
   const timeout = duration(given.timeout ?? defaults.timeout, 'lock.timeout');
-  const prefix = given.prefix ?? defaults.prefix;
-  if (typeof prefix !== 'string' || prefix === '') {
-    throw new InvalidOptionError('lock.prefix', `expected a non-empty string, got ${describe(prefix)}`);
+  if (given.prefix !== undefined) {
+    throw new InvalidOptionError(
+      'lock.prefix',
+      `lock keys now live under the Redis tier's prefix (<prefix>__lock:<key>); remove this option (got ${describe(given.prefix)})`,
+    );
   }
-  return { ttl, wait, poll, prefix, timeout };
+  return { ttl, wait, poll, timeout };
 }
 
 function duration(value: unknown, option: string, allowZero = false): number {

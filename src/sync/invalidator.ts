@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../errors.js';
-import { REDIS_TIER_DEFAULTS, RedisStore } from '../tiers/redis-tier.js';
+import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from '../tiers/redis-tier.js';
 import { defaultChannel, pubsubTransport, type PubSubOptions } from './bus-options.js';
+import { isReserved } from './reserved-keys.js';
 import { emptyInvalidation, encodeMessage, type Invalidation } from './message.js';
 
 interface InvalidatorConnection {
   /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */
   redis: Redis | Cluster | string;
-  /** The key prefix of the caches' Redis tier. @default 'tc:' */
+  /** The key prefix of the caches' Redis tier (the same rule: ends with `:`, no other `:`). @default 'tc:' */
   prefix?: string;
   /** The caches' bus channel. @default `tiercache:bus:${prefix}` */
   channel?: string;
@@ -37,7 +38,7 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('createInvalidator', `expected an options object, got ${describe(options)}`);
   }
-  const prefix = options.prefix ?? REDIS_TIER_DEFAULTS.prefix;
+  const prefix = checkPrefix(options.prefix ?? REDIS_TIER_DEFAULTS.prefix, 'prefix');
   const store = new RedisStore({ client: options.redis, prefix });
   const channel = options.channel ?? defaultChannel(prefix);
   if (typeof channel !== 'string' || channel === '') {
@@ -66,6 +67,8 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
       for (const key of list)
         if (typeof key !== 'string' || key === '')
           throw new InvalidKeyError(key, 'expected a non-empty string');
+        else if (isReserved(key))
+          throw new InvalidKeyError(key, 'tag times, versions and locks are not entries');
       if (list.length === 0) return;
       await store.delete(list);
       const inv = emptyInvalidation();

@@ -4,6 +4,7 @@ import { InvalidOptionError, SerializationError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { keySlot } from '../internal/key-slot.js';
 import { jsonSerializer } from '../serializers/json.js';
+import { isReserved } from '../sync/reserved-keys.js';
 import type { Serializer } from '../serializers/serializer.js';
 import { fromWire, toWire } from './envelope.js';
 import { GuardedTier, type GuardOptions, type RawReads } from './guarded-tier.js';
@@ -22,7 +23,13 @@ export interface RedisTierOptions extends GuardOptions {
   name?: string;
   /** Default life of entries in this tier. @default '5m' */
   ttl?: Duration;
-  /** Prefix of every key this tier writes; `clear()` removes exactly these. @default 'tc:' */
+  /**
+   * Prefix of every key this tier and its cache write (entries, tag times, namespace versions,
+   * locks); `clear()` removes exactly these. It must end with `:` and contain no other `:`
+   * (`'shop:'`, `'shop.v2:'`, `'{shop}:'`; not `'shop:v2:'` nor `''`): then no prefix is the
+   * start of another, so no cache can reach another's keys, whatever keys it is given.
+   * @default 'tc:'
+   */
   prefix?: string;
   /** @default jsonSerializer() (Dates kept); `msgpackSerializer()` from 'tiercache/msgpack' is faster */
   serializer?: Serializer;
@@ -139,10 +146,7 @@ export class RedisStore implements RemoteTier, RawReads {
     const ttl = parseDuration(options.ttl ?? REDIS_TIER_DEFAULTS.ttl);
     if (typeof ttl === 'string') throw new InvalidOptionError(`${this.name}.ttl`, ttl);
     this.ttl = ttl;
-    this.prefix = options.prefix ?? REDIS_TIER_DEFAULTS.prefix;
-    if (typeof this.prefix !== 'string') {
-      throw new InvalidOptionError(`${this.name}.prefix`, `expected a string, got ${describe(this.prefix)}`);
-    }
+    this.prefix = checkPrefix(options.prefix ?? REDIS_TIER_DEFAULTS.prefix, `${this.name}.prefix`);
     this.#serializer = options.serializer ?? jsonSerializer();
     const scanCount = options.scanCount ?? REDIS_TIER_DEFAULTS.scanCount;
     if (!Number.isInteger(scanCount) || scanCount < 1) {
@@ -260,11 +264,14 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   deleteMatching(pattern: string): Promise<number> {
-    return this.#deleteScanned(escapeGlob(this.prefix) + pattern);
+    // A pattern is over cache keys: the tag times, versions and locks beside them are not its to
+    // delete (a `_*` pattern would otherwise revive tag-invalidated entries).
+    const start = this.prefix.length;
+    return this.#deleteScanned(escapeGlob(this.prefix) + pattern, (full) => !isReserved(full.slice(start)));
   }
 
   /** SCAN (never KEYS) for `match` in batches of scanCount, UNLINKing each batch. */
-  async #deleteScanned(match: string): Promise<number> {
+  async #deleteScanned(match: string, keep?: (fullKey: string) => boolean): Promise<number> {
     // SCAN walks one node's keyspace: on a cluster, walk every master.
     const nodes: Redis[] =
       this.#cluster === undefined ? [this.client as Redis] : this.#cluster.nodes('master');
@@ -273,8 +280,9 @@ export class RedisStore implements RemoteTier, RawReads {
         let removed = 0;
         let cursor = '0';
         do {
-          const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', this.#scanCount);
+          const [next, scanned] = await node.scan(cursor, 'MATCH', match, 'COUNT', this.#scanCount);
           cursor = next;
+          const found = keep === undefined ? scanned : scanned.filter(keep);
           if (found.length > 0) removed += await this.#unlinkOnNode(node, found);
         } while (cursor !== '0');
         return removed;
@@ -420,6 +428,36 @@ function throwFirstError(results: [Error | null, unknown][] | null): unknown[] {
 /** Redis wants whole milliseconds of at least 1; a fractional life rounds up so it is never 0. */
 function toPx(ttl: number): number {
   return Math.max(1, Math.ceil(ttl));
+}
+
+/**
+ * The character every key prefix ends with and no prefix contains elsewhere. Because of it no
+ * valid prefix starts another (`a:` and `a:b:` cannot both be prefixes), so a key under one
+ * prefix is never a key under another, and a SCAN of `<prefix>*` finds only that prefix's keys.
+ */
+export const PREFIX_DELIMITER = ':';
+
+/** A key prefix checked against the rule of {@link PREFIX_DELIMITER}; throws for a bad one. */
+export function checkPrefix(prefix: unknown, path: string): string {
+  if (typeof prefix !== 'string') {
+    throw new InvalidOptionError(path, `expected a string ending in ":", got ${describe(prefix)}`);
+  }
+  if (prefix === '') {
+    throw new InvalidOptionError(
+      path,
+      "a prefix cannot be empty: clear() would delete every key of the database, and other applications' keys would read as entries",
+    );
+  }
+  const first = prefix.indexOf(PREFIX_DELIMITER);
+  if (first !== prefix.length - 1) {
+    const suggestion = `${prefix.replace(/:+$/, '').replaceAll(':', '.')}:`;
+    throw new InvalidOptionError(
+      path,
+      `a prefix must end with ":" and contain no other ":", got ${describe(prefix)} (try ${describe(suggestion)}): ` +
+        'otherwise one prefix can start another (as "a:" starts "a:b:"), and one cache would read, overwrite and clear the other\'s keys',
+    );
+  }
+  return prefix;
 }
 
 /** Escapes Redis glob metacharacters so a prefix or key matches only itself in SCAN MATCH. */

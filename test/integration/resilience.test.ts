@@ -38,10 +38,13 @@ function heldLoader<T>() {
 }
 
 /** Resolves once some instance holds the distributed lock of `key`. */
-const lockTaken = (key: string) =>
-  waitFor(async () => ((await admin.exists(`tc-lock:${key}`)) === 1 ? done(true) : notYet('no lock')), {
-    description: `the lock of ${key}`,
-  });
+const lockTaken = (prefix: string, key: string) =>
+  waitFor(
+    async () => ((await admin.exists(`${prefix}__lock:${key}`)) === 1 ? done(true) : notYet('no lock')),
+    {
+      description: `the lock of ${key}`,
+    },
+  );
 
 describe('grace and fail-safe through Redis', () => {
   it('keeps the Redis copy for its grace period and serves it stale to an instance with a cold L1', async () => {
@@ -192,7 +195,7 @@ describe('distributed single flight', () => {
       // The lock was released by its owner once the value was written (in the background,
       // which close() waits for).
       await Promise.all(caches.map((cache) => cache.close()));
-      expect(await admin.exists('tc-lock:hot')).toBe(0);
+      expect(await admin.exists('stampede:__lock:hot')).toBe(0);
     } finally {
       await Promise.all(caches.map((cache) => cache.close()));
     }
@@ -221,7 +224,7 @@ describe('distributed single flight', () => {
     const held = heldLoader<string>();
     try {
       const first = a.getOrSet('k', held.loader, { lock: true });
-      await lockTaken('k');
+      await lockTaken('percall:', 'k');
       const second = b.getOrSet('k', held.loader, { lock: true });
       const optedOut = b.getOrSet('other', () => 'x', { lock: false });
       expect(await optedOut).toBe('x');
@@ -240,7 +243,7 @@ describe('distributed single flight', () => {
     const hung = gate<string>();
     try {
       const first = a.getOrSet('k', () => hung.promise);
-      await lockTaken('k');
+      await lockTaken('locktimeout:', 'k');
       expect(await b.getOrSet('k', () => 'loaded by b')).toBe('loaded by b');
       expect(events.map((e) => e.outcome)).toEqual(['waited', 'timedOut']);
       expect(b.stats().lock).toEqual({ acquired: 0, waited: 1, timedOut: 1 });
@@ -256,7 +259,7 @@ describe('distributed single flight', () => {
     const slow = heldLoader<string>();
     try {
       const first = a.getOrSet('k', slow.loader);
-      await lockTaken('k');
+      await lockTaken('renew:', 'k');
       const second = b.getOrSet('k', slow.loader);
       // Watch the lease's remaining life jump back up: eight renewals (every 100 ms) carry it
       // through more than two lives, after either of which b would have taken it and loaded.
@@ -264,14 +267,14 @@ describe('distributed single flight', () => {
       let last = Number.POSITIVE_INFINITY;
       await waitFor(
         async () => {
-          const left = await admin.pttl('tc-lock:k');
+          const left = await admin.pttl('renew:__lock:k');
           if (left > last) renewals++;
           last = left;
           return renewals >= 8 ? done(true) : notYet(`${renewals} renewals, ${left} ms left`);
         },
         { description: 'eight renewals of the lease', intervalMs: 20, timeoutMs: 20_000 },
       );
-      expect(await admin.exists('tc-lock:k')).toBe(1);
+      expect(await admin.exists('renew:__lock:k')).toBe(1);
       expect(slow.calls()).toBe(1);
       slow.release('v');
       expect(await Promise.all([first, second])).toEqual(['v', 'v']);
@@ -284,11 +287,11 @@ describe('distributed single flight', () => {
 
   it('a lease is released only by its owner', async () => {
     const client = server.client();
-    const lock = new DistributedLock(client, resolveLock({ ttl: 1500, timeout: '3s' }));
+    const lock = new DistributedLock(client, resolveLock({ ttl: 1500, timeout: '3s' }), 'tc:');
     const first = (await lock.acquire('owned'))!;
     expect(first).toBeDefined();
     expect(await lock.acquire('owned')).toBeUndefined();
-    await waitFor(async () => ((await admin.exists('tc-lock:owned')) === 0 ? done(true) : notYet('held')), {
+    await waitFor(async () => ((await admin.exists('tc:__lock:owned')) === 0 ? done(true) : notYet('held')), {
       description: 'the lease to expire',
       timeoutMs: 20_000,
     });
@@ -296,9 +299,9 @@ describe('distributed single flight', () => {
     expect(second).toBeDefined();
     // The first owner, late, must not delete the second owner's lock.
     expect(await lock.release(first)).toBe(false);
-    expect(await admin.get('tc-lock:owned')).toBe(second.token);
+    expect(await admin.get('tc:__lock:owned')).toBe(second.token);
     expect(await lock.release(second)).toBe(true);
-    expect(await admin.exists('tc-lock:owned')).toBe(0);
+    expect(await admin.exists('tc:__lock:owned')).toBe(0);
   });
 
   it('degrades to local single flight when Redis is down', async () => {
