@@ -6,16 +6,27 @@
  *   await app.register(tierCachePlugin, { cache, sharedMaxAge: 'remaining' });
  *   app.get('/products/:id', { config: { tiercache: { key: (req) => `product:${req.params.id}` } } }, handler);
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import { InvalidOptionError, describe } from '../errors.js';
 import { BODY_HEADERS, RouteCache, type Fill, type RouteCacheOptions } from './route-cache.js';
 
 /** Plugin options: the cache and defaults for every cached route. */
 export type TierCachePluginOptions = Omit<RouteCacheOptions<FastifyRequest>, 'key'>;
 
-/** A route's `config.tiercache`: its key function and any defaults it overrides. */
-export type TierCacheRouteConfig = Partial<Omit<RouteCacheOptions<FastifyRequest>, 'key'>> &
-  Pick<RouteCacheOptions<FastifyRequest>, 'key'>;
+/**
+ * A route's `config.tiercache`: its key function and any defaults it overrides. Generic over the
+ * route's types, so a key function sees typed `params`, `querystring`…:
+ *
+ *   type ProductRoute = { Params: { id: string } };
+ *   const byId: TierCacheRouteConfig<ProductRoute> = { key: (req) => `product:${req.params.id}` };
+ *   app.get<ProductRoute>('/products/:id', { config: { tiercache: byId } }, handler);
+ *
+ * (Fastify's route `config` type cannot see the route's generics, so a key function written inline
+ * in `config` gets the untyped request unless its parameter is annotated.)
+ */
+export type TierCacheRouteConfig<RouteGeneric extends RouteGenericInterface = RouteGenericInterface> =
+  Partial<Omit<RouteCacheOptions<FastifyRequest<RouteGeneric>>, 'key'>> &
+    Pick<RouteCacheOptions<FastifyRequest<RouteGeneric>>, 'key'>;
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -15,12 +15,16 @@ export interface HttpCacheOptions extends CacheControlOptions {
   encode?: (value: unknown) => string | Uint8Array;
 }
 
-/** Caching headers for one response, with lower-case names as Node uses them. */
-export interface CacheHeaders {
+/**
+ * Caching headers for one response, with lower-case names as Node uses them. A type alias, not an
+ * interface, so it is assignable to header maps with an index signature (`res.writeHead(200,
+ * headers)`, `OutgoingHttpHeaders`, `Record<string, string | undefined>`).
+ */
+export type CacheHeaders = {
   'cache-control': string;
   etag?: string;
   'last-modified': string;
-}
+};
 
 export interface ResolvedHttpCache {
   cacheControl: ResolvedCacheControl;

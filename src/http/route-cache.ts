@@ -32,7 +32,9 @@ export interface RouteCacheOptions<Request> extends Omit<HttpCacheOptions, 'enco
    * The cache key of a request's response, or undefined to not cache this request. Include
    * everything the response varies on (path parameters, query, language…).
    */
-  key: (request: Request) => string | undefined;
+  // Method syntax on purpose: a key function written for a narrower request type (a Fastify
+  // request with typed route params, an Express request with typed params) is accepted.
+  key(this: void, request: Request): string | undefined;
   /** Life of stored responses (one duration, or by tier name). @default the tiers' TTLs */
   ttl?: GetOrSetOptions['ttl'];
   /** Response statuses that are stored; others pass through uncached. @default [200] */

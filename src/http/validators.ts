@@ -59,10 +59,15 @@ export interface Validators {
  * - `If-Modified-Since` (§13.1.3) is only evaluated without `If-None-Match`, only for GET and
  *   HEAD, and is ignored when it is not a valid HTTP-date; 304 when the representation has not
  *   changed since that date (compared in whole seconds, the date's resolution).
- * Other methods always get false: for them a failed If-None-Match means 412, which is the
+ * Other methods (and none: `IncomingMessage.method` may be undefined) always get false: for
+ * them a failed If-None-Match means 412, which is the
  * handler's business, not a cache's.
  */
-export function isNotModified(method: string, headers: RequestHeaders, validators: Validators): boolean {
+export function isNotModified(
+  method: string | undefined,
+  headers: RequestHeaders,
+  validators: Validators,
+): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false;
   const ifNoneMatch = joined(headers['if-none-match']);
   if (ifNoneMatch !== undefined) {

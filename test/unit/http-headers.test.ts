@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import {
   cacheControl,
@@ -159,6 +160,11 @@ describe('conditional requests', () => {
   ];
   it.each(cases)('%s', (_title, method, headers, expected) => {
     expect(isNotModified(method, headers, { etag, lastModified })).toBe(expected);
+  });
+
+  it('takes IncomingMessage.method as typed (string | undefined): no method is never a 304', () => {
+    const request: Pick<IncomingMessage, 'method'> = {};
+    expect(isNotModified(request.method, { 'if-none-match': '*' }, { etag })).toBe(false);
   });
 
   it('without an ETag, If-None-Match only matches *', () => {
