@@ -15,6 +15,7 @@ import {
 } from './message.js';
 import { Heartbeat, type HeartbeatSend, type HeartbeatSettings, type HeartbeatStream } from './heartbeat.js';
 import { PublishQueue } from './publish-queue.js';
+import { ReportLimiter } from './report-limiter.js';
 import type { BusTransport } from './transport.js';
 
 /** What the bus does to the local cache when another instance invalidates something. */
@@ -40,7 +41,10 @@ export interface BusSettings {
 
 /** Counters the bus keeps besides the cache's messagesIn/Out; plain fields, read by stats(). */
 export class BusCounters {
-  /** Messages that could not be decoded or had a format this version cannot read. */
+  /**
+   * Messages that could not be decoded, had a format this version cannot read, or whose handling
+   * failed (then L1 was dropped).
+   */
   invalid = 0;
   /** Sequence gaps detected (each dropped all of L1). */
   gaps = 0;
@@ -72,6 +76,8 @@ export class InvalidationBus {
   readonly #settings: BusSettings;
   readonly #events: CacheEmitter;
   readonly #report: (error: CacheError) => void;
+  /** Reports of bad incoming messages: a peer can send any number of them, so they are limited. */
+  readonly #receiveErrors: ReportLimiter;
   readonly #cacheCounters: CacheCounters;
   readonly #queue: PublishQueue;
   readonly #lastSeen = new Map<string, number>();
@@ -107,6 +113,13 @@ export class InvalidationBus {
     this.#settings = settings;
     this.#events = events;
     this.#report = report;
+    this.#receiveErrors = new ReportLimiter(report, (held, latest, interval) => {
+      const cause = latest.cause instanceof Error ? latest.cause.message : latest.message;
+      return new BusError(
+        'receive',
+        new Error(`${held} more bad bus messages in the last ${interval} ms; the latest: ${cause}`),
+      );
+    });
     this.#queue = new PublishQueue(settings.maxQueue);
     if (settings.heartbeat !== undefined) {
       this.#heartbeat = new Heartbeat(this.#heartbeatStreams(), settings.heartbeat, {
@@ -178,6 +191,7 @@ export class InvalidationBus {
     await this.#inFlight;
     if (this.#pending !== undefined || !this.#queue.empty) await this.#flush();
     this.#closed = true;
+    this.#receiveErrors.close();
     clearTimeout(this.#retryTimer);
     await this.#transport.close();
   }
@@ -236,12 +250,32 @@ export class InvalidationBus {
     this.#retryTimer.unref();
   }
 
+  /**
+   * One message from the channel. Anything can arrive there (anyone with PUBLISH on it, or a
+   * typo), so nothing it carries may throw out of here: the transport's event handler would
+   * turn that into an uncaught exception and end the process.
+   */
   #receive(payload: string | Buffer): void {
     if (this.#closed) return;
+    try {
+      this.#handle(payload);
+    } catch (error) {
+      // Some of the message may have been applied and some not: only dropping L1 is safe.
+      this.counters.invalid++;
+      this.#receiveErrors.report(new BusError('receive', error));
+      try {
+        this.#target.resync();
+      } catch {
+        // Nothing more to do; the next message or heartbeat tries again.
+      }
+    }
+  }
+
+  #handle(payload: string | Buffer): void {
     const decoded = decodeMessage(payload);
     if (typeof decoded === 'string') {
       this.counters.invalid++;
-      this.#report(new BusError('receive', new Error(`ignored a bus message: ${decoded}`)));
+      this.#receiveErrors.report(new BusError('receive', new Error(`ignored a bus message: ${decoded}`)));
       return;
     }
     const { publisher, sequence, inv, heartbeat } = decoded;
@@ -253,10 +287,14 @@ export class InvalidationBus {
     if (heartbeat === undefined) this.#cacheCounters.busMessagesIn++;
     const last = this.#lastSeen.get(publisher);
     // Re-inserting keeps the map in order of last message, so the oldest is forgotten first.
+    // The number kept is the latest, not the highest: a forged message with a publisher's id and
+    // a huge number must not blind the gap check for the real publisher's later messages.
     this.#lastSeen.delete(publisher);
-    this.#lastSeen.set(publisher, last === undefined ? sequence : Math.max(last, sequence));
+    this.#lastSeen.set(publisher, sequence);
     if (this.#lastSeen.size > MAX_PUBLISHERS) this.#lastSeen.delete(this.#lastSeen.keys().next().value!);
-    if (last !== undefined && sequence > last + 1) {
+    // A number may repeat (a PUBLISH that timed out but was delivered is sent again with its
+    // number) but never go back: that, like a jump, means messages this instance cannot vouch for.
+    if (last !== undefined && (sequence > last + 1 || sequence < last)) {
       this.counters.gaps++;
       this.#events.emit('bus:gap', { publisher, expected: last + 1, received: sequence });
       this.#target.resync();

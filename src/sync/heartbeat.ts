@@ -107,7 +107,10 @@ export class Heartbeat {
   hear(publisher: string, sentAt: number): boolean {
     const state = this.#streams.get(publisher);
     if (state === undefined) return false;
-    if (sentAt > state.proven) state.proven = sentAt;
+    // Only this process stamps these, with its own clock, so a time from the future is forged
+    // (the publisher id is on the wire for anyone to copy): believed, it would prove the
+    // subscription for ever and blind the silence check.
+    if (sentAt > state.proven && sentAt <= performance.now()) state.proven = sentAt;
     if (this.#silent && this.#watching && this.#overdue() < 0) {
       this.#silent = false;
       this.#arm(-this.#overdue());

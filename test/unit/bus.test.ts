@@ -165,7 +165,8 @@ describe('the bus inside a cache', () => {
     broker.inject('{"v":9,"i":"x","q":1}');
     await settle();
     expect(a!.stats().bus.invalid).toBe(2);
-    expect(errors.map((e) => e.code)).toEqual(['E_BUS', 'E_BUS']);
+    // The second is held back for the once-a-second summary (see bus-hostile.test.ts).
+    expect(errors.map((e) => e.code)).toEqual(['E_BUS']);
     expect(await a!.get('k')).toBe(1);
   });
 

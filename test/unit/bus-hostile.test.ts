@@ -1,0 +1,159 @@
+/**
+ * The bus channel is untrusted input (issue 19): anyone with PUBLISH on it, or a typo, can send
+ * anything. Nothing may crash the receiver, flood its error hook, or poison what it believes.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  BusError,
+  createCache,
+  memoryTier,
+  type BusOptions,
+  type CacheError,
+  type CacheEvents,
+  type TierCache,
+} from '../../src/index.js';
+import { CacheEmitter } from '../../src/events.js';
+import { CacheCounters } from '../../src/metrics/stats.js';
+import { InvalidationBus, type BusTarget } from '../../src/sync/bus.js';
+import { ReportLimiter } from '../../src/sync/report-limiter.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
+import { until } from '../helpers/wait-for.js';
+
+const open: TierCache[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((cache) => cache.close()));
+});
+
+function cluster(n: number, busOptions: BusOptions = {}) {
+  const broker = new MemoryBroker();
+  const clock = new FakeClock();
+  const errors: CacheError[] = [];
+  const transports: MemoryTransport[] = [];
+  const caches = Array.from({ length: n }, () => {
+    const transport = broker.transport();
+    transports.push(transport);
+    const cache = createCache({
+      tiers: [memoryTier({ ttl: '1h' })],
+      clock: clock.read,
+      bus: { transport, heartbeat: false, ...busOptions },
+      onError: (e) => errors.push(e),
+    });
+    open.push(cache);
+    return cache;
+  });
+  return { broker, clock, caches, transports, errors };
+}
+
+const settle = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+describe('the receive path', () => {
+  it('survives a message whose handling throws: counted, reported, L1 dropped', () => {
+    const broker = new MemoryBroker();
+    const transport = broker.transport();
+    const calls: string[] = [];
+    const target: BusTarget = {
+      apply: () => {
+        calls.push('apply');
+        throw new SyntaxError('boom');
+      },
+      resync: () => calls.push('resync'),
+      disconnected: () => calls.push('disconnected'),
+    };
+    const errors: CacheError[] = [];
+    const bus = new InvalidationBus(
+      transport,
+      target,
+      { disconnectedTtl: 1000, maxQueue: 10, publishTimeout: 1000 },
+      new CacheEmitter(),
+      (e) => errors.push(e),
+      new CacheCounters([]),
+    );
+    expect(() => broker.inject('{"v":1,"i":"x","q":1,"k":["a"]}')).not.toThrow();
+    expect(calls).toEqual(['apply', 'resync']);
+    expect(bus.counters.invalid).toBe(1);
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['E_BUS', 'Invalidation bus failed receive: boom'],
+    ]);
+    void bus.close();
+  });
+
+  it('reports a flood of invalid messages once, then one summary per second; counts every one', async () => {
+    const { broker, caches, errors } = cluster(1);
+    for (let i = 0; i < 10_000; i++) broker.inject(i % 2 === 0 ? 'not json' : '{"v":1}');
+    expect(caches[0]!.stats().bus.invalid).toBe(10_000);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toContain('not JSON');
+    await until('the summary', () => errors.length === 2, 5_000);
+    expect(errors[1]!.message).toContain('9999 more bad bus messages in the last 1000 ms');
+    expect(errors[1]!.message).toContain('no publisher id');
+  });
+
+  it('rate-limits with one summary per interval, re-armed by a quiet interval', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const seen: string[] = [];
+      const limiter = new ReportLimiter(
+        (e) => seen.push(e.message),
+        (held, latest) => new BusError('receive', new Error(`${held} more, latest ${latest.message}`)),
+      );
+      const bad = (n: number) => new BusError('receive', new Error(`bad ${n}`));
+      limiter.report(bad(1));
+      limiter.report(bad(2));
+      limiter.report(bad(3));
+      expect(seen).toHaveLength(1);
+      vi.advanceTimersByTime(1000);
+      expect(seen).toHaveLength(2);
+      expect(seen[1]).toContain('2 more, latest Invalidation bus failed receive: bad 3');
+      vi.advanceTimersByTime(1000); // quiet: nothing to summarize, and the limit lifts
+      expect(seen).toHaveLength(2);
+      limiter.report(bad(4));
+      expect(seen).toHaveLength(3);
+      limiter.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps checking for gaps after a forged message takes a publisher’s id with a huge number', async () => {
+    const { broker, caches } = cluster(2);
+    const [a, b] = caches;
+    await a!.set('x', 1);
+    await settle();
+    const id = (JSON.parse(broker.log[0]!) as { i: string }).i;
+    const gaps: CacheEvents['bus:gap'][] = [];
+    b!.on('bus:gap', (e) => gaps.push(e));
+    broker.inject(JSON.stringify({ v: 1, i: id, q: Number.MAX_SAFE_INTEGER }));
+    expect(gaps).toHaveLength(1);
+    // The real publisher's next message goes back: a gap again, and tracking starts over from it.
+    await a!.set('x', 2);
+    await settle();
+    expect(gaps).toHaveLength(2);
+    await b!.set('y', 1);
+    await settle();
+    await a!.set('x', 3);
+    await settle();
+    expect(gaps).toHaveLength(2);
+    // A real loss is noticed again.
+    broker.dropMessages = true;
+    await a!.set('x', 4);
+    await settle();
+    broker.dropMessages = false;
+    await a!.set('x', 5);
+    await settle();
+    expect(gaps).toHaveLength(3);
+  });
+});
+
+describe('forged heartbeats', () => {
+  it('with a time from the future do not prove the subscription (issue 19: it would never count as lost)', async () => {
+    const { broker, caches, transports } = cluster(1, { heartbeat: 20, heartbeatTimeout: 200 });
+    const [a] = caches;
+    await until('a heartbeat', () => transports[0]!.published.length > 0);
+    const id = (JSON.parse(transports[0]!.published[0]!) as { i: string }).i;
+    const lost = new Promise<CacheEvents['bus:disconnect']>((resolve) => a!.on('bus:disconnect', resolve));
+    broker.dropMessages = true;
+    broker.inject(JSON.stringify({ v: 1, i: id, q: 1, h: 1e15 }));
+    expect((await lost).reason).toBe('heartbeat');
+  });
+});
