@@ -67,7 +67,9 @@ const SKEW = numberArg('skew', (n) => n >= 0);
 const L1_ENTRIES = numberArg('l1-entries', (n) => Number.isInteger(n) && n >= 1);
 const PORT = numberArg('port', (n) => Number.isInteger(n) && n >= 0 && n < 65536);
 const DB_LATENCY = durationArg('db-latency');
-const PREFIX = `tiercache-demo:${process.pid}:`;
+// One prefix per run, so runs sharing a Redis (REDIS_URL) never meet; one ":" at the end, as
+// prefixes must (no prefix may start another).
+const PREFIX = `tiercache-demo.${process.pid}:`;
 
 interface Shared {
   label: string;
