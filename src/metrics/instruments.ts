@@ -64,6 +64,11 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
     read: (s: CacheStats) => s.bus.invalid,
   },
   {
+    name: 'bus_oversized_messages_total',
+    help: 'Bus messages over the size bounds, not read; each dropped L1.',
+    read: (s: CacheStats) => s.bus.oversized,
+  },
+  {
     name: 'bus_gaps_total',
     help: 'Sequence gaps detected on the bus (lost messages); each dropped L1.',
     read: (s: CacheStats) => s.bus.gaps,

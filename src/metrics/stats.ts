@@ -176,6 +176,8 @@ export interface BusStats {
   publishErrors: number;
   /** Failed heartbeat PUBLISHes (not retried; the next heartbeat takes their place). */
   heartbeatErrors: number;
+  /** Messages over `bus.maxMessageBytes`/`maxMessageNames`: not read; each dropped all of L1. */
+  oversized: number;
   /** Invalidated names waiting in the retry queue now. */
   queued: number;
   /** Times the retry queue overflowed into one "drop everything" message. */
@@ -227,6 +229,7 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
       disconnects: 0,
       publishErrors: 0,
       heartbeatErrors: 0,
+      oversized: 0,
       queued: 0,
       overflows: 0,
     },

@@ -3,6 +3,7 @@ import { InvalidOptionError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { RedisTier } from '../tiers/redis-tier.js';
 import type { HeartbeatSettings } from './heartbeat.js';
+import { MESSAGE_LIMIT_DEFAULTS } from './message.js';
 import type { RemoteTier } from '../tiers/tier.js';
 import { ShardedPubSubTransport } from './sharded-transport.js';
 import { RedisPubSubTransport, type BusTransport } from './transport.js';
@@ -50,6 +51,20 @@ export interface BusOptions extends PubSubOptions {
    * `heartbeat`. @default 3 × `heartbeat`
    */
   heartbeatTimeout?: Duration;
+  /**
+   * Largest bus message, in UTF-8 bytes. Publishers split what they send into messages within
+   * it (a `deleteMany` of a million keys goes out as several); a receiver does not read a larger
+   * one (parsing it could block the event loop for seconds) but drops all of its L1, counted in
+   * `stats().bus.oversized`. Use the same value on every instance of a channel, and in
+   * `createInvalidator`. At least 1024. @default 524_288 (512 KiB)
+   */
+  maxMessageBytes?: number;
+  /**
+   * Most names (keys, patterns, tags and namespaces together) in one bus message; publishers
+   * split, and a receiver drops all of its L1 for a message with more, as for
+   * `maxMessageBytes`. Use the same value on every instance. @default 10_000
+   */
+  maxMessageNames?: number;
   /** Another transport (another broker, a fault-injecting one in tests). */
   transport?: BusTransport;
 }
@@ -60,6 +75,8 @@ export const BUS_DEFAULTS = Object.freeze({
   publishTimeout: '250ms',
   heartbeat: '1s',
   shardChannels: 16,
+  maxMessageBytes: MESSAGE_LIMIT_DEFAULTS.maxBytes,
+  maxMessageNames: MESSAGE_LIMIT_DEFAULTS.maxNames,
 } as const);
 
 /**
@@ -79,6 +96,8 @@ export interface ResolvedBus {
   maxQueue: number;
   publishTimeout: number;
   heartbeat: HeartbeatSettings | undefined;
+  maxMessageBytes: number;
+  maxMessageNames: number;
 }
 
 /** The bus a cache runs, or undefined when it has none (turned off, or no Redis tier). */
@@ -109,6 +128,7 @@ export function resolveBus(
   if (!Number.isInteger(maxQueue) || maxQueue < 1) {
     throw new InvalidOptionError('bus.maxQueue', `expected a positive integer, got ${describe(maxQueue)}`);
   }
+  const { maxMessageBytes, maxMessageNames } = resolveMessageLimits(options, 'bus.');
   if (options.channel !== undefined && (typeof options.channel !== 'string' || options.channel === '')) {
     throw new InvalidOptionError(
       'bus.channel',
@@ -121,7 +141,37 @@ export function resolveBus(
     const channel = options.channel ?? defaultChannel(tier.prefix);
     transport = pubsubTransport(tier.client, channel, options, 'bus.')!;
   } else pubsubTransport(undefined, '', options, 'bus.');
-  return { transport, disconnectedTtl, maxQueue, publishTimeout, heartbeat };
+  return {
+    transport,
+    disconnectedTtl,
+    maxQueue,
+    publishTimeout,
+    heartbeat,
+    maxMessageBytes,
+    maxMessageNames,
+  };
+}
+
+/** The message bounds `options` ask for, checked; `optionPrefix` names them in errors. */
+export function resolveMessageLimits(
+  options: Pick<BusOptions, 'maxMessageBytes' | 'maxMessageNames'>,
+  optionPrefix: string,
+): { maxMessageBytes: number; maxMessageNames: number } {
+  const maxMessageBytes = options.maxMessageBytes ?? BUS_DEFAULTS.maxMessageBytes;
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) {
+    throw new InvalidOptionError(
+      `${optionPrefix}maxMessageBytes`,
+      `expected an integer of at least 1024, got ${describe(maxMessageBytes)}`,
+    );
+  }
+  const maxMessageNames = options.maxMessageNames ?? BUS_DEFAULTS.maxMessageNames;
+  if (!Number.isSafeInteger(maxMessageNames) || maxMessageNames < 1) {
+    throw new InvalidOptionError(
+      `${optionPrefix}maxMessageNames`,
+      `expected a positive integer, got ${describe(maxMessageNames)}`,
+    );
+  }
+  return { maxMessageBytes, maxMessageNames };
 }
 
 function resolveHeartbeat(options: BusOptions): HeartbeatSettings | undefined {

@@ -11,7 +11,10 @@ import {
   encodeMessage,
   isEmpty,
   mergeInvalidation,
+  MESSAGE_LIMIT_DEFAULTS,
+  splitInvalidation,
   type Invalidation,
+  type MessageLimits,
 } from './message.js';
 import { Heartbeat, type HeartbeatSend, type HeartbeatSettings, type HeartbeatStream } from './heartbeat.js';
 import { PublishQueue } from './publish-queue.js';
@@ -37,6 +40,10 @@ export interface BusSettings {
   publishTimeout: number;
   /** Heartbeat interval and timeout; without them the bus trusts the connection state alone. */
   heartbeat?: HeartbeatSettings | undefined;
+  /** Largest message sent or read, in UTF-8 bytes. @default BUS_DEFAULTS.maxMessageBytes */
+  maxMessageBytes?: number;
+  /** Most names (keys, patterns, tags, namespaces) in one message. @default BUS_DEFAULTS.maxMessageNames */
+  maxMessageNames?: number;
 }
 
 /** Counters the bus keeps besides the cache's messagesIn/Out; plain fields, read by stats(). */
@@ -54,6 +61,11 @@ export class BusCounters {
   publishErrors = 0;
   /** Failed heartbeat PUBLISHes (never retried: the next heartbeat replaces them). */
   heartbeatErrors = 0;
+  /**
+   * Messages over `maxMessageBytes` or `maxMessageNames`: not read (or not applied name by name);
+   * each dropped all of L1 instead, as a "drop everything" message would.
+   */
+  oversized = 0;
 }
 
 const RETRY_MIN_MS = 50;
@@ -80,6 +92,7 @@ export class InvalidationBus {
   readonly #receiveErrors: ReportLimiter;
   readonly #cacheCounters: CacheCounters;
   readonly #queue: PublishQueue;
+  readonly #limits: MessageLimits;
   readonly #lastSeen = new Map<string, number>();
   readonly #heartbeat: Heartbeat | undefined;
   /** Whether a heartbeat silence may reconnect the subscriber: again once one was heard back. */
@@ -121,6 +134,10 @@ export class InvalidationBus {
       );
     });
     this.#queue = new PublishQueue(settings.maxQueue);
+    this.#limits = {
+      maxBytes: settings.maxMessageBytes ?? MESSAGE_LIMIT_DEFAULTS.maxBytes,
+      maxNames: settings.maxMessageNames ?? MESSAGE_LIMIT_DEFAULTS.maxNames,
+    };
     if (settings.heartbeat !== undefined) {
       this.#heartbeat = new Heartbeat(this.#heartbeatStreams(), settings.heartbeat, {
         silent: () => {
@@ -220,14 +237,20 @@ export class InvalidationBus {
   }
 
   async #send(inv: Invalidation): Promise<void> {
-    const sequence = this.#sequence + 1;
+    // Within the bounds every receiver reads; each part takes its own sequence number. If one
+    // fails, all of `inv` is queued again: parts already sent are then sent twice, harmlessly,
+    // and the failed part's number was not consumed, so receivers see no gap.
+    const parts = splitInvalidation(inv, this.#limits);
     try {
-      await withTimeout(
-        this.#transport.publish(encodeMessage(this.id, sequence, inv)),
-        this.#settings.publishTimeout,
-      );
-      this.#sequence = sequence;
-      this.#cacheCounters.busMessagesOut++;
+      for (const part of parts) {
+        const sequence = this.#sequence + 1;
+        await withTimeout(
+          this.#transport.publish(encodeMessage(this.id, sequence, part)),
+          this.#settings.publishTimeout,
+        );
+        this.#sequence = sequence;
+        this.#cacheCounters.busMessagesOut++;
+      }
       this.#retryDelay = RETRY_MIN_MS;
     } catch (error) {
       this.counters.publishErrors++;
@@ -272,6 +295,21 @@ export class InvalidationBus {
   }
 
   #handle(payload: string | Buffer): void {
+    const { maxBytes, maxNames } = this.#limits;
+    // Chars never outnumber UTF-8 bytes, and take at most 3 each: count bytes only in between.
+    const size =
+      typeof payload !== 'string'
+        ? payload.length
+        : payload.length > maxBytes
+          ? payload.length
+          : payload.length * 3 <= maxBytes
+            ? 0
+            : Buffer.byteLength(payload);
+    if (size > maxBytes) {
+      // Reading it could take seconds (a million keys took 1.2 s): drop L1 in O(1) instead.
+      this.#oversized(`${size} bytes (bus.maxMessageBytes is ${maxBytes})`);
+      return;
+    }
     const decoded = decodeMessage(payload);
     if (typeof decoded === 'string') {
       this.counters.invalid++;
@@ -279,6 +317,11 @@ export class InvalidationBus {
       return;
     }
     const { publisher, sequence, inv, heartbeat } = decoded;
+    const names = inv.keys.size + inv.patterns.size + inv.tags.size + inv.namespaces.size;
+    if (names > maxNames) {
+      this.#oversized(`${names} names (bus.maxMessageNames is ${maxNames})`);
+      return;
+    }
     if (heartbeat !== undefined && this.#heartbeat?.hear(publisher, heartbeat) === true) {
       this.#mayReconnect = true;
       return;
@@ -300,6 +343,19 @@ export class InvalidationBus {
       this.#target.resync();
     }
     if (heartbeat === undefined || !isEmpty(inv)) this.#target.apply(inv);
+  }
+
+  /**
+   * A message over the bounds: dropped unread, and all of L1 with it, since it may have named
+   * anything. Its sequence number is not recorded, so a real publisher's next message looks
+   * like a gap, which drops L1 again: harmless, and no state is taken from an unread message.
+   */
+  #oversized(what: string): void {
+    this.counters.oversized++;
+    this.#receiveErrors.report(
+      new BusError('receive', new Error(`dropped all of L1 for a bus message over the bounds: ${what}`)),
+    );
+    this.#target.resync();
   }
 
   #onConnection(connected: boolean): void {

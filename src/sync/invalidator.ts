@@ -2,9 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../errors.js';
 import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from '../tiers/redis-tier.js';
-import { defaultChannel, pubsubTransport, type PubSubOptions } from './bus-options.js';
+import {
+  defaultChannel,
+  pubsubTransport,
+  resolveMessageLimits,
+  type BusOptions,
+  type PubSubOptions,
+} from './bus-options.js';
 import { isReserved } from './reserved-keys.js';
-import { emptyInvalidation, encodeMessage, type Invalidation } from './message.js';
+import { emptyInvalidation, encodeMessage, splitInvalidation, type Invalidation } from './message.js';
 
 interface InvalidatorConnection {
   /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */
@@ -14,8 +20,13 @@ interface InvalidatorConnection {
   /** The caches' bus channel. @default `tiercache:bus:${prefix}` */
   channel?: string;
 }
-/** Pub/sub options must match the caches' `bus` options (sharded by default on a Cluster). */
-export type InvalidatorOptions = InvalidatorConnection & PubSubOptions;
+/**
+ * Pub/sub options and message bounds must match the caches' `bus` options (sharded by default on
+ * a Cluster; messages split to `maxMessageBytes`/`maxMessageNames`).
+ */
+export type InvalidatorOptions = InvalidatorConnection &
+  PubSubOptions &
+  Pick<BusOptions, 'maxMessageBytes' | 'maxMessageNames'>;
 
 /**
  * Publish-only access to the caches' invalidation bus, for a service that writes the origin but
@@ -44,6 +55,8 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   if (typeof channel !== 'string' || channel === '') {
     throw new InvalidOptionError('channel', `expected a non-empty string, got ${describe(channel)}`);
   }
+  const { maxMessageBytes, maxMessageNames } = resolveMessageLimits(options, '');
+  const limits = { maxBytes: maxMessageBytes, maxNames: maxMessageNames };
   const transport = pubsubTransport(store.client, channel, options, '')!;
   const id = randomBytes(9).toString('base64url');
   let sequence = 0;
@@ -52,8 +65,10 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   const publish = (inv: Invalidation): Promise<void> => {
     const sent = last.then(async () => {
       try {
-        await transport.publish(encodeMessage(id, sequence + 1, inv));
-        sequence++;
+        for (const part of splitInvalidation(inv, limits)) {
+          await transport.publish(encodeMessage(id, sequence + 1, part));
+          sequence++;
+        }
       } catch (error) {
         throw new BusError('publish', error);
       }

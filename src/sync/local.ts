@@ -4,6 +4,12 @@ import type { BusTarget } from './bus.js';
 import { globMatcher } from './glob.js';
 import type { Invalidation } from './message.js';
 
+/**
+ * Key-pattern matches one message may cost (patterns × L1 entries) before L1 is dropped whole
+ * instead: a match is O(key length) typically, so this is tens of ms at most.
+ */
+const PATTERN_WORK = 1_000_000;
+
 /** Caches of shared state (tag times, namespace versions) that invalidations update. */
 export interface SharedStateCache {
   /** Takes in what a message says changed. */
@@ -55,6 +61,12 @@ export class LocalSync implements BusTarget {
     for (const cache of this.shared) cache.learn(inv);
     if (store === undefined) return;
     if (inv.patterns.size > 0) {
+      if (inv.patterns.size * store.size > PATTERN_WORK) {
+        // Matching every key against every pattern would block the event loop; dropping all of
+        // L1 is O(1) per entry and drops at least what the patterns name.
+        store.clear('invalidate');
+        return;
+      }
       const matchers = [...inv.patterns].map(globMatcher);
       store.deleteWhere((key) => matchers.some((matches) => matches(key)), 'invalidate');
     }

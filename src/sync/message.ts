@@ -108,6 +108,72 @@ export function encodeMessage(publisher: string, sequence: number, inv: Invalida
   return JSON.stringify(message);
 }
 
+/** How big one message may get; see `bus.maxMessageBytes` and `bus.maxMessageNames`. */
+export interface MessageLimits {
+  /** UTF-8 bytes of the whole JSON message. */
+  maxBytes: number;
+  /** Keys, patterns, tags and namespaces together. */
+  maxNames: number;
+}
+
+/**
+ * Defaults of `bus.maxMessageBytes`/`bus.maxMessageNames`: JSON.parse of 512 KiB takes a few ms,
+ * and 10,000 names cover a large deleteMany in a handful of messages.
+ */
+export const MESSAGE_LIMIT_DEFAULTS: Readonly<MessageLimits> = Object.freeze({
+  maxBytes: 512 * 1024,
+  maxNames: 10_000,
+});
+
+/**
+ * Room kept in every message for what is not a name: `{"v":1,"i":…,"q":…,"c":1,"k":[],"p":[],
+ * "t":{},"n":{}}` with a 12-character id and a 16-digit sequence number is under 100 bytes.
+ */
+const ENVELOPE_BYTES = 160;
+
+/**
+ * `inv` cut into invalidations that each encode within `limits`, in order. A name too big for a
+ * message of its own cannot be sent: then one "drop everything" goes instead, which covers it
+ * (receivers of "all" also re-read tag times and namespace versions from Redis).
+ */
+export function splitInvalidation(inv: Invalidation, limits: MessageLimits): Invalidation[] {
+  const room = limits.maxBytes - ENVELOPE_BYTES;
+  const parts: Invalidation[] = [];
+  let part = emptyInvalidation();
+  let bytes = 0;
+  let names = 0;
+  const add = (size: number, put: (into: Invalidation) => void): boolean => {
+    if (size > room) return false;
+    if (names > 0 && (bytes + size > room || names + 1 > limits.maxNames)) {
+      parts.push(part);
+      part = emptyInvalidation();
+      bytes = 0;
+      names = 0;
+    }
+    put(part);
+    bytes += size;
+    names++;
+    return true;
+  };
+  const sizeOf = (name: string): number => Buffer.byteLength(JSON.stringify(name)) + 1;
+  let fits = true;
+  part.all = inv.all;
+  if (!inv.all) {
+    for (const key of inv.keys) fits &&= add(sizeOf(key), (p) => p.keys.add(key));
+    for (const pattern of inv.patterns) fits &&= add(sizeOf(pattern), (p) => p.patterns.add(pattern));
+  }
+  for (const [tag, at] of inv.tags) fits &&= add(sizeOf(tag) + 24, (p) => p.tags.set(tag, at));
+  for (const [ns, version] of inv.namespaces)
+    fits &&= add(sizeOf(ns) + 24, (p) => p.namespaces.set(ns, version));
+  if (!fits) {
+    const all = emptyInvalidation();
+    all.all = true;
+    return [all];
+  }
+  parts.push(part);
+  return parts;
+}
+
 export interface DecodedMessage {
   publisher: string;
   sequence: number;
@@ -135,8 +201,9 @@ export function decodeMessage(raw: string | Buffer): DecodedMessage | string {
   inv.all = m['c'] === 1;
   if (!stringsInto(m['k'], inv.keys)) return 'keys ("k") are not an array of strings';
   if (!stringsInto(m['p'], inv.patterns)) return 'patterns ("p") are not an array of strings';
-  if (!numbersInto(m['t'], inv.tags)) return 'tags ("t") are not an object of times';
-  if (!numbersInto(m['n'], inv.namespaces)) return 'namespaces ("n") are not an object of versions';
+  if (!numbersInto(m['t'], inv.tags, isTime)) return 'tags ("t") are not an object of times';
+  if (!numbersInto(m['n'], inv.namespaces, Number.isSafeInteger))
+    return 'namespaces ("n") are not an object of versions (non-negative integers)';
   const heartbeat = m['h'];
   if (heartbeat === undefined) return { publisher: m['i'], sequence, inv };
   if (typeof heartbeat !== 'number' || !Number.isFinite(heartbeat)) return 'heartbeat ("h") is not a number';
@@ -153,11 +220,16 @@ function stringsInto(value: unknown, into: Set<string>): boolean {
   return true;
 }
 
-function numbersInto(value: unknown, into: Map<string, number>): boolean {
+/** A tag time: epoch ms, finite, not negative (how far in the future is judged on receipt). */
+function isTime(n: number): boolean {
+  return Number.isFinite(n);
+}
+
+function numbersInto(value: unknown, into: Map<string, number>, valid: (n: number) => boolean): boolean {
   if (value === undefined) return true;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   for (const [name, n] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof n !== 'number' || !Number.isFinite(n)) return false;
+    if (typeof n !== 'number' || n < 0 || !valid(n)) return false;
     into.set(name, n);
   }
   return true;

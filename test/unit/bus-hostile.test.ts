@@ -157,3 +157,85 @@ describe('forged heartbeats', () => {
     expect((await lost).reason).toBe('heartbeat');
   });
 });
+
+describe('message size bounds', () => {
+  const bytes = (message: string) => Buffer.byteLength(message);
+
+  it('split what a publisher sends: a deleteMany of 25,000 keys goes out as 3 messages, all applied', async () => {
+    const { broker, caches } = cluster(2);
+    const [a, b] = caches;
+    const keys = Array.from({ length: 25_000 }, (_, i) => `key:${i}`);
+    await b!.setMany(keys.map((key) => ({ key, value: 1 })));
+    await b!.set('other', 1);
+    await settle();
+    broker.log.length = 0;
+    await a!.deleteMany(keys);
+    await settle();
+    expect(broker.log).toHaveLength(3);
+    for (const message of broker.log) expect(bytes(message)).toBeLessThanOrEqual(512 * 1024);
+    expect(broker.log.map((m) => (JSON.parse(m) as { q: number }).q)).toEqual([1, 2, 3]);
+    expect(b!.stats().memory!.entries).toBe(1);
+    expect(b!.stats().bus.gaps).toBe(0);
+    expect(b!.stats().bus.oversized).toBe(0);
+  });
+
+  it('split by bytes too, and send one "drop everything" for a name too big for any message', async () => {
+    const { broker, caches } = cluster(2, { maxMessageBytes: 1024 });
+    const [a, b] = caches;
+    const keys = Array.from({ length: 100 }, (_, i) => `${'k'.repeat(100)}${i}`);
+    await a!.deleteMany(keys);
+    await settle();
+    expect(broker.log.length).toBeGreaterThan(5);
+    for (const message of broker.log) expect(bytes(message)).toBeLessThanOrEqual(1024);
+    await b!.set('survivor?', 1);
+    await settle();
+    broker.log.length = 0;
+    await a!.delete('é'.repeat(500));
+    await settle();
+    expect(broker.log.map((m) => JSON.parse(m) as { c?: number; k?: string[] })).toMatchObject([{ c: 1 }]);
+    expect(await b!.get('survivor?')).toBeUndefined();
+  });
+
+  it('are not read past on receipt: all of L1 is dropped and counted instead', async () => {
+    const { broker, caches, errors } = cluster(1);
+    const [a] = caches;
+    await a!.set('k', 1);
+    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 1, k: ['z'.repeat(600 * 1024)] }));
+    expect(a!.stats().memory!.entries).toBe(0);
+    expect(a!.stats().bus.oversized).toBe(1);
+    expect(errors[0]!.message).toContain('bus.maxMessageBytes is 524288');
+    await a!.set('k', 1);
+    const names = Array.from({ length: 10_001 }, (_, i) => String(i));
+    broker.inject(
+      JSON.stringify({
+        v: 1,
+        i: 'y',
+        q: 1,
+        k: names.slice(0, 5000),
+        t: Object.fromEntries(names.map((n) => [n, 1])),
+      }),
+    );
+    expect(a!.stats().memory!.entries).toBe(0);
+    expect(a!.stats().bus.oversized).toBe(2);
+  });
+
+  it('drop all of L1 when matching every entry against every pattern would take too long', async () => {
+    const { broker, caches } = cluster(1);
+    const [a] = caches;
+    await a!.setMany(Array.from({ length: 600 }, (_, i) => ({ key: `e${i}`, value: i })));
+    broker.inject(
+      JSON.stringify({ v: 1, i: 'x', q: 1, p: Array.from({ length: 2_000 }, (_, i) => `nomatch${i}*`) }),
+    );
+    expect(a!.stats().memory!.entries).toBe(0);
+    await a!.setMany(Array.from({ length: 600 }, (_, i) => ({ key: `e${i}`, value: i })));
+    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 2, p: ['e1*'] }));
+    expect(a!.stats().memory!.entries).toBe(600 - 111);
+  });
+
+  it('are options checked at construction', () => {
+    expect(() => cluster(1, { maxMessageBytes: 100 })).toThrow(
+      'Invalid option "bus.maxMessageBytes": expected an integer of at least 1024, got 100',
+    );
+    expect(() => cluster(1, { maxMessageNames: 0 })).toThrow('Invalid option "bus.maxMessageNames"');
+  });
+});
