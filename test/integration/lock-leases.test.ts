@@ -1,0 +1,71 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DistributedLock } from '../../src/loading/distributed-lock.js';
+import { resolveLock } from '../../src/loading/load-plan.js';
+import { LOCK_KEY_PREFIX } from '../../src/sync/reserved-keys.js';
+import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { done, notYet, waitFor } from '../helpers/wait-for.js';
+
+let server: RedisProcess;
+let admin: Redis;
+beforeAll(async () => {
+  server = await startRedis();
+  admin = server.client();
+});
+afterAll(stopAllRedis);
+
+/** Where the locks of a tier with prefix `ll:` live. */
+const LOCKS = `ll:${LOCK_KEY_PREFIX}`;
+
+describe('lock leases: a lock nobody knows it holds does not outlive its acquire by long', () => {
+  it('a SET NX that timed out for its caller and lands later is deleted as soon as its reply comes back', async () => {
+    const lock = new DistributedLock(server.client(), resolveLock({ ttl: '30s', timeout: '500ms' }), 'll:');
+    expect(lock.firstLease).toBe(4_000);
+    await admin.ping();
+    await server.pause();
+    try {
+      // The server hangs: the acquire gives up, its SET NX waits in the socket.
+      await expect(lock.acquire('late')).rejects.toThrow(/timed out/);
+    } finally {
+      await server.resume();
+    }
+    // On resume the SET NX runs and takes the lock; its reply makes the acquire free it. Without
+    // that the key would stay for its whole first lease (4 s here), blocking every waiter.
+    await waitFor(
+      async () => ((await admin.exists(`${LOCKS}late`)) === 0 ? done(undefined) : notYet('still locked')),
+      { description: 'the late lock to be deleted', timeoutMs: 3_000, intervalMs: 10 },
+    );
+    expect(await lock.acquire('late')).toBeDefined();
+  });
+
+  it('a new lock lives a short first lease, which its owner renews to the full ttl while it holds it', async () => {
+    const lock = new DistributedLock(server.client(), resolveLock({ ttl: '30s', timeout: '100ms' }), 'll:');
+    expect(lock.firstLease).toBe(2_000);
+    const key = `${LOCKS}first`;
+    const lease = (await lock.acquire('first'))!;
+    expect(lease).toBeDefined();
+    // A SET NX whose reply is lost (the connection dropped after it ran) leaves this much.
+    expect(await admin.pttl(key)).toBeLessThanOrEqual(2_000);
+    const stop = lock.hold(lease);
+    try {
+      await waitFor(
+        async () => {
+          const left = await admin.pttl(key);
+          return left > 2_000 ? done(undefined) : notYet(`${left} ms left`);
+        },
+        { description: 'the owner to renew the lease to the ttl', timeoutMs: 5_000, intervalMs: 20 },
+      );
+    } finally {
+      stop();
+    }
+    expect(await lock.release(lease)).toBe(true);
+  });
+
+  it('the first lease is never longer than the ttl, and grows with the lock timeout', () => {
+    const client = server.client();
+    expect(new DistributedLock(client, resolveLock({ ttl: '1s' }), 'll:').firstLease).toBe(1_000);
+    expect(new DistributedLock(client, resolveLock({ ttl: '1m', timeout: '1s' }), 'll:').firstLease).toBe(
+      8_000,
+    );
+  });
+});
