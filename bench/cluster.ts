@@ -16,7 +16,7 @@ export async function clusterScenario(
   cluster: Cluster,
   masters: number,
 ): Promise<boolean> {
-  const prefix = 'bench:cl:';
+  const prefix = 'bench-cl:';
   const single = new Redis(singleUrl, { enableAutoPipelining: true });
   const onSingle = createCache({ tiers: [redisTier({ client: single, prefix, batchReads: false })] });
   const onCluster = createCache({ tiers: [redisTier({ client: cluster, prefix })] });

@@ -11,7 +11,7 @@ async function calls(admin: Redis, command: string): Promise<number> {
 
 /** getMany of 100 keys (none in L1): counts Redis commands per call and compares with raw MGET. */
 export async function getMany(url: string): Promise<boolean> {
-  const prefix = 'bench:many:';
+  const prefix = 'bench-many:';
   const admin = new Redis(url);
   const raw = new Redis(url);
   const client = new Redis(url);

@@ -18,7 +18,7 @@ export async function l2Hit(
   url: string,
   batchReads: number | false = GUARD_DEFAULTS.batchReads,
 ): Promise<boolean> {
-  const prefix = 'bench:l2:';
+  const prefix = 'bench-l2:';
   const raw = new Redis(url, { enableAutoPipelining: true });
   const client = new Redis(url, { enableAutoPipelining: true });
   const ours = createCache({ tiers: [redisTier({ client, prefix, batchReads })] });
