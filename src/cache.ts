@@ -228,6 +228,7 @@ export class TierCache {
         this.#report(new CorruptEntryError(key, tier.name, problem, cause), false);
       };
       tier.onBreaker = (state) => this.#events.emit('breaker', { tier: tier.name, state });
+      tier.onRepairError = (error) => this.#report(new TierError(tier.name, 'repair', error), false);
     }
     const redis = this.#remotes.find((tier): tier is RedisTier => tier instanceof RedisTier);
     this.#namespaces = new NamespaceVersions(redis, resolved.bus !== undefined);

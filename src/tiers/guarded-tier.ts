@@ -107,14 +107,23 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   /** The timeout keepers of reads and writes (one when their timeouts agree; none for FOREVER). */
   readonly #readDeadlines: Deadlines | undefined;
   readonly #writeDeadlines: Deadlines | undefined;
-  /** Keys whose last write or delete may have missed the tier; deleted from it on recovery. */
-  readonly #dirty = new Set<string>();
+  /**
+   * Keys whose last write or delete may have missed the tier (or landed late), each with the
+   * number of its latest spoiling; deleted from the tier on recovery. A repair forgets a key only
+   * if it was not spoiled again while the repair ran.
+   */
+  readonly #dirty = new Map<string, number>();
+  #spoils = 0;
+  /** Whether the last repair failed: failures are reported once per streak. */
+  #repairFailing = false;
   readonly #repairLimit: number;
   /** More keys missed the tier than `repairLimit`: recovery clears the tier instead. */
   #overflow = false;
   #repairing: Promise<void> | undefined;
   #repairs = 0;
   onBreaker: RemoteTier['onBreaker'] = undefined;
+  /** Receives the first failure of a streak of failed repairs; set by the cache that owns the tier. */
+  onRepairError: ((error: unknown) => void) | undefined = undefined;
 
   constructor(tier: T, options: GuardOptions = {}, hooks: GuardHooks = {}) {
     this.inner = tier;
@@ -372,7 +381,10 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     deadlines?.start(call, started);
     // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
     pending.then(
-      (value) => call.succeed(value),
+      (value) => {
+        if (call.timedOut && operation === 'set') this.#landedLate(keys!);
+        call.succeed(value);
+      },
       (error: unknown) => call.fail(error),
     );
     return call;
@@ -389,10 +401,22 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     if (call.keys !== undefined) this.#spoil(call.keys);
   };
 
+  /**
+   * A write that timed out for its caller has landed after all, possibly after newer writes
+   * by other instances (a slow server, or a Cluster client re-sending it to the promoted replica
+   * after a failover): the tier may now hold the older value. Delete it again, at once if the
+   * breaker lets calls through, else as the next probe.
+   */
+  #landedLate(keys: readonly string[]): void {
+    this.#spoil(keys);
+    if (this.#breaker === undefined || this.#breaker.state === 'closed') this.#repair(CALL);
+  }
+
   /** Remembers keys whose write or delete may not have reached the tier. */
   #spoil(keys: readonly string[]): void {
     if (this.#overflow) return;
-    for (const key of keys) this.#dirty.add(key);
+    const spoil = ++this.#spoils;
+    for (const key of keys) this.#dirty.set(key, spoil);
     if (this.#dirty.size > this.#repairLimit) {
       this.#overflow = true;
       this.#dirty.clear();
@@ -414,7 +438,9 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       return true;
     }
     const overflow = this.#overflow;
-    const keys = [...this.#dirty];
+    const dirty = [...this.#dirty];
+    const keys = dirty.map(([key]) => key);
+    // The tier's own delete, which on a Cluster groups the keys by slot and master.
     const run = overflow ? () => this.inner.clear() : () => this.inner.delete(keys);
     const deadlines = overflow ? undefined : this.#writeDeadlines;
     this.#repairing = this.#start<number>(
@@ -426,11 +452,15 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     ).promise.then(
       () => {
         if (overflow) this.#overflow = false;
-        for (const key of keys) this.#dirty.delete(key);
+        for (const [key, spoil] of dirty) if (this.#dirty.get(key) === spoil) this.#dirty.delete(key);
         this.#repairs++;
+        this.#repairFailing = false;
       },
-      () => {
-        // Still dirty: the next probe or successful call tries again.
+      (error: unknown) => {
+        // Still dirty: the next probe or successful call tries again. Said once per streak,
+        // as a failing repair also keeps the breaker from closing.
+        if (!this.#repairFailing) this.onRepairError?.(error);
+        this.#repairFailing = true;
       },
     );
     void this.#repairing.finally(() => (this.#repairing = undefined));

@@ -347,26 +347,21 @@ export class RedisStore implements RemoteTier, RawReads {
       if (groups === undefined) byNode.set(node, [positions]);
       else groups.push(positions);
     }
+    const keysOf = (positions: number[]): string[] => positions.map((i) => fullKeys[i]!);
     await Promise.all(
       [...byNode.values()].map(async (groups) => {
-        const pipeline = cluster.pipeline();
-        const handlers = groups.map((positions) =>
-          queue(
-            pipeline,
-            positions.map((i) => fullKeys[i]!),
-            positions,
-          ),
+        // A pipeline spanning slots that gets MOVED (the client's slot map is stale after a
+        // failover) fails as a whole in ioredis: each command's redirect names its own slot,
+        // so it cannot follow them. Such a slot's commands are sent again in a pipeline of their
+        // own, which ioredis does redirect (and then refreshes its slot map). A MOVED or ASK
+        // command was not run, so sending it again cannot apply it twice.
+        const redirected = await runGroups(cluster.pipeline(), groups, keysOf, queue);
+        await Promise.all(
+          redirected.map(async (positions) => {
+            const again = await runGroups(cluster.pipeline(), [positions], keysOf, queue);
+            if (again.error !== undefined) throw again.error;
+          }),
         );
-        const replies = throwFirstError(await pipeline.exec());
-        // A handler covers one command; commands without handlers (SETs) only need no error.
-        let reply = 0;
-        handlers.forEach((handler, g) => {
-          if (handler === undefined) {
-            reply += groups[g]!.length;
-            return;
-          }
-          handler(replies[reply++]);
-        });
       }),
     );
   }
@@ -415,6 +410,49 @@ function groupBySlot(keys: readonly string[]): Map<number, number[]> {
     else positions.push(i);
   });
   return groups;
+}
+
+type QueueSlot = (
+  pipeline: ChainableCommander,
+  slotKeys: string[],
+  positions: number[],
+) => ((reply: unknown) => void) | undefined;
+
+/** Redis refused a command because its slot is served (or being moved) elsewhere: it did not run. */
+function isRedirect(error: Error): boolean {
+  return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
+}
+
+/**
+ * Queues each slot group's commands on `pipeline`, runs it, and hands each group's reply to its
+ * handler. Returns the groups whose commands were redirected (with the first such error); any
+ * other error is thrown.
+ */
+async function runGroups(
+  pipeline: ChainableCommander,
+  groups: readonly number[][],
+  keysOf: (positions: number[]) => string[],
+  queue: QueueSlot,
+): Promise<number[][] & { error?: Error }> {
+  const spans = groups.map((positions) => {
+    const from = pipeline.length;
+    const handler = queue(pipeline, keysOf(positions), positions);
+    return { from, to: pipeline.length, handler, positions };
+  });
+  const results = (await pipeline.exec()) ?? [];
+  const redirected: number[][] & { error?: Error } = [];
+  for (const { from, to, handler, positions } of spans) {
+    const failed = results.slice(from, to).find(([error]) => error !== null)?.[0];
+    if (failed) {
+      if (!isRedirect(failed)) throw failed;
+      redirected.error ??= failed;
+      redirected.push(positions);
+      continue;
+    }
+    // A handler covers one command; commands without handlers (SETs) only need no error.
+    handler?.(results[from]?.[1]);
+  }
+  return redirected;
 }
 
 /** The replies of a pipeline, or the first error it holds. */

@@ -44,6 +44,8 @@ export interface RemoteTier {
   onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;
   /** Receives circuit-breaker state changes of a guarded tier; set by the cache that owns it. */
   onBreaker?: ((state: BreakerState) => void) | undefined;
+  /** Receives a guarded tier's failed repair (first of a streak); set by the cache that owns it. */
+  onRepairError?: ((error: unknown) => void) | undefined;
   /** Timeout and breaker counters of a guarded tier, for `stats()`. */
   health?(): TierHealth;
 }

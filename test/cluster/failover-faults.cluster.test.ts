@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
 import { ShardedPubSubTransport } from '../../src/sync/sharded-transport.js';
 import { subscribed } from '../helpers/bus-waits.js';
 import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
@@ -81,4 +81,37 @@ describe('Cluster failovers', () => {
       await cluster.waitUntilHealthy(30_000);
     }
   }, 90_000);
+
+  it('multi-key writes, deletes and repairs follow MOVED across slots when the client’s slot map is stale', async () => {
+    const prefix = 'moved:';
+    const client = cluster.client();
+    const errors: CacheError[] = [];
+    const cache = createCache({
+      tiers: [redisTier({ client, prefix })],
+      bus: false,
+      onError: (error) => errors.push(error),
+    });
+    caches.push(cache);
+    const keys = Array.from({ length: 200 }, (_, i) => `item:${i}`);
+    await cache.setMany(keys.map((key) => ({ key, value: 1 })));
+    // A graceful failover: the replica takes over, the old master answers MOVED from now on, and
+    // nothing tells this client (no connection drops, no command fails).
+    const master = await cluster.masterFor(`${prefix}${keys[0]}`);
+    const [replica] = await cluster.replicasOf(master);
+    await replica!.cli('CLUSTER', 'FAILOVER');
+    await waitFor(
+      async () =>
+        ((await master.cli('ROLE')) as unknown[])[0] === 'slave' ? done(undefined) : notYet('not yet'),
+      { description: 'the old master to become a replica', timeoutMs: 15_000 },
+    );
+    await cluster.waitUntilHealthy(15_000);
+
+    // One pipeline to the old master carries an UNLINK per slot; each gets its own MOVED.
+    await cache.setMany(keys.map((key) => ({ key, value: 2 })));
+    expect(await cache.getMany(keys)).toEqual(keys.map(() => 2));
+    await cache.deleteMany(keys);
+    expect(errors).toEqual([]);
+    const admin = cluster.client();
+    expect(await Promise.all(keys.map((key) => admin.exists(`${prefix}${key}`)))).toEqual(keys.map(() => 0));
+  }, 60_000);
 });

@@ -27,6 +27,8 @@ class ScriptedTier implements RemoteTier {
   calls = 0;
   /** Rejecters of hung calls, so a test can make them settle late. */
   readonly hung: ((error: Error) => void)[] = [];
+  /** Completers of hung calls: each does the call's work and resolves it, late. */
+  readonly landing: (() => void)[] = [];
   readonly entries = new Map<string, Entry>();
   onCorrupt: RemoteTier['onCorrupt'] = undefined;
 
@@ -68,7 +70,12 @@ class ScriptedTier implements RemoteTier {
   #run<R>(work: () => R): Promise<R> {
     this.calls++;
     if (this.mode === 'fail') return Promise.reject(new Error('connection refused'));
-    if (this.mode === 'hang') return new Promise<R>((_resolve, reject) => this.hung.push(reject));
+    if (this.mode === 'hang') {
+      return new Promise<R>((resolve, reject) => {
+        this.hung.push(reject);
+        this.landing.push(() => resolve(work()));
+      });
+    }
     return Promise.resolve(work());
   }
 }
@@ -258,6 +265,37 @@ describe('repair of writes that missed the tier', () => {
     await cache.get('other');
     await expect.poll(() => inner.entries.has('k')).toBe(false);
     expect(tier.health().repair.done).toBe(1);
+  });
+
+  it('deletes a write that timed out and landed later, over a newer value, again', async () => {
+    const { cache, inner, tier } = setup({ breaker: false });
+    await cache.set('k', 'old');
+    inner.mode = 'hang';
+    await cache.set('k', 'stuck'); // times out for the caller
+    inner.mode = 'ok';
+    await cache.get('other'); // the tier answers: the repair deletes k
+    await expect.poll(() => tier.health().repair).toEqual({ pending: 0, done: 1 });
+    // Another instance writes a newer value; then the stuck write lands over it.
+    inner.entries.set('k', { value: 'newer', createdAt: 0, expiresAt: Infinity });
+    for (const land of inner.landing) land();
+    await expect.poll(() => inner.entries.has('k')).toBe(false);
+    expect(tier.health().repair).toEqual({ pending: 0, done: 2 });
+  });
+
+  it('reports a failing repair once per streak, as a TierError of operation repair', async () => {
+    const { cache, inner, clock, errors } = down();
+    await cache.set('k', 'old');
+    inner.mode = 'fail';
+    await cache.set('k', 'new');
+    const before = errors.length;
+    for (let i = 0; i < 3; i++) {
+      clock.advance(1_000);
+      await cache.get('x');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const repairs = errors.slice(before).filter((e) => e instanceof TierError && e.operation === 'repair');
+    expect(repairs).toHaveLength(1);
+    expect(repairs[0]!.message).toMatch(/failed repair: connection refused/);
   });
 
   it('clears the tier on recovery when more keys missed it than it remembers', async () => {
