@@ -9,6 +9,7 @@ export default defineConfig({
     fastify: 'src/http/fastify.ts',
     express: 'src/http/express.ts',
     opentelemetry: 'src/metrics/opentelemetry.ts',
+    testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -45,6 +45,20 @@ for (const [name, mod] of [
   if (typeof mod.openTelemetryMetrics !== 'function')
     problems.push(`${name}('tiercache/opentelemetry') has no openTelemetryMetrics`);
 }
+for (const [name, mod] of [
+  ['import', await import('tiercache/testing')],
+  ['require', require('tiercache/testing')],
+]) {
+  if (typeof mod.remoteTierConformance !== 'function')
+    problems.push(`${name}('tiercache/testing') has no remoteTierConformance`);
+  else {
+    // Registers through the describe/it it is given, without running anything.
+    const titles = [];
+    const registrar = { describe: (_title, body) => body(), it: (title) => titles.push(title) };
+    mod.remoteTierConformance('check', registrar, { create: () => cjs.memoryTier() });
+    if (titles.length < 10) problems.push(`${name}('tiercache/testing') registered ${titles.length} tests`);
+  }
+}
 const { Registry } = require('prom-client');
 const registry = new Registry();
 for (const [sub, symbol] of [
