@@ -18,7 +18,7 @@ export interface TestRegistrar {
 /** What `create()` is given: where the tier's keys live, and the hook for corrupt payloads. */
 export interface TierContext {
   /**
-   * The tier's own key space (a Redis tier's key prefix). Fresh for every tier the suite makes;
+   * The tier's own key space (a Redis tier's key prefix), as `name:` with no other `:`. Fresh for every tier the suite makes;
    * two tiers made with different prefixes share the store but none of its keys, and each
    * tier's `clear()` and `deleteMatching()` touch only its own.
    */
@@ -102,7 +102,7 @@ export function remoteTierConformance<T extends RemoteTier>(
   /** A test body run with a fresh tier factory; every tier it made is destroyed afterwards. */
   const test = (title: string, body: (scope: Scope<T>) => Promise<void>): void => {
     it(title, async () => {
-      const scope = new Scope<T>(() => `tc-conformance:${run}:${++tiers}:`, options.create);
+      const scope = new Scope<T>(() => `tc-conformance.${run}.${++tiers}:`, options.create);
       let failure: unknown;
       try {
         await body(scope);
