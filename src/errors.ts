@@ -176,9 +176,16 @@ export class TierUnavailableError extends CacheError {
  */
 export class BusError extends CacheError {
   readonly operation: string;
-  constructor(operation: string, cause: unknown) {
-    super('E_BUS', `Invalidation bus failed ${operation}: ${messageOf(cause)}`, { cause });
+  /** The pub/sub channel concerned, when it is one channel (e.g. a refused SUBSCRIBE). */
+  readonly channel: string | undefined;
+  constructor(operation: string, cause: unknown, channel?: string) {
+    super(
+      'E_BUS',
+      `Invalidation bus failed ${operation}${channel === undefined ? '' : ` on channel "${channel}"`}: ${messageOf(cause)}`,
+      { cause },
+    );
     this.operation = operation;
+    this.channel = channel;
   }
 }
 

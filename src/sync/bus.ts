@@ -161,6 +161,9 @@ export class InvalidationBus {
     transport.subscribe(
       (payload) => this.#receive(payload),
       (connected) => this.#onConnection(connected),
+      (error) => {
+        if (!this.#closed) this.#report(error);
+      },
     );
   }
 

@@ -184,9 +184,11 @@ export interface DecodedMessage {
 
 /** The message in `raw`, or a sentence saying why it is not one this version can apply. */
 export function decodeMessage(raw: string | Buffer): DecodedMessage | string {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  if (!shallow(text)) return `nested deeper than ${MAX_DEPTH} levels`;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     return 'not JSON';
   }
@@ -208,6 +210,29 @@ export function decodeMessage(raw: string | Buffer): DecodedMessage | string {
   if (heartbeat === undefined) return { publisher: m['i'], sequence, inv };
   if (typeof heartbeat !== 'number' || !Number.isFinite(heartbeat)) return 'heartbeat ("h") is not a number';
   return { publisher: m['i'], sequence, inv, heartbeat };
+}
+
+/** A message is an object of arrays and objects of scalars: depth 2. Leeway for added fields. */
+const MAX_DEPTH = 4;
+
+/**
+ * Whether `text` nests no deeper than MAX_DEPTH, in one pass over its characters (strings
+ * skipped). JSON.parse of 400 KB of `[[[[…` takes most of a second, well within the size bound.
+ */
+function shallow(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > MAX_DEPTH) return false;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
+  }
+  return true;
 }
 
 function stringsInto(value: unknown, into: Set<string>): boolean {

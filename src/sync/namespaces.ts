@@ -27,6 +27,11 @@ export class NamespaceVersions implements SharedStateCache {
   /** Whether the bus keeps cached versions current; without it every use reads Redis. */
   readonly #cacheable: boolean;
   readonly #known = new Map<string, number>();
+  /**
+   * Bumped whenever cached versions are dropped: a version read from Redis while it changed may
+   * be older than the change, so it is used but not cached.
+   */
+  #changes = 0;
   /** Drops L1 keys of a namespace whose version changed. */
   onChange: ((name: string) => void) | undefined;
   /** Hears Redis faults that made a namespace call bypass the cache. */
@@ -45,6 +50,7 @@ export class NamespaceVersions implements SharedStateCache {
   async prefixOf(name: string): Promise<string | undefined> {
     let version = this.#cacheable ? this.#known.get(name) : undefined;
     if (version === undefined) {
+      const changes = this.#changes;
       if (this.#redis === undefined) {
         version = 0;
       } else {
@@ -55,7 +61,7 @@ export class NamespaceVersions implements SharedStateCache {
           return undefined;
         }
       }
-      if (this.#cacheable) version = this.#raise(name, version);
+      if (this.#cacheable && changes === this.#changes) version = this.#raise(name, version);
     }
     return `${name}:v${version}:`;
   }
@@ -77,16 +83,29 @@ export class NamespaceVersions implements SharedStateCache {
     return version;
   }
 
+  /**
+   * A version heard on the bus is only a hint that the namespace changed: anyone can publish
+   * `"n": { "products": 1e300 }` (or a plausible 8), and adopting it would point this instance
+   * at keys nobody else reads or writes, so `clear()` would silently stop working here. With
+   * Redis the cached version is dropped (with the namespace's L1 entries) and the next use reads
+   * the real one (GET); only without Redis, where the bus is the sole source, is it adopted.
+   */
   learn(inv: Invalidation): void {
     for (const [name, version] of inv.namespaces) {
-      this.#raise(name, version);
+      if (this.#redis === undefined) this.#raise(name, version);
+      else {
+        this.#known.delete(name);
+        this.#changes++;
+      }
       this.onChange?.(name);
     }
   }
 
   forget(): void {
     // Local counters are the only copy: keep them. Redis-backed ones are read again.
-    if (this.#redis !== undefined) this.#known.clear();
+    if (this.#redis === undefined) return;
+    this.#known.clear();
+    this.#changes++;
   }
 
   #raise(name: string, version: number): number {

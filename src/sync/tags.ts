@@ -5,6 +5,12 @@ import type { Invalidation } from './message.js';
 import type { SharedStateCache } from './local.js';
 import { TAG_KEY_PREFIX } from './reserved-keys.js';
 
+/**
+ * How far ahead of this instance's clock a tag time heard on the bus may be: instances' clocks
+ * differ by milliseconds with NTP, by seconds at worst; more is not a clock but a forgery.
+ */
+export const MAX_CLOCK_SKEW = 60_000;
+
 /** Tag times remembered in-process; beyond it the oldest-learned is forgotten (see #floor). */
 const MAX_TAGS = 10_000;
 
@@ -150,7 +156,11 @@ export class TagTimes implements SharedStateCache {
   learn(inv: Invalidation): void {
     if (inv.tags.size === 0) return;
     const now = this.#clock();
-    for (const [tag, at] of inv.tags) this.#raise(tag, at, now);
+    // A time from the bus is the publisher's clock, so it may be a little ahead of ours; one far
+    // ahead is forged or broken (8.64e15 would make every entry of the tag stale until a
+    // reconnect). Beyond the allowance it counts as "invalidated now": every entry already
+    // holding the tag is dropped, and new ones cache again.
+    for (const [tag, at] of inv.tags) this.#raise(tag, at > now + MAX_CLOCK_SKEW ? now : at, now);
   }
 
   forget(): void {

@@ -1,4 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
+import { ReplyError, type Cluster, type Redis } from 'ioredis';
+import { BusError } from '../errors.js';
 
 /**
  * How the bus reaches Redis. The bus only knows this seam, so sharded pub/sub on a cluster
@@ -11,7 +12,11 @@ export interface BusTransport {
    * the subscription is in place (again, after every reconnect), `onState(false)` as soon as the
    * connection is lost, since messages published from then on may never arrive.
    */
-  subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void;
+  subscribe(
+    onMessage: (payload: string | Buffer) => void,
+    onState: (subscribed: boolean) => void,
+    onError?: (error: BusError) => void,
+  ): void;
   close(): Promise<void>;
   /**
    * Every channel `subscribe` listens on, for a transport that listens on several (sharded
@@ -44,6 +49,8 @@ export class RedisPubSubTransport implements BusTransport {
   #closed = false;
 
   #wasReady: boolean;
+  /** Timers of SUBSCRIBE retries after a refusal, cleared on close. */
+  readonly #retries = new Set<NodeJS.Timeout>();
 
   constructor(client: Redis | Cluster, channel: string) {
     this.#publisher = client;
@@ -61,7 +68,11 @@ export class RedisPubSubTransport implements BusTransport {
     await publisher.publish(this.channel, message);
   }
 
-  subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {
+  subscribe(
+    onMessage: (payload: string | Buffer) => void,
+    onState: (subscribed: boolean) => void,
+    onError?: (error: BusError) => void,
+  ): void {
     // Resubscribing ourselves on every 'ready' (instead of ioredis' autoResubscribe) tells us
     // exactly when the subscription is back: when SUBSCRIBE's reply arrives.
     const publisher = this.#publisher;
@@ -87,19 +98,35 @@ export class RedisPubSubTransport implements BusTransport {
     subscriber.on('message', (channel: string, payload: string) => {
       if (channel === this.channel) onMessage(payload);
     });
-    subscriber.on('ready', () => {
-      if (this.#closed) return;
+    let refusals = 0;
+    const trySubscribe = (): void => {
+      if (this.#closed || subscribed) return;
       subscriber.subscribe(this.channel).then(
         () => {
+          refusals = 0;
           if (this.#closed || subscribed) return;
           subscribed = true;
           onState(true);
         },
-        () => {
-          // The connection dropped again before the reply; the next 'ready' tries again.
+        (error: unknown) => {
+          // A dropped connection needs nothing: the next 'ready' tries again. A refusal (an ACL
+          // user without &channel permission) would leave the bus never subscribed, L1 lives
+          // capped for ever and nobody told: report it, and try again now and then (1 s
+          // doubling to 30 s), since the ACL may be fixed while the process runs.
+          if (!(error instanceof ReplyError) || this.#closed) return;
+          onError?.(new BusError('subscribe', error, this.channel));
+          const timer = setTimeout(
+            () => {
+              if (subscriber.status === 'ready') trySubscribe();
+            },
+            Math.min(30_000, 1_000 * 2 ** refusals++),
+          );
+          timer.unref();
+          this.#retries.add(timer);
         },
       );
-    });
+    };
+    subscriber.on('ready', trySubscribe);
   }
 
   reconnect(): void {
@@ -116,6 +143,8 @@ export class RedisPubSubTransport implements BusTransport {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const timer of this.#retries) clearTimeout(timer);
+    this.#retries.clear();
     const subscriber = this.#subscriber;
     if (subscriber === undefined || subscriber.status === 'end') return;
     subscriber.disconnect();

@@ -15,6 +15,7 @@ import {
 import { CacheEmitter } from '../../src/events.js';
 import { CacheCounters } from '../../src/metrics/stats.js';
 import { InvalidationBus, type BusTarget } from '../../src/sync/bus.js';
+import { decodeMessage } from '../../src/sync/message.js';
 import { ReportLimiter } from '../../src/sync/report-limiter.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
@@ -237,5 +238,45 @@ describe('message size bounds', () => {
       'Invalid option "bus.maxMessageBytes": expected an integer of at least 1024, got 100',
     );
     expect(() => cluster(1, { maxMessageNames: 0 })).toThrow('Invalid option "bus.maxMessageNames"');
+  });
+});
+
+describe('forged fields', () => {
+  it('deep nesting is refused before JSON.parse (400 KB of [[[[ took most of a second)', () => {
+    expect(decodeMessage(`{"v":1,"i":"x","q":1,"k":${'['.repeat(100_000)}${']'.repeat(100_000)}}`)).toBe(
+      'nested deeper than 4 levels',
+    );
+    expect(typeof decodeMessage('{"v":1,"i":"x","q":1,"k":["[[[[[[[[", "{{{{{{\\""]}')).toBe('object');
+  });
+
+  it('a tag time far in the future counts as "invalidated now", not for ever (issue 19: 8.64e15)', async () => {
+    const { broker, caches, clock } = cluster(1);
+    const [a] = caches;
+    await a!.set('old', 1, { tags: ['catalog'] });
+    clock.advance(1);
+    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 1, t: { catalog: 8.64e15 } }));
+    expect(await a!.get('old')).toBeUndefined();
+    clock.advance(1);
+    await a!.set('new', 2, { tags: ['catalog'] });
+    expect(await a!.get('new')).toBe(2);
+    // Within the clock-skew allowance a time is taken as it is.
+    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 2, t: { catalog: clock.read() + 5_000 } }));
+    clock.advance(1);
+    await a!.set('soon', 3, { tags: ['catalog'] });
+    expect(await a!.get('soon')).toBeUndefined();
+  });
+
+  it('a namespace version that is not a non-negative integer makes the message malformed (issue 19: 1e300)', async () => {
+    const { broker, caches } = cluster(2);
+    const [a, b] = caches;
+    for (const version of [1e300, 1.5, -1, 'NaN', null]) {
+      broker.inject(`{"v":1,"i":"x","q":1,"n":{"products":${JSON.stringify(version)}}}`);
+    }
+    expect(b!.stats().bus.invalid).toBe(5);
+    await b!.namespace('products').set('p', 1);
+    expect(await b!.namespace('products').get('p')).toBe(1);
+    await a!.namespace('products').clear();
+    await settle();
+    expect(await b!.namespace('products').get('p')).toBeUndefined();
   });
 });
