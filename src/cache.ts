@@ -583,12 +583,19 @@ export class TierCache {
     if (this.#closed) throw new CacheClosedError('clear');
     this.#guard.invalidateAll();
     this.#store?.clear('delete');
+    let refused: TierError | undefined;
     await Promise.all(
       this.#remotes.map(async (tier, i) => {
         try {
           await this.#timed(i, 'clear', () => tier.clear());
         } catch (error) {
-          this.#tierFault(tier, i, 'clear', error);
+          // A tier that was skipped (breaker open, disconnected) clears itself when it is back;
+          // one that failed the clear still holds every key: the caller must hear it.
+          if (error instanceof TierUnavailableError) this.#tierFault(tier, i, 'clear', error);
+          else {
+            this.#remoteCounters[i]!.fault('clear');
+            refused ??= new TierError(tier.name, 'clear', error);
+          }
         }
       }),
     );
@@ -596,6 +603,7 @@ export class TierCache {
     const all = emptyInvalidation();
     all.all = true;
     await this.#publish(all);
+    if (refused !== undefined) throw refused;
   }
 
   /**
@@ -1610,9 +1618,15 @@ export class TierCache {
       const lives: number[] = [];
       for (const [ticket, { entry }] of current) {
         const copy = copyWithLife(entry, Math.min(now + tier.ttl, entry.expiresAt), keep);
-        writes.push(tier.prepare(ticket.key, copy));
+        try {
+          writes.push(tier.prepare(ticket.key, copy)); // over this tier's maxValueBytes: not promoted
+        } catch (error) {
+          this.#tierFault(tier, i, 'promote', error, ticket.key, false);
+          continue;
+        }
         lives.push(staleEnd(copy) - now);
       }
+      if (writes.length === 0) continue;
       this.#track(
         this.#timed(i, 'promote', () => tier.setMany(writes, lives)).catch((error: unknown) => {
           this.#tierFault(tier, i, 'promote', error, undefined, false);

@@ -8,6 +8,7 @@ export type CacheErrorCode =
   | 'E_INVALID_TTL'
   | 'E_INVALID_VALUE'
   | 'E_SERIALIZATION'
+  | 'E_VALUE_TOO_LARGE'
   | 'E_CORRUPT_ENTRY'
   | 'E_LOADER'
   | 'E_LOADER_TIMEOUT'
@@ -90,6 +91,26 @@ export class SerializationError extends CacheError {
         cause,
       },
     );
+  }
+}
+
+/**
+ * An encoded value is larger than a tier's `maxValueBytes`: the write was refused before
+ * anything was written to any tier.
+ */
+export class ValueTooLargeError extends CacheError {
+  /** The encoded size, in bytes. */
+  readonly size: number;
+  /** The tier's `maxValueBytes`. */
+  readonly limit: number;
+  constructor(key: string, tier: string, size: number, limit: number) {
+    super(
+      'E_VALUE_TOO_LARGE',
+      `Value for key "${key}" is ${size} bytes encoded, more than tier "${tier}" takes (maxValueBytes ${limit}); nothing was written`,
+      { key, tier },
+    );
+    this.size = size;
+    this.limit = limit;
   }
 }
 

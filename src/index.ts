@@ -76,6 +76,7 @@ export {
   LoaderError,
   LoaderTimeoutError,
   SerializationError,
+  ValueTooLargeError,
   TierError,
   TierTimeoutError,
   TierUnavailableError,

@@ -2,9 +2,10 @@ import type { Entry } from '../entry.js';
 import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } from '../errors.js';
 import { coarseClock, now } from '../internal/clock.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { explained } from './connection-errors.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
-import { PASS_THROUGH, ReadBatch, type ReadHandler } from './read-batch.js';
+import { PASS_THROUGH, ReadBatch, type RawReply, type ReadHandler } from './read-batch.js';
 import type { PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
 
 export type { ReadHandler } from './read-batch.js';
@@ -40,12 +41,24 @@ export interface GuardOptions {
    * @default 100
    */
   batchReads?: number | false;
+  /**
+   * The slowest transfer rate, in bytes per second, that still counts as a healthy tier: a call
+   * moving a large payload gets this much longer than `timeout` for it, so big values do not
+   * time out and open the breaker. A write's deadline grows by the bytes it and the writes
+   * before it on the connection send; a read's (and any call's) by the bytes the connection
+   * received while it waited, since a reply ahead of it (or its own) still arriving means the
+   * server is answering. A hung server sends nothing, so its calls still fail at `timeout`.
+   * (On a Cluster only the write allowance applies.)
+   * @default 10_000_000 (10 MB/s)
+   */
+  minThroughput?: number;
 }
 
 export const GUARD_DEFAULTS = Object.freeze({
   timeout: '250ms',
   repairLimit: 10_000,
   batchReads: 100,
+  minThroughput: 10_000_000,
 } as const);
 
 /** Hooks a tier implementation gives its guard; not options a user sets. */
@@ -57,6 +70,13 @@ export interface GuardHooks {
    * @default Date.now, cached for up to a millisecond (see coarseClock)
    */
   clock?: () => number;
+  /**
+   * Bytes the tier's connection has received so far (it may restart from 0 on a reconnect):
+   * progress that extends the deadline of calls waiting on it (see `minThroughput`).
+   */
+  received?: (() => number) | undefined;
+  /** The connection's last error, named in the tier's faults so that they say why. */
+  lastError?: (() => Error | undefined) | undefined;
 }
 
 /**
@@ -64,10 +84,10 @@ export interface GuardHooks {
  * continuation it has anyway, where the tier would chain one more promise onto every read.
  */
 export interface RawReads {
-  readRaw(key: string): Promise<string | Buffer | null>;
-  decodeRaw(key: string, raw: string | Buffer | null): StoredEntry | undefined;
+  readRaw(key: string): Promise<RawReply>;
+  decodeRaw(key: string, raw: RawReply): StoredEntry | undefined;
   /** The raw replies of many keys in one round trip, in order; lets the guard batch reads. */
-  readRawMany?(keys: readonly string[]): Promise<(string | Buffer | null)[]>;
+  readRawMany?(keys: readonly string[]): Promise<RawReply[]>;
   /**
    * False when a multi-key read can fail as a whole where single reads would not (keys on a
    * Cluster's several nodes): the guard then does not batch.
@@ -121,6 +141,20 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   #overflow = false;
   #repairing: Promise<void> | undefined;
   #repairs = 0;
+  /** minThroughput in bytes per ms. */
+  readonly #bytesPerMs: number;
+  readonly #received: (() => number) | undefined;
+  readonly #why: (() => Error | undefined) | undefined;
+  /**
+   * Bytes of calls in flight: payloads of writes and expected replies of reads. A call waits for
+   * those sent before it, and (pipelined together) may wait for all of them.
+   */
+  #inFlight = 0;
+  /**
+   * Bytes a raw read's reply is expected to take per key: the largest seen lately (decaying
+   * with each reply), so reads of keys known to be big get the time to transfer them.
+   */
+  #perKey = 0;
   onBreaker: RemoteTier['onBreaker'] = undefined;
   /** Receives the first failure of a streak of failed repairs; set by the cache that owns the tier. */
   onRepairError: ((error: unknown) => void) | undefined = undefined;
@@ -168,6 +202,16 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
         `expected a positive integer or false, got ${describe(batch)}`,
       );
     }
+    const throughput = options.minThroughput ?? GUARD_DEFAULTS.minThroughput;
+    if (typeof throughput !== 'number' || !(throughput > 0) || throughput === Number.POSITIVE_INFINITY) {
+      throw new InvalidOptionError(
+        `${path}.minThroughput`,
+        `expected a positive number of bytes per second, got ${describe(throughput)}`,
+      );
+    }
+    this.#bytesPerMs = throughput / 1000;
+    this.#received = hooks.received;
+    this.#why = hooks.lastError;
     const canBatch = this.#raw?.readRawMany !== undefined && this.#raw.batchable !== false;
     this.#batchLimit = batch === false || !canBatch ? 0 : batch;
   }
@@ -210,7 +254,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   #read<T, R>(key: string, handler: ReadHandler<T, R> | undefined, token: T): Promise<R> {
     if (this.#batchLimit > 0) {
       let batch = this.#batch;
-      if (batch === undefined || batch.keys.length >= this.#batchLimit) {
+      // A batch is closed at batchReads keys, or at about BATCH_BYTES of expected replies: Redis
+      // builds an MGET's whole reply before sending a byte of it, so a batch of big values would
+      // sit silent (and time out) where single GETs each start arriving at once.
+      if (
+        batch === undefined ||
+        batch.keys.length >= this.#batchLimit ||
+        batch.keys.length * this.#perKey >= BATCH_BYTES
+      ) {
         batch = this.#batch = new ReadBatch(now());
         // After the tick's other work (and its other reads), before any I/O.
         process.nextTick(this.#send, batch);
@@ -243,6 +294,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     call.handler = handler;
     call.token = token;
     call.started = started ?? 0;
+    this.#expect(call as BoundedCall<unknown>, this.#perKey);
     return call.promise;
   }
 
@@ -264,6 +316,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     const call = this.#start('get', this.#readDeadlines, admission, pending, undefined);
     call.raw = this.#raw;
     call.batch = batch;
+    this.#expect(call, this.#perKey * batch.keys.length);
   };
 
   getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
@@ -271,11 +324,16 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 
   setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
+    let bytes = 0;
+    for (const write of writes) bytes += payloadLength(write.payload);
+    // What this instance writes, it will read back.
+    if (bytes > this.#perKey * writes.length) this.#perKey = bytes / writes.length;
     return this.#call(
       'set',
       this.#writeDeadlines,
       () => this.inner.setMany(writes, ttls),
       writes.map((write) => write.key),
+      bytes,
     );
   }
 
@@ -304,7 +362,10 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
         return removed;
       },
       (error: unknown) => {
-        this.#overflow = true;
+        // A clear that missed the tier is done when it answers again. One it refused (an error
+        // reply: no SCAN permission, say) would be refused again, and as the repair it would keep
+        // the breaker open for good: the caller's rejection is the whole answer.
+        if (!isReplyError(error)) this.#overflow = true;
         throw error;
       },
     );
@@ -341,10 +402,11 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     deadlines: Deadlines | undefined,
     run: () => Promise<R>,
     keys?: readonly string[],
+    bytes = 0,
   ): Promise<R> {
     const admission = this.#admit(operation, keys);
     if (typeof admission !== 'number') return rejected(admission);
-    return this.#start<R>(operation, deadlines, admission, attempt(run), keys).promise;
+    return this.#start<R>(operation, deadlines, admission, attempt(run), keys, undefined, bytes).promise;
   }
 
   /** The breaker's admission for a call, or the error of a call that may not go ahead. */
@@ -360,7 +422,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     if (this.#connected !== undefined && !this.#connected()) {
       breaker?.record(admission, false);
       if (keys !== undefined) this.#spoil(keys);
-      return new TierUnavailableError(this.name, operation, 'disconnected');
+      const error = new TierUnavailableError(this.name, operation, 'disconnected');
+      return explained(error, this.#why?.()) as TierUnavailableError;
     }
     return admission;
   }
@@ -376,22 +439,37 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     pending: Promise<unknown>,
     keys: readonly string[] | undefined,
     started?: number,
+    bytes = 0,
   ): BoundedCall<R> {
     const call = new BoundedCall<R>(this.#settled, deadlines, this.name, operation, admission, keys);
-    deadlines?.start(call, started);
+    if (deadlines !== undefined) {
+      if (bytes > 0) {
+        // Sent after the writes already in flight, then its own payload.
+        call.inFlight = bytes;
+        this.#inFlight += bytes;
+        call.allowance = this.#inFlight;
+      }
+      if (this.#received !== undefined) call.receivedAt = this.#received();
+      call.extension = this.#extension;
+      call.why = this.#why;
+      deadlines.start(call, started);
+    }
     // Both handlers stay attached after a timeout, so a late rejection is never unhandled.
     pending.then(
       (value) => {
         if (call.timedOut && operation === 'set') this.#landedLate(keys!);
+        // Late replies too: a reply that took too long says how long the next may take.
+        if (call.raw !== undefined) this.#learn(value);
         call.succeed(value);
       },
-      (error: unknown) => call.fail(error),
+      (error: unknown) => call.fail(this.#why === undefined ? error : explained(error, this.#why())),
     );
     return call;
   }
 
   /** The guard's side of a settled call: the breaker, the timeout count, repairs. */
   readonly #settled = (call: BoundedCall<unknown>, ok: boolean): void => {
+    if (call.inFlight > 0) this.#inFlight -= call.inFlight;
     this.#breaker?.record(call.admission, ok);
     if (ok) {
       if (call.admission === CALL && this.#dirty.size > 0) this.#repair(CALL);
@@ -410,6 +488,56 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   #landedLate(keys: readonly string[]): void {
     this.#spoil(keys);
     if (this.#breaker === undefined || this.#breaker.state === 'closed') this.#repair(CALL);
+  }
+
+  /**
+   * How much longer than its deadline a call still in flight may take, in ms (below 1: none).
+   * A write has the time to send its payload after the bytes in flight before it, and any call
+   * the time to send the writes still in flight. Beyond that,
+   * a call waits on only while the connection keeps receiving (a reply ahead of it, or its own,
+   * is arriving), and for at most the time those bytes take at minThroughput: a server that
+   * hangs after a burst fails its calls at the next check, and one that trickles gains nothing.
+   */
+  readonly #extension = (call: BoundedCall<unknown>): number => {
+    const rate = this.#bytesPerMs;
+    const at = now();
+    // Auto-pipelined writes leave together, and a reply can trail the whole pipeline's payload:
+    // while writes are in flight, any call may wait for all of them to be sent.
+    const sent = call.at + Math.max(call.allowance, this.#inFlight) / rate;
+    if (at < sent) return sent - at;
+    if (this.#received === undefined) return 0;
+    const received = this.#received();
+    const fresh = received - call.receivedAt;
+    call.receivedAt = received;
+    // A reconnect restarts the count (fresh < 0): nothing arrived that this call waits for.
+    if (fresh <= 0) return 0;
+    call.received += fresh;
+    return sent + call.received / rate - at;
+  };
+
+  /**
+   * Counts a read's expected reply bytes as work in flight on the connection: Redis builds the
+   * replies of a pipeline before it sends them, so a read waits for the transfer of those before
+   * it as well as its own.
+   */
+  #expect(call: BoundedCall<unknown>, bytes: number): void {
+    if (bytes < 1 || call.settled || call.deadlines === undefined) return;
+    call.inFlight = bytes;
+    this.#inFlight += bytes;
+    call.allowance = this.#inFlight;
+  }
+
+  /** Learns the size of a raw read's reply (one payload, or a batch's payloads). */
+  #learn(reply: unknown): void {
+    let bytes = 0;
+    let keys = 1;
+    if (Array.isArray(reply)) {
+      keys = Math.max(1, reply.length);
+      for (const one of reply as unknown[]) bytes += replyLength(one);
+    } else bytes = replyLength(reply);
+    const perKey = bytes / keys;
+    const decayed = this.#perKey - this.#perKey / 16;
+    this.#perKey = perKey > decayed ? perKey : decayed < 64 ? 0 : decayed;
   }
 
   /** Remembers keys whose write or delete may not have reached the tier. */
@@ -490,6 +618,20 @@ class BoundedCall<R> implements Deadline {
   started = 0;
   /** Set for a batch of reads: the outcome goes to each of them, and this call's promise is unused. */
   batch: ReadBatch | undefined = undefined;
+  /** Bytes this call counts in the guard's bytes in flight until it settles (its payload, or its expected reply). */
+  inFlight = 0;
+  /** Bytes the call must wait to be sent (those in flight before it, and its own). */
+  allowance = 0;
+  /** The connection's received-bytes count when the call started (then at its last check). */
+  receivedAt = 0;
+  /** Bytes the connection received while the call waited, as of its last check. */
+  received = 0;
+  /** The guard's extension (see GuardedTier.#extension); set when the call has a deadline. */
+  extension: ((call: BoundedCall<unknown>) => number) | undefined = undefined;
+  /** The connection's last error, for a timeout's message. */
+  why: (() => Error | undefined) | undefined = undefined;
+  /** The timer of a deadline extended past the shared sweep. */
+  timer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
     readonly report: (call: BoundedCall<unknown>, ok: boolean) => void,
@@ -509,7 +651,7 @@ class BoundedCall<R> implements Deadline {
     if (batch !== undefined) {
       this.#settle();
       this.report(this as BoundedCall<unknown>, true);
-      batch.deliver(value as (string | Buffer | null)[], this.raw!, now() - batch.started);
+      batch.deliver(value as RawReply[], this.raw!, now() - batch.started);
       return;
     }
     const raw = this.raw;
@@ -517,7 +659,7 @@ class BoundedCall<R> implements Deadline {
       // A decoder that throws fails the call as a rejected tier read would; thrown from this
       // handler it would reject a promise nobody holds instead.
       try {
-        value = raw.decodeRaw(this.key, value as string | Buffer | null);
+        value = raw.decodeRaw(this.key, value as RawReply);
       } catch (error) {
         this.fail(error);
         return;
@@ -562,20 +704,48 @@ class BoundedCall<R> implements Deadline {
   expire(): void {
     // A stalled event loop fires timers before it reads sockets: give a reply that is already
     // waiting one turn of I/O before calling the call late.
-    setImmediate(() => {
-      if (this.settled) return;
-      this.timedOut = true;
-      this.fail(new TierTimeoutError(this.tier, this.operation, this.deadlines!.duration));
-    });
+    setImmediate(BoundedCall.#overdue, this as BoundedCall<unknown>);
   }
+
+  static readonly #overdue = (call: BoundedCall<unknown>): void => {
+    if (call.settled) return;
+    // A transfer under way: its own timer, off the shared list (whose deadlines stay in order).
+    const more = call.extension?.(call) ?? 0;
+    if (more >= 1) {
+      call.timer = setTimeout(BoundedCall.#overdue, more, call);
+      call.timer.unref();
+      return;
+    }
+    call.timedOut = true;
+    const error = new TierTimeoutError(call.tier, call.operation, call.deadlines!.duration);
+    call.fail(call.why === undefined ? error : explained(error, call.why()));
+  };
 
   #settle(): void {
     this.settled = true;
     this.deadlines?.settle(this);
+    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }
 
 function ignore(): void {}
+
+/** An error the server answered with (ioredis' ReplyError): the command arrived and was refused. */
+function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+function replyLength(reply: unknown): number {
+  return typeof reply === 'string' || Buffer.isBuffer(reply) ? reply.length : 0;
+}
+
+/** Expected reply bytes at which a batch of reads is closed (see GuardedTier.#read). */
+const BATCH_BYTES = 1024 * 1024;
+
+function payloadLength(payload: string | Uint8Array): number {
+  // A string's UTF-16 length: close enough to its bytes for a deadline, and free to read.
+  return typeof payload === 'string' ? payload.length : payload.byteLength;
+}
 
 /**
  * The executor of every BoundedCall's promise, shared instead of a closure per call: the

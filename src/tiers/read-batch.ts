@@ -18,9 +18,15 @@ export const PASS_THROUGH: ReadHandler<unknown, StoredEntry | undefined> = {
   },
 };
 
+/**
+ * A raw read's reply: the stored payload, null for none, or (a tier that reads oversized values
+ * by script) the size of a value too large to transfer.
+ */
+export type RawReply = string | Buffer | number | null;
+
 /** Turns one key's raw reply into its entry (see RawReads); may throw for one it cannot read. */
 export interface Decoder {
-  decodeRaw(key: string, raw: string | Buffer | null): StoredEntry | undefined;
+  decodeRaw(key: string, raw: RawReply): StoredEntry | undefined;
 }
 
 /** The batch a read is joining while its promise is made (see ReadBatch.#join). */
@@ -34,7 +40,12 @@ let joining: ReadBatch | undefined;
  * handler, so to its caller it is an ordinary read.
  */
 export class ReadBatch {
+  /** The keys to read, each once however many reads of it joined. */
   readonly keys: string[] = [];
+  /** Where each key is in `keys`: concurrent reads of one key share its reply and its decoding. */
+  readonly #positions = new Map<string, number>();
+  /** Per read, in the order they joined: its key's position in `keys`, handler, token, settlers. */
+  readonly #slots: number[] = [];
   readonly #handlers: ReadHandler<unknown, unknown>[] = [];
   readonly #tokens: unknown[] = [];
   readonly #resolves: ((value: unknown) => void)[] = [];
@@ -43,8 +54,19 @@ export class ReadBatch {
   /** `started`: when the first read joined, in performance.now() ms; every read's duration counts from it. */
   constructor(readonly started: number) {}
 
+  /** Reads joined (several may share a key). */
+  get size(): number {
+    return this.#slots.length;
+  }
+
   add<T, R>(key: string, handler: ReadHandler<T, R>, token: T): Promise<R> {
-    this.keys.push(key);
+    let position = this.#positions.get(key);
+    if (position === undefined) {
+      position = this.keys.length;
+      this.keys.push(key);
+      this.#positions.set(key, position);
+    }
+    this.#slots.push(position);
     this.#handlers.push(handler);
     this.#tokens.push(token);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the shared executor's target
@@ -53,20 +75,27 @@ export class ReadBatch {
   }
 
   /** The multi-key read answered: `replies[i]` is the raw reply for `keys[i]`. */
-  deliver(replies: readonly (string | Buffer | null)[], decoder: Decoder, ms: number): void {
+  deliver(replies: readonly RawReply[], decoder: Decoder, ms: number): void {
     const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      let found: StoredEntry | undefined;
+    // Each key is decoded once; an unreadable reply fails the reads of its own key, not the others.
+    const found = new Array<StoredEntry | undefined>(keys.length);
+    let failures: Map<number, unknown> | undefined;
+    for (let k = 0; k < keys.length; k++) {
       try {
-        found = decoder.decodeRaw(key, replies[i] ?? null);
+        found[k] = decoder.decodeRaw(keys[k]!, replies[k] ?? null);
       } catch (error) {
-        // One unreadable reply fails its own read, not the others.
-        this.#failOne(i, error, ms);
+        (failures ??= new Map()).set(k, error);
+      }
+    }
+    const slots = this.#slots;
+    for (let i = 0; i < slots.length; i++) {
+      const k = slots[i]!;
+      if (failures?.has(k) === true) {
+        this.#failOne(i, failures.get(k), ms);
         continue;
       }
       try {
-        this.#resolves[i]!(this.#handlers[i]!.found(key, found, ms, this.#tokens[i]));
+        this.#resolves[i]!(this.#handlers[i]!.found(keys[k]!, found[k], ms, this.#tokens[i]));
       } catch (error) {
         this.#rejects[i]!(error);
       }
@@ -75,7 +104,7 @@ export class ReadBatch {
 
   /** The multi-key read failed (or was refused): every read in the batch fails with `error`. */
   fail(error: unknown, ms: number): void {
-    for (let i = 0; i < this.keys.length; i++) this.#failOne(i, error, ms);
+    for (let i = 0; i < this.#slots.length; i++) this.#failOne(i, error, ms);
   }
 
   /**
@@ -91,7 +120,8 @@ export class ReadBatch {
 
   #failOne(i: number, error: unknown, ms: number): void {
     try {
-      this.#resolves[i]!(this.#handlers[i]!.failed(this.keys[i]!, error, ms, this.#tokens[i]));
+      const key = this.keys[this.#slots[i]!]!;
+      this.#resolves[i]!(this.#handlers[i]!.failed(key, error, ms, this.#tokens[i]));
     } catch (thrown) {
       this.#rejects[i]!(thrown);
     }

@@ -1,13 +1,15 @@
 import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
 import type { Entry } from '../entry.js';
-import { InvalidOptionError, SerializationError, describe } from '../errors.js';
+import { InvalidOptionError, SerializationError, ValueTooLargeError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { keySlot } from '../internal/key-slot.js';
 import { jsonSerializer } from '../serializers/json.js';
 import { isReserved } from '../sync/reserved-keys.js';
 import type { Serializer } from '../serializers/serializer.js';
+import { watchConnectionErrors, type ConnectionErrors } from './connection-errors.js';
 import { fromWire, toWire } from './envelope.js';
 import { GuardedTier, type GuardOptions, type RawReads } from './guarded-tier.js';
+import type { RawReply } from './read-batch.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
 
 export interface RedisTierOptions extends GuardOptions {
@@ -35,6 +37,17 @@ export interface RedisTierOptions extends GuardOptions {
   serializer?: Serializer;
   /** Keys per SCAN/UNLINK batch in `clear()`. @default 500 */
   scanCount?: number;
+  /**
+   * Largest encoded entry, in bytes, this tier writes or reads. A write over it is refused
+   * before anything is written to any tier (`ValueTooLargeError`); a stored value over it (one
+   * another writer planted) is a corrupt miss, never decoded, and after the first such read this
+   * instance reads that key by a script that answers with the size alone while the value stays
+   * over the limit. 8 MiB: past it a JSON decode stalls the event loop for tens of ms, a read
+   * holds the connection (and every call queued behind it) for as long again, and a value that
+   * big is better kept elsewhere and cached as a reference. At most 512 MiB (Redis's own limit).
+   * @default 8_388_608 (8 MiB)
+   */
+  maxValueBytes?: number;
 }
 
 export const REDIS_TIER_DEFAULTS = Object.freeze({
@@ -42,7 +55,18 @@ export const REDIS_TIER_DEFAULTS = Object.freeze({
   ttl: '5m',
   prefix: 'tc:',
   scanCount: 500,
+  maxValueBytes: 8 * 1024 * 1024,
 } as const);
+
+/** Redis's largest string (proto-max-bulk-len's default). */
+const REDIS_MAX_BULK = 512 * 1024 * 1024;
+
+/** How many keys known to hold an oversized value an instance remembers (read by script). */
+const OVERSIZED_KEYS = 1_024;
+
+/** GET unless the value is over ARGV[1] bytes: then only its size, so it is not transferred. */
+const CAPPED_GET =
+  "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end return redis.call('get', KEYS[1])";
 
 /**
  * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
@@ -73,7 +97,11 @@ export class RedisTier extends GuardedTier<RedisStore> {
   constructor(options: RedisTierOptions) {
     const store = new RedisStore(options);
     try {
-      super(store, options, { connected: connectionCheck(store.client) });
+      super(store, options, {
+        connected: connectionCheck(store.client),
+        received: receivedBytes(store.client),
+        lastError: () => store.connection.last(),
+      });
     } catch (error) {
       // A bad guard option: a client made from a URL would otherwise go on connecting forever.
       void store.close().catch(() => {});
@@ -88,6 +116,18 @@ export class RedisTier extends GuardedTier<RedisStore> {
   get prefix(): string {
     return this.inner.prefix;
   }
+}
+
+/**
+ * Bytes a single connection has received, which extends the deadlines of calls waiting behind a
+ * large reply (GuardOptions.minThroughput). None for a Cluster: traffic of one node says
+ * nothing about a call waiting on another.
+ */
+function receivedBytes(client: Redis | Cluster): (() => number) | undefined {
+  if ((client as Cluster).isCluster) return undefined;
+  const redis = client as Redis;
+  // The socket is replaced on reconnect (and absent before the first connect).
+  return () => (redis.stream as { bytesRead?: number } | undefined)?.bytesRead ?? 0;
 }
 
 /**
@@ -109,10 +149,18 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly prefix: string;
   readonly client: Redis | Cluster;
   readonly #owned: boolean;
+  /** The client's last connection error (see connection-errors.ts). */
+  readonly connection: ConnectionErrors;
   /** Set for a Cluster client: multi-key commands are split by slot and grouped by master. */
   readonly #cluster: Cluster | undefined;
   readonly #serializer: Serializer;
   readonly #scanCount: number;
+  readonly maxValueBytes: number;
+  /**
+   * Keys found holding a value over maxValueBytes, read by CAPPED_GET until they hold a smaller
+   * one: a planted huge value is transferred once per instance, not on every read.
+   */
+  readonly #oversized = new Set<string>();
   onCorrupt: RemoteTier['onCorrupt'] = undefined;
 
   /** No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all. */
@@ -156,6 +204,14 @@ export class RedisStore implements RemoteTier, RawReads {
       );
     }
     this.#scanCount = scanCount;
+    const maxValueBytes = options.maxValueBytes ?? REDIS_TIER_DEFAULTS.maxValueBytes;
+    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > REDIS_MAX_BULK) {
+      throw new InvalidOptionError(
+        `${this.name}.maxValueBytes`,
+        `expected a whole number of bytes from 1 to ${REDIS_MAX_BULK} (512 MiB), got ${describe(maxValueBytes)}`,
+      );
+    }
+    this.maxValueBytes = maxValueBytes;
     // Last, once every option is known good: a client made from a URL starts connecting at once,
     // and one made before a throw would go on reconnecting for the life of the process.
     if (given) {
@@ -164,19 +220,36 @@ export class RedisStore implements RemoteTier, RawReads {
       if ((client as Cluster).isCluster) this.#cluster = client as Cluster;
     } else {
       this.client = new Redis(client as string, { ...OWNED_CLIENT_OPTIONS });
-      // An owned client's connection errors surface through command rejections; without this
-      // listener ioredis would print every reconnect attempt as an unhandled 'error' event.
-      this.client.on('error', () => {});
       this.#owned = true;
     }
+    // Connection errors surface through command rejections, which name the last one; this
+    // listener also keeps ioredis from printing every reconnect attempt as an unhandled event.
+    this.connection = watchConnectionErrors(this.client);
   }
 
   prepare(key: string, entry: Entry): PreparedWrite {
+    let payload: string | Uint8Array;
     try {
-      return { key, entry, payload: this.#serializer.encode(toWire(entry)) };
+      payload = this.#serializer.encode(toWire(entry));
     } catch (error) {
       throw new SerializationError(key, this.#serializer.name, error);
     }
+    const size = this.#overLimit(payload);
+    if (size !== 0) throw new ValueTooLargeError(key, this.name, size, this.maxValueBytes);
+    return { key, entry, payload };
+  }
+
+  /**
+   * The byte size of a payload over maxValueBytes, or 0 when it is within: a string is counted
+   * only when its length alone cannot tell (UTF-8 takes 1 to 3 bytes per UTF-16 unit).
+   */
+  #overLimit(payload: string | Uint8Array): number {
+    const max = this.maxValueBytes;
+    if (typeof payload !== 'string') return payload.byteLength > max ? payload.byteLength : 0;
+    if (payload.length * 3 <= max) return 0;
+    if (payload.length > max) return Buffer.byteLength(payload, 'utf8');
+    const bytes = Buffer.byteLength(payload, 'utf8');
+    return bytes > max ? bytes : 0;
   }
 
   get(key: string): Promise<StoredEntry | undefined> {
@@ -184,13 +257,52 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   /** The stored payload of `key` as Redis returns it (see RawReads: the guard decodes it). */
-  readRaw(key: string): Promise<string | Buffer | null> {
+  readRaw(key: string): Promise<RawReply> {
     const full = this.prefix + key;
+    if (this.#oversized.size !== 0 && this.#oversized.has(key)) return this.#readCapped(full);
     return this.#serializer.binary ? this.client.getBuffer(full) : this.client.get(full);
   }
 
-  decodeRaw(key: string, raw: string | Buffer | null): StoredEntry | undefined {
-    return raw === null ? undefined : this.#decode(key, raw);
+  /**
+   * A read of a key known to hold an oversized value: its size (a number, reported as corrupt
+   * by decodeRaw) while it is still over the limit, else the payload.
+   */
+  #readCapped(full: string): Promise<RawReply> {
+    const args = [CAPPED_GET, 1, full, this.maxValueBytes];
+    const reply = this.#serializer.binary
+      ? this.client.callBuffer('EVAL', args)
+      : this.client.call('EVAL', args);
+    return reply as Promise<RawReply>;
+  }
+
+  decodeRaw(key: string, raw: RawReply): StoredEntry | undefined {
+    if (raw === null) {
+      if (this.#oversized.size !== 0) this.#oversized.delete(key);
+      return undefined;
+    }
+    if (typeof raw === 'number') {
+      this.#tooLarge(key, raw);
+      return undefined;
+    }
+    const size = this.#overLimit(raw);
+    if (size !== 0) {
+      this.#tooLarge(key, size);
+      return undefined;
+    }
+    if (this.#oversized.size !== 0) this.#oversized.delete(key);
+    return this.#decode(key, raw);
+  }
+
+  /** A stored value over maxValueBytes: a corrupt miss, and its key is read by script from now on. */
+  #tooLarge(key: string, size: number): void {
+    const known = this.#oversized;
+    known.delete(key);
+    known.add(key);
+    if (known.size > OVERSIZED_KEYS) known.delete(known.values().next().value!);
+    this.onCorrupt?.(
+      key,
+      `the stored value is ${size} bytes, over maxValueBytes (${this.maxValueBytes}); not decoded`,
+    );
   }
 
   async getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]> {
@@ -200,11 +312,23 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   /** The stored payloads of `keys`, in order, in one round trip (one per master on a Cluster). */
-  async readRawMany(keys: readonly string[]): Promise<(string | Buffer | null)[]> {
+  async readRawMany(keys: readonly string[]): Promise<RawReply[]> {
+    if (this.#oversized.size !== 0 && keys.some((key) => this.#oversized.has(key))) {
+      // Keys known to be oversized by script, one each; the rest in one read as usual.
+      // Decided once: other reads may change the set while these wait.
+      const capped = keys.map((key) => this.#oversized.has(key));
+      const [known, others] = await Promise.all([
+        Promise.all(keys.filter((_, i) => capped[i]).map((key) => this.#readCapped(this.prefix + key))),
+        capped.every(Boolean) ? [] : this.readRawMany(keys.filter((_, i) => !capped[i])),
+      ]);
+      let k = 0;
+      let r = 0;
+      return capped.map((isCapped) => (isCapped ? known[k++]! : others[r++]!));
+    }
     const full = keys.map((key) => this.prefix + key);
     const binary = this.#serializer.binary;
     if (this.#cluster === undefined) return binary ? this.client.mgetBuffer(full) : this.client.mget(full);
-    const payloads = new Array<string | Buffer | null>(full.length).fill(null);
+    const payloads = new Array<RawReply>(full.length).fill(null);
     // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it
     // to one round trip per node, run in parallel.
     await this.#perNode(full, (pipeline, slotKeys, positions) => {
@@ -217,6 +341,8 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   async setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
+    // Every payload written here is within maxValueBytes: these keys read as usual again.
+    if (this.#oversized.size !== 0) for (const write of writes) this.#oversized.delete(write.key);
     if (writes.length === 1) {
       await this.#set(writes[0] as PreparedWrite, ttls[0] as number);
       return;
@@ -293,7 +419,11 @@ export class RedisStore implements RemoteTier, RawReads {
 
   async close(): Promise<void> {
     const client = this.client;
-    if (!this.#owned || client.status === 'end') return;
+    if (!this.#owned) {
+      this.connection.dispose();
+      return;
+    }
+    if (client.status === 'end') return;
     if (client.status !== 'ready') {
       // Nothing to say goodbye to: stop reconnecting. (A client between reconnects never
       // reaches 'end' in ioredis, so there is nothing to wait for either.)

@@ -497,6 +497,11 @@ describe('batched reads (a tier that can read many raw replies at once)', () => 
   /** RawTier plus readRawMany, counting the multi-key reads it is sent. */
   class BatchTier extends RawTier {
     batches: string[][] = [];
+    decoded: string[] = [];
+    override decodeRaw(key: string, raw: string | null): StoredEntry | undefined {
+      this.decoded.push(key);
+      return super.decodeRaw(key, raw);
+    }
     readRawMany(keys: readonly string[]): Promise<(string | null)[]> {
       this.batches.push([...keys]);
       return this.getMany(keys).then((found) =>
@@ -562,5 +567,84 @@ describe('batched reads (a tier that can read many raw replies at once)', () => 
     expect(() => new GuardedTier(inner, { batchReads: 0 })).toThrow(
       /"remote\.batchReads".*positive integer or false/,
     );
+  });
+
+  it('reads a key once however many reads of it join the batch: named once, decoded once, every caller answered', async () => {
+    const inner = new BatchTier();
+    const tier = new GuardedTier(inner, { timeout: 20 });
+    inner.entries.set('a', entry('A'));
+    inner.entries.set('corrupt', entry('X'));
+    const found = await Promise.all(
+      ['a', 'b', 'a', 'corrupt', 'a', 'corrupt'].map((key) => tier.get(key).catch((e: unknown) => e)),
+    );
+    expect(
+      found.map((f) => (f instanceof Error ? f.message : (f as StoredEntry | undefined)?.entry.value)),
+    ).toEqual(['A', undefined, 'A', 'decoder exploded', 'A', 'decoder exploded']);
+    expect(inner.batches).toEqual([['a', 'b', 'corrupt']]);
+    expect(inner.decoded.sort()).toEqual(['a', 'b', 'corrupt']);
+  });
+});
+
+describe('deadlines that allow for the transfer', () => {
+  /** A tier whose calls wait until the test answers them. */
+  class HeldTier extends ScriptedTier {
+    readonly answers: (() => void)[] = [];
+    override setMany(): Promise<void> {
+      return new Promise((resolve) => this.answers.push(resolve));
+    }
+    override get(): Promise<StoredEntry | undefined> {
+      return new Promise((resolve) => this.answers.push(() => resolve(undefined)));
+    }
+  }
+  const write = (key: string, bytes: number): PreparedWrite => ({
+    key,
+    entry: { value: 'x', createdAt: 1, expiresAt: Infinity },
+    payload: 'x'.repeat(bytes),
+  });
+
+  it('a write has the time to send its payload, at minThroughput, beyond the timeout', async () => {
+    const inner = new HeldTier();
+    const tier = new GuardedTier(inner, { timeout: 20, minThroughput: 1000, breaker: false });
+    const small = tier.setMany([write('small', 1)], [1000]);
+    // The small write had 1 ms for its byte.
+    await expect(small).rejects.toMatchObject({ code: 'E_TIER_TIMEOUT' });
+    let bigSettled = false;
+    const big = tier.setMany([write('big', 60_000)], [1000]).finally(() => (bigSettled = true));
+    // The big one has a minute for its 60 kB: five timeouts later it is still waiting.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(bigSettled).toBe(false);
+    for (const answer of inner.answers) answer();
+    await expect(big).resolves.toBeUndefined();
+    expect(tier.health().timeouts).toBe(1);
+  });
+
+  it('a call waits on while its connection keeps receiving, and times out once it stops', async () => {
+    const inner = new HeldTier();
+    let received = 0;
+    const tier = new GuardedTier(
+      inner,
+      { timeout: 20, minThroughput: 1000, breaker: false, batchReads: false },
+      { received: () => received },
+    );
+    let settled = false;
+    const read = tier.get('k').finally(() => (settled = true));
+    // Replies arriving (100 bytes: 100 ms more each time) for five timeouts' worth of time.
+    const started = performance.now();
+    while (performance.now() - started < 100) {
+      received += 100;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(settled).toBe(false);
+    // Nothing more arrives: the next check gives up.
+    await expect(read).rejects.toMatchObject({ code: 'E_TIER_TIMEOUT' });
+    expect(tier.health().timeouts).toBe(1);
+  });
+
+  it('rejects a bad minThroughput naming it', () => {
+    for (const bad of [0, -1, Infinity, '10MB' as unknown as number]) {
+      expect(() => new GuardedTier(new ScriptedTier(), { minThroughput: bad })).toThrow(
+        /"remote\.minThroughput"/,
+      );
+    }
   });
 });
