@@ -589,9 +589,10 @@ export class TierCache {
         try {
           await this.#timed(i, 'clear', () => tier.clear());
         } catch (error) {
-          // A tier that was skipped (breaker open, disconnected) clears itself when it is back;
-          // one that failed the clear still holds every key: the caller must hear it.
-          if (error instanceof TierUnavailableError) this.#tierFault(tier, i, 'clear', error);
+          // A clear that missed the tier (down, timed out, skipped) is done when it is back; one
+          // Redis refused (an error reply, e.g. no SCAN permission) leaves every key: say so.
+          if (!(error instanceof Error && error.name === 'ReplyError'))
+            this.#tierFault(tier, i, 'clear', error);
           else {
             this.#remoteCounters[i]!.fault('clear');
             refused ??= new TierError(tier.name, 'clear', error);
