@@ -106,7 +106,10 @@ const TARGETS: { trace: string; capacity: number; atLeast: number; why: string }
   { trace: 'oltp', capacity: 250, atLeast: 24.9, why: 'BitFaster W-TinyLFU 24.88' },
   { trace: 'glimpse', capacity: 1000, atLeast: 50.3, why: 'otter 50.3' },
   { trace: 'scarab', capacity: 100000, atLeast: 74.9, why: 'within 1 pt of LRU 75.91' },
+  { trace: 'loop', capacity: 750, atLeast: 70.3, why: '0.95 of OPT 74.04: a loop 1.35x the cache' },
 ];
+
+const LOOP_FACTORS = [1.05, 1.1, 1.2, 1.3, 1.5, 1.75, 2];
 
 const pct = (ratio: number): string => (100 * ratio).toFixed(2);
 
@@ -119,17 +122,26 @@ function synthetic(): boolean {
   const zipfTiny = replay(zipf, capacity, tinyLfuPolicy({ seed: SEED }), length / 4).hitRatio;
   const zipfLru = replay(zipf, capacity, policies.lru, length / 4).hitRatio;
   const zipfOpt = optimal(zipf, capacity, length / 4).hitRatio;
-  const loop = traceOf(loopTrace({ keys: Math.round(capacity * 1.05), length }));
-  const loopTiny = replay(loop, capacity, tinyLfuPolicy({ seed: SEED })).hitRatio;
-  const loopLru = replay(loop, capacity, policies.lru).hitRatio;
   const zipfOk = zipfTiny / best >= 0.95;
-  const loopOk = loopTiny >= 0.8;
   console.log(
     `Zipf(0.9), 100k keys, 2k entries: tinylfu ${pct(zipfTiny)}% = ${(zipfTiny / best).toFixed(3)} of the best online ` +
       `(${pct(best)}%; target ≥ 0.95) ${zipfOk ? 'PASS' : 'MISS'}; lru ${pct(zipfLru)}%, Belady OPT ${pct(zipfOpt)}%`,
   );
+  // Loops longer than the cache (LRU's worst case: 0%). Belady keeps capacity/keys of them, so
+  // 80% is reachable up to 1.25x; beyond that the target is 0.95 of OPT.
+  let loopOk = true;
+  const cells: string[] = [];
+  for (const factor of LOOP_FACTORS) {
+    const keys = Math.round(capacity * factor);
+    const loop = traceOf(loopTrace({ keys, length }));
+    const hit = replay(loop, capacity, tinyLfuPolicy({ seed: SEED })).hitRatio;
+    const opt = optimal(loop, capacity).hitRatio;
+    const ok = hit >= Math.min(0.8, 0.95 * opt);
+    loopOk &&= ok;
+    cells.push(`${factor}x ${pct(hit)}% (OPT ${pct(opt)})${ok ? '' : ' MISS'}`);
+  }
   console.log(
-    `Loop over 1.05 × capacity: tinylfu ${pct(loopTiny)}% (target ≥ 80%) ${loopOk ? 'PASS' : 'MISS'}; lru ${pct(loopLru)}%`,
+    `Loops over 1.05–2 × capacity (2k entries; target ≥ min(80%, 0.95 OPT)) ${loopOk ? 'PASS' : 'MISS'}: ${cells.join(', ')}`,
   );
   return zipfOk && loopOk;
 }

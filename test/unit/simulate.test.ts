@@ -83,6 +83,12 @@ describe('tinylfu against lru on synthetic workloads (2,000 entries, 200,000 req
     expect(r.tinylfu).toBeGreaterThan(0.8); // measured 0.849
     expect(r.opt).toBeCloseTo(0.9, 2);
   });
+
+  // Issue 14: a loop 1.2x the cache got 74% once the climber had shrunk the window to one entry.
+  it.each([1.05, 1.2, 1.5, 2])('keeps at least min(80%%, 0.95 of OPT) of a loop %sx the cache', (factor) => {
+    const r = ratios(loopTrace({ keys: Math.round(CAPACITY * factor), length: LENGTH }));
+    expect(r.tinylfu).toBeGreaterThanOrEqual(Math.min(0.8, 0.95 * r.opt));
+  });
 });
 
 describe('optimal (Belady with bypass)', () => {

@@ -304,3 +304,27 @@ describe('the L1 hit path', () => {
     expect(grown).toBeLessThan(256 * 1024);
   });
 });
+
+describe('TinyLfuPolicy window floor', () => {
+  it('never lets the climber shrink the window below minWindow (0.3% by default)', () => {
+    const store = new MemoryStore({
+      maxEntries: 2_000,
+      maxWeight: Number.POSITIVE_INFINITY,
+      policy: tinyLfuPolicy({ seed: 1 }),
+    });
+    const policy = store.policy as TinyLfuPolicy<never>;
+    let lowest = policy.windowShare;
+    // A loop longer than the cache: the ghost climber walks the window down to its floor.
+    for (let i = 0; i < 100_000; i++) {
+      access(store, `loop:${i % 2_400}`);
+      lowest = Math.min(lowest, policy.windowShare);
+    }
+    expect(lowest).toBeCloseTo(0.003, 6);
+
+    const custom = new TinyLfuPolicy({ maxEntries: 100, maxWeight: Number.POSITIVE_INFINITY }, () => {}, {
+      minWindow: 0.2,
+      initialWindow: 0.01,
+    });
+    expect(custom.windowShare).toBeCloseTo(0.2, 6);
+  });
+});
