@@ -22,7 +22,8 @@ import {
 } from './events.js';
 import { coarseClock, now } from './internal/clock.js';
 import { FOREVER, parseDuration } from './internal/duration.js';
-import { KeyRules } from './internal/keys.js';
+import { cloneValue } from './internal/copy-value.js';
+import { KeyRules, wellFormed } from './internal/keys.js';
 import { stableStringify } from './internal/stable-key.js';
 import { SoftTimeout, deadline, within } from './loading/deadline.js';
 import { DistributedLock, type Lease } from './loading/distributed-lock.js';
@@ -39,8 +40,11 @@ import {
   type TierOperation,
 } from './metrics/stats.js';
 import {
-  checkBatchSize,
+  checkSetManyItem,
+  checkWarmOptions,
   checkWriteOptions,
+  refusedOptions,
+  resolveWrap,
   maskOf,
   resolveOptions,
   type CacheOptions,
@@ -280,6 +284,8 @@ export class TierCache {
    * Concurrent calls for one key share one lookup and one loader call.
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+    const refused = options === undefined ? undefined : refusedOptions(options, 'getOrSet');
+    if (refused !== undefined) return refused;
     const hit = this.#lookup(key);
     if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
     if (hit === MISS) return this.#getOrLoad(key, loader, options);
@@ -361,7 +367,7 @@ export class TierCache {
     if (this.#closed) throw new CacheClosedError('getManyOrSet');
     if (typeof loader !== 'function')
       throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
-    if (options !== undefined) checkWriteOptions(keys[0] ?? '', options, this.#tierNames);
+    if (options !== undefined) checkWriteOptions(keys[0] ?? '', options, this.#tierNames, 'getManyOrSet');
     const plan = this.#planFor(options);
     const results = new Array<T>(keys.length);
     const due = plan.eagerRefresh > 0 && this.#memory !== undefined ? new Set<string>() : undefined;
@@ -396,7 +402,7 @@ export class TierCache {
     if (this.#closed) throw new CacheClosedError('set');
     if (value === undefined)
       throw new InvalidValueError(key, 'undefined cannot be stored; use delete() to remove a key');
-    if (options !== undefined) checkWriteOptions(key, options, this.#tierNames);
+    if (options !== undefined) checkWriteOptions(key, options, this.#tierNames, 'set');
     await this.#write([{ key, value, options }], undefined);
   }
 
@@ -407,6 +413,7 @@ export class TierCache {
     }
     if (this.#closed) throw new CacheClosedError('setMany');
     const writes: WriteItem[] = items.map((item: SetManyItem<T>) => {
+      checkSetManyItem(item);
       this.#keys.check(item.key);
       if (item.value === undefined)
         throw new InvalidValueError(item.key, 'undefined cannot be stored; use delete() to remove a key');
@@ -417,7 +424,7 @@ export class TierCache {
         item.tags === undefined
           ? options
           : { ...options, ...item };
-      if (own !== undefined) checkWriteOptions(item.key, own, this.#tierNames);
+      if (own !== undefined) checkWriteOptions(item.key, own, this.#tierNames, 'setMany');
       return { key: item.key, value: item.value, options: own };
     });
     await this.#write(writes, undefined);
@@ -615,26 +622,13 @@ export class TierCache {
     fn: (...args: A) => Promise<R> | R,
     options: WrapOptions<A> = {},
   ): (...args: A) => Promise<R> {
-    if (typeof fn !== 'function')
-      throw new InvalidOptionError('wrap', `expected a function, got ${describe(fn)}`);
-    const { key, name = fn.name, ...write } = options;
-    if (key !== undefined && typeof key !== 'function') {
-      throw new InvalidOptionError('wrap.key', `expected a function of the arguments, got ${describe(key)}`);
-    }
-    if (key === undefined && (typeof name !== 'string' || name === '')) {
-      throw new InvalidOptionError(
-        'wrap.name',
-        'an anonymous function needs a `name` or a `key` option to build cache keys',
-      );
-    }
-    if (
-      write.ttl !== undefined ||
-      write.jitter !== undefined ||
-      write.writeTo !== undefined ||
-      write.tags !== undefined
-    )
-      checkWriteOptions(name, write, this.#tierNames);
-    const keyOf = key ?? ((...args: A) => `${name}:${stableStringify(args)}`);
+    // Refusals reach the wrapped function's calls as rejections, as for every cache method.
+    const plan = resolveWrap(fn, options, this.#tierNames);
+    if (isCacheError(plan)) return () => Promise.reject(plan);
+    const { name, write } = plan;
+    const keyOf =
+      (plan.key as ((...args: A) => string) | undefined) ??
+      ((...args: A) => `${name}:${stableStringify(args)}`);
     return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
   }
 
@@ -645,7 +639,7 @@ export class TierCache {
    */
   async warm(keys: Iterable<string>, options: WarmOptions = {}): Promise<WarmProgress> {
     if (this.#closed) throw new CacheClosedError('warm');
-    const batchSize = checkBatchSize(options.batchSize);
+    const batchSize = checkWarmOptions(options, 'warm');
     const progress: WarmProgress = { processed: 0, loaded: 0 };
     for (const batch of batches(keys, batchSize)) {
       this.#keys.checkAll(batch);
@@ -673,7 +667,7 @@ export class TierCache {
     if (this.#closed) throw new CacheClosedError('warmFrom');
     if (typeof keyOf !== 'function')
       throw new InvalidOptionError('keyOf', `expected a function of an item, got ${describe(keyOf)}`);
-    const batchSize = checkBatchSize(options.batchSize);
+    const batchSize = checkWarmOptions(options, 'warmFrom');
     const { ttl, jitter, writeTo, tags, tagsOf } = options;
     if (tagsOf !== undefined && typeof tagsOf !== 'function')
       throw new InvalidOptionError('tagsOf', `expected a function of an item, got ${describe(tagsOf)}`);
@@ -686,12 +680,12 @@ export class TierCache {
             ...(writeTo === undefined ? {} : { writeTo }),
             ...(tags === undefined ? {} : { tags }),
           };
-    if (write !== undefined) checkWriteOptions('warmFrom', write, this.#tierNames);
+    if (write !== undefined) checkWriteOptions('warmFrom', write, this.#tierNames, 'warmFrom');
     // Per item: the call's tags and the item's own.
     const optionsOf = (item: T): WriteOptions | undefined => {
       if (tagsOf === undefined) return write;
       const own = { ...write, tags: [...(tags ?? []), ...tagsOf(item)] };
-      checkWriteOptions('warmFrom', own, this.#tierNames);
+      checkWriteOptions('warmFrom', own, this.#tierNames, 'warmFrom');
       return own;
     };
     const progress: WarmProgress = { processed: 0, loaded: 0 };
@@ -776,19 +770,20 @@ export class TierCache {
     if (!this.#keys.plainlyValid(key) || this.#closed) return undefined;
     const store = this.#store;
     // Without L1 a valid key goes straight below, uncounted (there are no L1 counters).
-    if (store === undefined) return MISS;
+    if (store === undefined) return wellFormed(key) ? MISS : undefined;
     const node = store.hit(key, this.#readClock());
     if (node !== undefined) {
       this.#memoryCounters!.hits++;
       return node;
     }
+    if (!wellFormed(key)) return undefined; // a lone surrogate: check() refuses it on the slow path
     this.#memoryCounters!.misses++;
     return MISS;
   }
 
   /** An L1 hit's answer: one settled promise per entry, shared by its hits, unless cloning. */
   #settled(node: MemoryNode): Promise<unknown> {
-    if (this.#clone) return Promise.resolve(this.#output(node.entry.value));
+    if (this.#clone) return new Promise((resolve) => resolve(this.#output(node.entry.value)));
     return (node.settled ??= Promise.resolve(node.entry.value));
   }
 
@@ -890,7 +885,7 @@ export class TierCache {
     if (flight === undefined) {
       if (typeof loader !== 'function')
         throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
-      if (options !== undefined) checkWriteOptions(key, options, this.#tierNames);
+      if (options !== undefined) checkWriteOptions(key, options, this.#tierNames, 'getOrSet');
       const plan = this.#planFor(options);
       let stale: Entry | undefined;
       if (plan.keep > 0 && this.#store !== undefined) {
@@ -983,7 +978,7 @@ export class TierCache {
   }
 
   #output(value: unknown): unknown {
-    return this.#clone ? structuredClone(value) : value;
+    return this.#clone ? cloneValue('(read from L1)', value) : value;
   }
 
   #join(key: string, flight: Promise<unknown>): void {

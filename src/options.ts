@@ -1,8 +1,16 @@
 import { CacheError, InvalidOptionError, InvalidTtlError, describe } from './errors.js';
 import type { Clock } from './internal/clock.js';
 import { parseDuration, type Duration } from './internal/duration.js';
-import type { LoadOptions, LockOptions } from './loading/load-plan.js';
+import { OptionNames, optionNames } from './internal/option-names.js';
+import {
+  LOAD_OPTION_NAMES,
+  resolveLock,
+  resolvePlan,
+  type LoadOptions,
+  type LockOptions,
+} from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
+import { RedisTier } from './tiers/redis-tier.js';
 import type { RemoteTier } from './tiers/tier.js';
 import { resolveBus, type BusOptions, type ResolvedBus } from './sync/bus-options.js';
 import { checkTags } from './sync/tags.js';
@@ -103,6 +111,42 @@ export interface GetOrSetOptions extends WriteOptions, LoadOptions {
   lock?: boolean;
 }
 
+const CACHE_OPTION_NAMES = optionNames<CacheOptions>({
+  grace: true,
+  failSafe: true,
+  softTimeout: true,
+  hardTimeout: true,
+  eagerRefresh: true,
+  lock: true,
+  tiers: true,
+  writeTo: true,
+  jitter: true,
+  negativeCaching: true,
+  maxKeyBytes: true,
+  onError: true,
+  tierErrors: true,
+  clock: true,
+  bus: true,
+  closeTimeout: true,
+});
+const NEGATIVE_OPTION_NAMES = optionNames<NegativeCachingOptions>({ undefined: true, null: true, ttl: true });
+const WRITE_OPTION_NAMES = optionNames<WriteOptions>({ ttl: true, jitter: true, writeTo: true, tags: true });
+const GET_OR_SET_OPTION_NAMES = LOAD_OPTION_NAMES.with(...WRITE_OPTION_NAMES.names, 'lock');
+
+/**
+ * The calls that take write options, with the names each accepts. `setMany` sees an item merged
+ * over the call's options, so an item's `key` and `value` are among its names.
+ */
+const CALL_OPTION_NAMES = {
+  set: WRITE_OPTION_NAMES,
+  setMany: WRITE_OPTION_NAMES.with('key', 'value'),
+  getOrSet: GET_OR_SET_OPTION_NAMES,
+  getManyOrSet: GET_OR_SET_OPTION_NAMES,
+  wrap: WRITE_OPTION_NAMES,
+  warmFrom: WRITE_OPTION_NAMES,
+} as const;
+export type WriteCall = keyof typeof CALL_OPTION_NAMES;
+
 export const CACHE_DEFAULTS = Object.freeze({
   jitter: 0,
   maxKeyBytes: 1024,
@@ -127,10 +171,43 @@ export interface ResolvedOptions {
   closeTimeout: number;
 }
 
+/**
+ * Validates and resolves the cache's options. When it refuses them, it first closes the Redis
+ * connections the given tiers opened from URLs: nothing else would, and an open connection
+ * keeps the process from exiting.
+ */
 export function resolveOptions(options: CacheOptions, defaultMemory: () => MemoryTier): ResolvedOptions {
+  try {
+    return resolve(options, defaultMemory);
+  } catch (error) {
+    closeUnusedTiers(options);
+    throw error;
+  }
+}
+
+/** Closes each remote tier of a refused configuration that no cache has taken up yet. */
+function closeUnusedTiers(options: CacheOptions): void {
+  const tiers: unknown = typeof options === 'object' && options !== null ? options.tiers : undefined;
+  if (!Array.isArray(tiers)) return;
+  for (const tier of tiers as unknown[]) {
+    if (typeof tier !== 'object' || tier === null) continue;
+    const remote = tier as Partial<RemoteTier>;
+    // A tier some cache runs has its hooks set: closing it would break that cache.
+    if (remote.kind !== 'remote' || typeof remote.close !== 'function' || remote.onCorrupt !== undefined)
+      continue;
+    try {
+      remote.close().catch(() => {});
+    } catch {
+      // a custom tier whose close() throws: nothing more can be done for it
+    }
+  }
+}
+
+function resolve(options: CacheOptions, defaultMemory: () => MemoryTier): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', `expected an options object, got ${describe(options)}`);
   }
+  CACHE_OPTION_NAMES.check(options, 'createCache options');
   const tiers = options.tiers ?? [defaultMemory()];
   if (!Array.isArray(tiers) || tiers.length === 0) {
     throw new InvalidOptionError('tiers', `expected a non-empty array of tiers, got ${describe(tiers)}`);
@@ -165,6 +242,18 @@ export function resolveOptions(options: CacheOptions, defaultMemory: () => Memor
     throw new InvalidOptionError('maxKeyBytes', `expected a positive integer, got ${describe(maxKeyBytes)}`);
   }
   const negative = options.negativeCaching ?? {};
+  if (typeof negative !== 'object' || negative === null) {
+    throw new InvalidOptionError('negativeCaching', `expected an options object, got ${describe(negative)}`);
+  }
+  NEGATIVE_OPTION_NAMES.check(negative, 'negativeCaching');
+  for (const which of ['undefined', 'null'] as const) {
+    if (negative[which] !== undefined && typeof negative[which] !== 'boolean') {
+      throw new InvalidOptionError(
+        `negativeCaching.${which}`,
+        `expected a boolean, got ${describe(negative[which])}`,
+      );
+    }
+  }
   let negativeTtl: number | undefined;
   if (negative.ttl !== undefined) {
     const parsed = parseDuration(negative.ttl);
@@ -186,8 +275,20 @@ export function resolveOptions(options: CacheOptions, defaultMemory: () => Memor
   }
   const closeTimeout = parseDuration(options.closeTimeout ?? CACHE_DEFAULTS.closeTimeout, {
     allowZero: true,
+    timer: true,
   });
   if (typeof closeTimeout === 'string') throw new InvalidOptionError('closeTimeout', closeTimeout);
+  const bus = resolveBus(options.bus, remotes);
+  // What the cache resolves from these options later, checked here too, so that every refusal
+  // happens while the tiers opened from URLs can still be closed (see resolveOptions).
+  writeMask(options.writeTo, [...names], 'writeTo');
+  const plan = resolvePlan({
+    ...options,
+    lock: options.lock === undefined ? undefined : options.lock !== false,
+  });
+  if (remotes.some((tier) => tier instanceof RedisTier)) resolveLock(options.lock ?? true);
+  else if (plan.lock)
+    throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
   return {
     memory,
     remotes,
@@ -200,7 +301,7 @@ export function resolveOptions(options: CacheOptions, defaultMemory: () => Memor
     onError: options.onError ?? (() => {}),
     throwTierErrors: tierErrors === 'throw',
     clock: options.clock ?? Date.now,
-    bus: resolveBus(options.bus, remotes),
+    bus,
   };
 }
 
@@ -214,10 +315,16 @@ export function checkJitter(jitter: unknown, option: string): asserts jitter is 
  * Validates a call's write options against the cache's tiers (names in `ttl` maps and
  * `writeTo`); `key` names the call in errors.
  */
-export function checkWriteOptions(key: string, options: WriteOptions, tierNames: readonly string[]): void {
+export function checkWriteOptions(
+  key: string,
+  options: WriteOptions,
+  tierNames: readonly string[],
+  call: WriteCall,
+): void {
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError('options', `expected an options object, got ${describe(options)}`);
+    throw new InvalidOptionError(`${call} options`, `expected an options object, got ${describe(options)}`);
   }
+  CALL_OPTION_NAMES[call].check(options, `${call} options`);
   const { ttl, jitter } = options;
   if (jitter !== undefined) checkJitter(jitter, 'jitter');
   if (options.tags !== undefined) checkTags(options.tags);
@@ -245,10 +352,101 @@ export function maskOf(
   return writeMask(options.writeTo, tierNames, 'writeTo');
 }
 
+const WARM_OPTION_NAMES = new OptionNames(['batchSize', 'onProgress']);
+const WARM_FROM_OPTION_NAMES = WARM_OPTION_NAMES.with(...WRITE_OPTION_NAMES.names, 'tagsOf');
+
+/**
+ * Checks `warm`'s or `warmFrom`'s options object (its names, `onProgress`); resolves to the
+ * batch size. `warmFrom`'s write options are checked by checkWriteOptions.
+ */
+export function checkWarmOptions(options: unknown, call: 'warm' | 'warmFrom'): number {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`${call} options`, `expected an options object, got ${describe(options)}`);
+  }
+  (call === 'warm' ? WARM_OPTION_NAMES : WARM_FROM_OPTION_NAMES).check(options, `${call} options`);
+  const { onProgress, batchSize } = options as { onProgress?: unknown; batchSize?: unknown };
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new InvalidOptionError(
+      `${call} options.onProgress`,
+      `expected a function, got ${describe(onProgress)}`,
+    );
+  }
+  return checkBatchSize(batchSize);
+}
+
 /** `warm`/`warmFrom`'s batch size: a positive integer, 500 when absent. */
 export function checkBatchSize(batchSize: unknown = 500): number {
   if (!Number.isInteger(batchSize) || (batchSize as number) < 1) {
     throw new InvalidOptionError('batchSize', `expected a positive integer, got ${describe(batchSize)}`);
   }
   return batchSize as number;
+}
+
+const SET_MANY_ITEM_NAMES = WRITE_OPTION_NAMES.with('key', 'value');
+
+/** Checks that a `setMany` item is an object holding only an item's names. */
+export function checkSetManyItem(item: unknown): void {
+  if (typeof item !== 'object' || item === null) {
+    throw new InvalidOptionError('setMany items', `expected { key, value } objects, got ${describe(item)}`);
+  }
+  SET_MANY_ITEM_NAMES.check(item, 'setMany item');
+}
+
+/**
+ * The names check of a call's options for paths that must not throw (getOrSet answers an L1 hit
+ * without an async frame): the refusal as a rejected promise, or undefined when all is well.
+ */
+export function refusedOptions(options: object, call: WriteCall): Promise<never> | undefined {
+  try {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError(`${call} options`, `expected an options object, got ${describe(options)}`);
+    }
+    CALL_OPTION_NAMES[call].check(options, `${call} options`);
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+const WRAP_OPTION_NAMES = WRITE_OPTION_NAMES.with('key', 'name');
+
+/** `wrap`'s options resolved: the key builder or the name for default keys, and the write options. */
+export interface WrapPlan {
+  key: ((...args: never[]) => string) | undefined;
+  name: string;
+  write: WriteOptions;
+}
+
+/**
+ * Checks `wrap(fn, options)`, returning the refusal rather than throwing it: `wrap` hands a
+ * refusal to every call of the wrapped function as a rejection, as for any other cache method.
+ */
+export function resolveWrap(
+  fn: unknown,
+  options: unknown,
+  tierNames: readonly string[],
+): WrapPlan | CacheError {
+  try {
+    if (typeof fn !== 'function')
+      throw new InvalidOptionError('wrap', `expected a function, got ${describe(fn)}`);
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('wrap options', `expected an options object, got ${describe(options)}`);
+    }
+    WRAP_OPTION_NAMES.check(options, 'wrap options');
+    const { key, name = fn.name, ...write } = options as WriteOptions & { key?: unknown; name?: unknown };
+    if (key !== undefined && typeof key !== 'function') {
+      throw new InvalidOptionError('wrap.key', `expected a function of the arguments, got ${describe(key)}`);
+    }
+    if (key === undefined && (typeof name !== 'string' || name === '')) {
+      throw new InvalidOptionError(
+        'wrap.name',
+        'an anonymous function needs a `name` or a `key` option to build cache keys',
+      );
+    }
+    checkWriteOptions(typeof name === 'string' ? name : 'wrap', write, tierNames, 'wrap');
+    return { key: key as WrapPlan['key'], name: name as string, write };
+  } catch (error) {
+    if (error instanceof CacheError) return error;
+    throw error;
+  }
 }

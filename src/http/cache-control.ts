@@ -1,6 +1,7 @@
 import type { EntryInfo } from '../entry.js';
 import { InvalidOptionError, describe } from '../errors.js';
 import { parseDuration, type Duration } from '../internal/duration.js';
+import { optionNames } from '../internal/option-names.js';
 
 /** How an entry's metadata becomes a `Cache-Control` response header. */
 export interface CacheControlOptions {
@@ -36,6 +37,15 @@ export interface CacheControlOptions {
   /** Send only `no-store` (RFC 9111 §5.2.2.5): no cache may keep the response. @default false */
   noStore?: boolean;
 }
+
+export const CACHE_CONTROL_OPTION_NAMES = optionNames<CacheControlOptions>({
+  scope: true,
+  maxAge: true,
+  sharedMaxAge: true,
+  staleWhileRevalidate: true,
+  staleIfError: true,
+  noStore: true,
+});
 
 /** Options resolved to seconds once, so formatting per response parses nothing. */
 export interface ResolvedCacheControl {
@@ -124,5 +134,7 @@ export function formatCacheControl(entry: EntryInfo, policy: ResolvedCacheContro
 
 /** `formatCacheControl` with options validated on each call; see {@link CacheControlOptions}. */
 export function cacheControl(entry: EntryInfo, options?: CacheControlOptions, now = Date.now()): string {
+  if (typeof options === 'object' && options !== null)
+    CACHE_CONTROL_OPTION_NAMES.check(options, 'cacheControl options');
   return formatCacheControl(entry, resolveCacheControl(options), now);
 }

@@ -8,7 +8,17 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import { InvalidOptionError, describe } from '../errors.js';
-import { BODY_HEADERS, RouteCache, type Fill, type RouteCacheOptions } from './route-cache.js';
+import {
+  BODY_HEADERS,
+  ROUTE_CACHE_OPTION_NAMES,
+  RouteCache,
+  type Fill,
+  type RouteCacheOptions,
+} from './route-cache.js';
+
+/** Options Fastify's register() itself reads, which it hands on to the plugin as well. */
+const REGISTER_OPTION_NAMES = ['prefix', 'logLevel', 'logSerializers'];
+const PLUGIN_OPTION_NAMES = ROUTE_CACHE_OPTION_NAMES.with(...REGISTER_OPTION_NAMES);
 
 /** Plugin options: the cache and defaults for every cached route. */
 export type TierCachePluginOptions = Omit<RouteCacheOptions<FastifyRequest>, 'key'>;
@@ -54,13 +64,26 @@ export function tierCachePlugin(
     );
     return;
   }
+  try {
+    PLUGIN_OPTION_NAMES.check(options, 'tierCachePlugin options');
+    if ('key' in options)
+      throw new InvalidOptionError(
+        'tierCachePlugin options.key',
+        "a key belongs in each route's config.tiercache",
+      );
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  const shared: Record<string, unknown> = { ...options };
+  for (const name of REGISTER_OPTION_NAMES) delete shared[name];
   const routes = new WeakMap<TierCacheRouteConfig, RouteCache<FastifyRequest>>();
   const fills = new WeakMap<FastifyRequest, Fill>();
   const routeFor = (request: FastifyRequest, config: TierCacheRouteConfig): RouteCache<FastifyRequest> => {
     let route = routes.get(config);
     if (route === undefined) {
       route = new RouteCache(
-        { ...options, ...config },
+        { ...(shared as TierCachePluginOptions), ...config },
         `config.tiercache of ${request.routeOptions.url ?? 'a route'}`,
       );
       routes.set(config, route);

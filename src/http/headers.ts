@@ -7,6 +7,7 @@ import {
   type ResolvedCacheControl,
 } from './cache-control.js';
 import { httpDate, valueTag } from './validators.js';
+import { CACHE_CONTROL_OPTION_NAMES } from './cache-control.js';
 
 export interface HttpCacheOptions extends CacheControlOptions {
   /** Whether to send a strong `ETag` computed from the encoded value. @default true */
@@ -25,6 +26,8 @@ export type CacheHeaders = {
   etag?: string;
   'last-modified': string;
 };
+
+export const HTTP_CACHE_OPTION_NAMES = CACHE_CONTROL_OPTION_NAMES.with('etag', 'encode');
 
 export interface ResolvedHttpCache {
   cacheControl: ResolvedCacheControl;
@@ -60,5 +63,7 @@ export function formatCacheHeaders(entry: EntryInfo, policy: ResolvedHttpCache, 
  * Pair with {@link isNotModified} to answer conditional requests with 304.
  */
 export function cacheHeaders(entry: EntryInfo, options?: HttpCacheOptions, now = Date.now()): CacheHeaders {
+  if (typeof options === 'object' && options !== null)
+    HTTP_CACHE_OPTION_NAMES.check(options, 'cacheHeaders options');
   return formatCacheHeaders(entry, resolveHttpCache(options), now);
 }

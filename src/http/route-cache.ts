@@ -1,6 +1,7 @@
 import type { TierCache } from '../cache.js';
 import type { EntryInfo } from '../entry.js';
 import { InvalidOptionError, describe } from '../errors.js';
+import { optionNames } from '../internal/option-names.js';
 import type { GetOrSetOptions } from '../options.js';
 import {
   formatCacheHeaders,
@@ -45,6 +46,22 @@ export interface RouteCacheOptions<Request> extends Omit<HttpCacheOptions, 'enco
    */
   tierHeader?: string;
 }
+
+/** The names of {@link RouteCacheOptions}. */
+export const ROUTE_CACHE_OPTION_NAMES = optionNames<RouteCacheOptions<unknown>>({
+  cache: true,
+  key: true,
+  ttl: true,
+  statuses: true,
+  tierHeader: true,
+  scope: true,
+  maxAge: true,
+  sharedMaxAge: true,
+  staleWhileRevalidate: true,
+  staleIfError: true,
+  noStore: true,
+  etag: true,
+});
 
 /** A response the framework adapter captured from the route handler. */
 export interface CapturedResponse {
@@ -116,6 +133,7 @@ export class RouteCache<Request> {
   constructor(options: RouteCacheOptions<Request>, path: string) {
     if (typeof options !== 'object' || options === null)
       throw new InvalidOptionError(path, `expected an options object, got ${describe(options)}`);
+    ROUTE_CACHE_OPTION_NAMES.check(options, path);
     const { cache, key, ttl, statuses = [200], tierHeader } = options;
     if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function')
       throw new InvalidOptionError(

@@ -25,6 +25,12 @@ export class KeyRules {
         `keys starting with ${RESERVED_KEY_PREFIXES.map((p) => `"${p}"`).join(', ')} are reserved: tag times, namespace versions and locks live there`,
       );
     }
+    if (!wellFormed(key)) {
+      throw new InvalidKeyError(
+        key,
+        'it is not well-formed Unicode (a lone surrogate): Redis would store it as U+FFFD, one key for many',
+      );
+    }
     if (key.length > this.shortKey) {
       const bytes = Buffer.byteLength(key, 'utf8');
       if (bytes > this.maxKeyBytes) {
@@ -43,7 +49,9 @@ export class KeyRules {
 
   /**
    * Whether `key` certainly passes `check` without running it: the L1 fast path's test. False
-   * means "run check", not "invalid".
+   * means "run check", not "invalid". It does not look for lone surrogates (that would scan the
+   * key on every hit): an L1 hit can only be for a key some write checked, and the fast path's
+   * misses ask {@link wellFormed} before they read a lower tier or call a loader.
    */
   plainlyValid(key: unknown): key is string {
     return (
@@ -53,4 +61,18 @@ export class KeyRules {
       key.charCodeAt(0) !== 95 /* _ */
     );
   }
+}
+
+/** A lone surrogate: a high one not followed by a low one, or a low one not after a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * Whether `text` is well-formed Unicode (String.prototype.isWellFormed, which Node 20 lacks).
+ * Redis keys are bytes: ioredis encodes a lone surrogate as U+FFFD, so `'a\uD800'` and
+ * `'a\uDBFF'` would be one key in Redis and two in L1. Text without surrogates, nearly all
+ * keys, costs one scan by a regex with no backtracking.
+ */
+export function wellFormed(text: string): boolean {
+  return !SURROGATE.test(text) || !LONE_SURROGATE.test(text);
 }

@@ -1,35 +1,91 @@
+import { InvalidOptionError } from '../errors.js';
+
 /**
- * Builds a deterministic string from function arguments for `wrap()`: object keys are sorted so
- * `{a, b}` and `{b, a}` give the same cache key. Dates, bigints and undefined get distinct tags
- * because plain JSON would conflate or reject them.
+ * Builds a deterministic string from function arguments for `wrap()`'s default keys: object
+ * keys are sorted so `{a, b}` and `{b, a}` give the same key, and two argument lists that are
+ * not deep-equal never give the same string. Plain JSON conflates many values (NaN, ±Infinity
+ * and null; -0 and 0; a hole and null; a RegExp, a Map and {}; undefined and a missing
+ * property), so every such value gets a tag of its own: an object `{"$<tag>": ...}`. A plain
+ * object's own key that starts with `$` gets one more `$`, so no argument can pass for a tag.
+ *
+ * What cannot be keyed faithfully (functions, symbols, class instances, cycles) is refused with
+ * an `InvalidOptionError` that points to wrap's `key` option.
  */
 export function stableStringify(value: unknown): string {
-  return JSON.stringify(normalize(value, new Set()));
+  try {
+    return JSON.stringify(normalize(value, new Set()));
+  } catch (error) {
+    if (error instanceof InvalidOptionError) throw error;
+    // A RangeError: arguments nested deeper than the stack allows.
+    throw new InvalidOptionError(
+      'wrap.key',
+      `cannot build a default key from these arguments (${String(error)}); pass a \`key\` option`,
+    );
+  }
+}
+
+function refuse(what: string): never {
+  throw new InvalidOptionError(
+    'wrap.key',
+    `cannot build a default key from an argument holding ${what}; pass a \`key\` option`,
+  );
 }
 
 function normalize(value: unknown, seen: Set<object>): unknown {
-  if (value === undefined) return { $u: 1 };
-  if (typeof value === 'bigint') return { $n: value.toString() };
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new TypeError(`cannot build a cache key from a ${typeof value} argument`);
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      // NaN, ±Infinity (JSON's null) and -0 (JSON's 0) each get their own tag.
+      if (!Number.isFinite(value) || Object.is(value, -0))
+        return { $num: String(Object.is(value, -0) ? '-0' : value) };
+      return value;
+    case 'undefined':
+      return { $u: 1 };
+    case 'bigint':
+      return { $n: value.toString() };
+    case 'function':
+    case 'symbol':
+      return refuse(`a ${typeof value}`);
   }
-  if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Date) return { $d: value.toISOString() };
-  if (seen.has(value)) throw new TypeError('cannot build a cache key from a circular argument');
-  seen.add(value);
+  if (value === null) return null;
+  const object = value as object;
+  if (seen.has(object)) refuse('a circular reference');
+  seen.add(object);
   let out: unknown;
-  if (Array.isArray(value)) {
-    out = value.map((item) => normalize(item, seen));
-  } else if (value instanceof Map) {
-    out = { $m: [...value.entries()].map(([k, v]) => [normalize(k, seen), normalize(v, seen)]) };
-  } else if (value instanceof Set) {
-    out = { $s: [...value].map((item) => normalize(item, seen)) };
+  if (Array.isArray(object)) {
+    out = Array.from({ length: object.length }, (_, i) =>
+      i in object ? normalize((object as unknown[])[i], seen) : { $hole: 1 },
+    );
   } else {
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort())
-      sorted[key] = normalize((value as Record<string, unknown>)[key], seen);
-    out = sorted;
+    const proto: unknown = Object.getPrototypeOf(object);
+    if (proto === Object.prototype || proto === null) {
+      // No prototype: an own "__proto__" key is then an ordinary property, never a prototype.
+      const sorted = Object.create(null) as Record<string, unknown>;
+      for (const key of Object.keys(object).sort()) {
+        const name = key.charCodeAt(0) === 36 /* $ */ ? `$${key}` : key;
+        sorted[name] = normalize((object as Record<string, unknown>)[key], seen);
+      }
+      // __proto__ as an own key: JSON.stringify writes own properties only, so it is kept.
+      out = sorted;
+    } else if (object instanceof Date) {
+      out = { $d: normalize(object.getTime(), seen) };
+    } else if (object instanceof Map) {
+      out = { $m: [...object.entries()].map(([k, v]) => [normalize(k, seen), normalize(v, seen)]) };
+    } else if (object instanceof Set) {
+      out = { $s: [...object].map((item) => normalize(item, seen)) };
+    } else if (object instanceof RegExp) {
+      out = { $re: [object.source, object.flags] };
+    } else if (ArrayBuffer.isView(object)) {
+      const bytes = Buffer.from(object.buffer, object.byteOffset, object.byteLength).toString('base64');
+      out = { $bin: [Buffer.isBuffer(object) ? 'Buffer' : object.constructor.name, bytes] };
+    } else if (object instanceof ArrayBuffer) {
+      out = { $bin: ['ArrayBuffer', Buffer.from(object).toString('base64')] };
+    } else {
+      refuse(`an instance of ${(object.constructor as { name?: string } | undefined)?.name ?? 'a class'}`);
+    }
   }
-  seen.delete(value);
+  seen.delete(object);
   return out;
 }

@@ -1,5 +1,6 @@
 import { InvalidOptionError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { optionNames } from '../internal/option-names.js';
 
 export interface FailSafeOptions {
   /**
@@ -89,6 +90,23 @@ export interface LoadPlan {
   readonly keep: number;
 }
 
+/** The names of {@link LoadOptions}, cache-wide and per call. */
+export const LOAD_OPTION_NAMES = optionNames<LoadOptions>({
+  grace: true,
+  failSafe: true,
+  softTimeout: true,
+  hardTimeout: true,
+  eagerRefresh: true,
+});
+const FAIL_SAFE_OPTION_NAMES = optionNames<FailSafeOptions>({ maxStaleAge: true, backoff: true });
+const LOCK_OPTION_NAMES = optionNames<LockOptions>({
+  ttl: true,
+  wait: true,
+  poll: true,
+  prefix: true,
+  timeout: true,
+});
+
 export const LOAD_DEFAULTS = Object.freeze({
   grace: 0,
   failSafe: Object.freeze({ maxStaleAge: '10m', backoff: '5s' }),
@@ -104,6 +122,7 @@ export function resolvePlan(options: LoadOptions & { lock?: unknown }, base?: Lo
   const fs = options.failSafe;
   if (typeof fs === 'boolean') failSafe = fs;
   else if (typeof fs === 'object' && fs !== null) {
+    FAIL_SAFE_OPTION_NAMES.check(fs, 'failSafe');
     failSafe = true;
     if (fs.maxStaleAge !== undefined) maxStaleAge = duration(fs.maxStaleAge, 'failSafe.maxStaleAge');
     if (fs.backoff !== undefined) backoff = duration(fs.backoff, 'failSafe.backoff', true);
@@ -113,11 +132,11 @@ export function resolvePlan(options: LoadOptions & { lock?: unknown }, base?: Lo
   const softTimeout =
     options.softTimeout === undefined
       ? (base?.softTimeout ?? FOREVER)
-      : duration(options.softTimeout, 'softTimeout');
+      : duration(options.softTimeout, 'softTimeout', false, true);
   const hardTimeout =
     options.hardTimeout === undefined
       ? (base?.hardTimeout ?? FOREVER)
-      : duration(options.hardTimeout, 'hardTimeout');
+      : duration(options.hardTimeout, 'hardTimeout', false, true);
   if (softTimeout !== FOREVER && softTimeout >= hardTimeout) {
     throw new InvalidOptionError(
       'softTimeout',
@@ -150,12 +169,13 @@ export function resolveLock(options: unknown): ResolvedLock {
   if (typeof options !== 'boolean' && given !== options) {
     throw new InvalidOptionError('lock', `expected a boolean or an options object, got ${describe(options)}`);
   }
+  LOCK_OPTION_NAMES.check(given, 'lock');
   const defaults = LOAD_DEFAULTS.lock;
-  const ttl = duration(given.ttl ?? defaults.ttl, 'lock.ttl');
+  const ttl = duration(given.ttl ?? defaults.ttl, 'lock.ttl', false, true);
   if (ttl === FOREVER) throw new InvalidOptionError('lock.ttl', "a lock lease must be finite, got 'forever'");
-  const wait = given.wait === undefined ? ttl : duration(given.wait, 'lock.wait', true);
-  const poll = duration(given.poll ?? defaults.poll, 'lock.poll');
-  const timeout = duration(given.timeout ?? defaults.timeout, 'lock.timeout');
+  const wait = given.wait === undefined ? ttl : duration(given.wait, 'lock.wait', true, true);
+  const poll = duration(given.poll ?? defaults.poll, 'lock.poll', false, true);
+  const timeout = duration(given.timeout ?? defaults.timeout, 'lock.timeout', false, true);
   if (given.prefix !== undefined) {
     throw new InvalidOptionError(
       'lock.prefix',
@@ -165,8 +185,9 @@ export function resolveLock(options: unknown): ResolvedLock {
   return { ttl, wait, poll, timeout };
 }
 
-function duration(value: unknown, option: string, allowZero = false): number {
-  const parsed = parseDuration(value, { allowZero });
+function duration(value: unknown, option: string, allowZero = false, timer = false): number {
+  // 'forever' is no timer at all, so a timer's bound does not apply to it.
+  const parsed = parseDuration(value, { allowZero, timer: timer && value !== 'forever' });
   if (typeof parsed === 'string') throw new InvalidOptionError(option, parsed);
   return parsed;
 }

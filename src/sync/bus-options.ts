@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { InvalidOptionError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { optionNames } from '../internal/option-names.js';
 import { RedisTier } from '../tiers/redis-tier.js';
 import type { HeartbeatSettings } from './heartbeat.js';
 import { MESSAGE_LIMIT_DEFAULTS } from './message.js';
@@ -85,6 +86,22 @@ export const BUS_DEFAULTS = Object.freeze({
  */
 const HEARTBEAT_TIMEOUT_INTERVALS = 3;
 
+const PUBSUB_OPTION_NAMES = optionNames<PubSubOptions>({ pubsub: true, shardChannels: true });
+const BUS_OPTION_NAMES = PUBSUB_OPTION_NAMES.with(
+  ...optionNames<Omit<BusOptions, keyof PubSubOptions>>({
+    tier: true,
+    channel: true,
+    disconnectedTtl: true,
+    maxQueue: true,
+    publishTimeout: true,
+    heartbeat: true,
+    heartbeatTimeout: true,
+    maxMessageBytes: true,
+    maxMessageNames: true,
+    transport: true,
+  }).names,
+);
+
 /** The channel instances on a Redis tier with this key prefix meet on by default. */
 export function defaultChannel(prefix: string): string {
   return `tiercache:bus:${prefix}`;
@@ -110,6 +127,7 @@ export function resolveBus(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('bus', `expected false or an options object, got ${describe(option)}`);
   }
+  BUS_OPTION_NAMES.check(options, 'bus');
   const redisTiers = remotes.filter((tier): tier is RedisTier => tier instanceof RedisTier);
   let tier: RedisTier | undefined = redisTiers[0];
   if (options.tier !== undefined) {
@@ -121,7 +139,9 @@ export function resolveBus(
   const disconnectedTtl = parseDuration(options.disconnectedTtl ?? BUS_DEFAULTS.disconnectedTtl);
   if (typeof disconnectedTtl === 'string')
     throw new InvalidOptionError('bus.disconnectedTtl', disconnectedTtl);
-  const publishTimeout = parseDuration(options.publishTimeout ?? BUS_DEFAULTS.publishTimeout);
+  const publishTimeout = parseDuration(options.publishTimeout ?? BUS_DEFAULTS.publishTimeout, {
+    timer: true,
+  });
   if (typeof publishTimeout === 'string') throw new InvalidOptionError('bus.publishTimeout', publishTimeout);
   const heartbeat = resolveHeartbeat(options);
   const maxQueue = options.maxQueue ?? BUS_DEFAULTS.maxQueue;
@@ -176,13 +196,13 @@ export function resolveMessageLimits(
 
 function resolveHeartbeat(options: BusOptions): HeartbeatSettings | undefined {
   const timeoutOption = options.heartbeatTimeout;
-  const timeout = timeoutOption === undefined ? undefined : parseDuration(timeoutOption);
+  const timeout = timeoutOption === undefined ? undefined : parseDuration(timeoutOption, { timer: true });
   if (typeof timeout === 'string') throw new InvalidOptionError('bus.heartbeatTimeout', timeout);
   if (timeout === FOREVER) {
     throw new InvalidOptionError('bus.heartbeatTimeout', `expected a finite duration, got 'forever'`);
   }
   if (options.heartbeat === false) return undefined;
-  const interval = parseDuration(options.heartbeat ?? BUS_DEFAULTS.heartbeat);
+  const interval = parseDuration(options.heartbeat ?? BUS_DEFAULTS.heartbeat, { timer: true });
   if (typeof interval === 'string') throw new InvalidOptionError('bus.heartbeat', interval);
   if (interval === FOREVER) {
     throw new InvalidOptionError('bus.heartbeat', `expected a finite duration or false, got 'forever'`);

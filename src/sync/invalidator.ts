@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../errors.js';
+import { wellFormed } from '../internal/keys.js';
+import { optionNames } from '../internal/option-names.js';
 import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from '../tiers/redis-tier.js';
 import {
   defaultChannel,
@@ -44,20 +46,40 @@ export interface Invalidator {
   close(): Promise<void>;
 }
 
+const INVALIDATOR_OPTION_NAMES = optionNames<InvalidatorOptions>({
+  redis: true,
+  prefix: true,
+  channel: true,
+  maxMessageBytes: true,
+  maxMessageNames: true,
+  pubsub: true,
+  shardChannels: true,
+});
+
 /** Creates a publish-only {@link Invalidator}. Rejections are `BusError`s or Redis errors. */
 export function createInvalidator(options: InvalidatorOptions): Invalidator {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('createInvalidator', `expected an options object, got ${describe(options)}`);
   }
+  INVALIDATOR_OPTION_NAMES.check(options, 'createInvalidator options');
   const prefix = checkPrefix(options.prefix ?? REDIS_TIER_DEFAULTS.prefix, 'prefix');
-  const store = new RedisStore({ client: options.redis, prefix });
   const channel = options.channel ?? defaultChannel(prefix);
   if (typeof channel !== 'string' || channel === '') {
     throw new InvalidOptionError('channel', `expected a non-empty string, got ${describe(channel)}`);
   }
   const { maxMessageBytes, maxMessageNames } = resolveMessageLimits(options, '');
   const limits = { maxBytes: maxMessageBytes, maxNames: maxMessageNames };
-  const transport = pubsubTransport(store.client, channel, options, '')!;
+  // Every option checked before the store exists: one made from a URL starts connecting at once.
+  pubsubTransport(undefined, channel, options, '');
+  const store = new RedisStore({ client: options.redis, prefix });
+  let transport: NonNullable<ReturnType<typeof pubsubTransport>>;
+  try {
+    transport = pubsubTransport(store.client, channel, options, '')!;
+  } catch (error) {
+    // 'sharded' on a single-node client: close the connection a URL opened.
+    store.close().catch(() => {});
+    throw error;
+  }
   const id = randomBytes(9).toString('base64url');
   let sequence = 0;
   // Sends in order, so sequence numbers only jump when a message is really lost.
@@ -80,8 +102,8 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
     async delete(keys) {
       const list = typeof keys === 'string' ? [keys] : [...keys];
       for (const key of list)
-        if (typeof key !== 'string' || key === '')
-          throw new InvalidKeyError(key, 'expected a non-empty string');
+        if (typeof key !== 'string' || key === '' || !wellFormed(key))
+          throw new InvalidKeyError(key, 'expected a non-empty string of well-formed Unicode');
         else if (isReserved(key))
           throw new InvalidKeyError(key, 'tag times, versions and locks are not entries');
       if (list.length === 0) return;

@@ -1,5 +1,6 @@
 import { InvalidOptionError, describe } from '../errors.js';
 import { parseDuration, type Duration } from '../internal/duration.js';
+import { optionNames } from '../internal/option-names.js';
 
 /**
  * `closed`: calls go through. `open`: calls are skipped at once. `half-open`: one probe call
@@ -30,6 +31,13 @@ export const BREAKER_DEFAULTS = Object.freeze({
   window: '10s',
   cooldown: '1s',
 } as const);
+
+const BREAKER_OPTION_NAMES = optionNames<BreakerOptions>({
+  failures: true,
+  failureRate: true,
+  window: true,
+  cooldown: true,
+});
 
 /** What {@link CircuitBreaker.admit} decided for one call. */
 export const SKIP = 0;
@@ -78,6 +86,7 @@ export class CircuitBreaker {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError(path, `expected an options object or false, got ${describe(options)}`);
     }
+    BREAKER_OPTION_NAMES.check(options, path);
     const failures = options.failures ?? BREAKER_DEFAULTS.failures;
     if (!Number.isInteger(failures) || failures < 1) {
       throw new InvalidOptionError(

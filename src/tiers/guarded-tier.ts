@@ -3,6 +3,7 @@ import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } 
 import { coarseClock, now } from '../internal/clock.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { explained } from './connection-errors.js';
+import { OptionNames, optionNames } from '../internal/option-names.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
 import { PASS_THROUGH, ReadBatch, type RawReply, type ReadHandler } from './read-batch.js';
@@ -61,6 +62,16 @@ export const GUARD_DEFAULTS = Object.freeze({
   minThroughput: 10_000_000,
 } as const);
 
+/** The names of {@link GuardOptions}, for the tiers whose options extend them. */
+export const GUARD_OPTION_NAMES = optionNames<GuardOptions>({
+  timeout: true,
+  breaker: true,
+  repairLimit: true,
+  batchReads: true,
+  minThroughput: true,
+});
+const TIMEOUT_OPTION_NAMES = new OptionNames(['read', 'write']);
+
 /** Hooks a tier implementation gives its guard; not options a user sets. */
 export interface GuardHooks {
   /** Whether the tier's client can take a call now; when not, calls fail fast. */
@@ -102,6 +113,7 @@ function hasRawReads(tier: RemoteTier): tier is RemoteTier & RawReads {
 
 /** Wraps any remote tier in timeouts and a circuit breaker. */
 export function guardTier<T extends RemoteTier>(tier: T, options: GuardOptions = {}): GuardedTier<T> {
+  if (typeof options === 'object' && options !== null) GUARD_OPTION_NAMES.check(options, 'guardTier options');
   return new GuardedTier(tier, options);
 }
 
@@ -169,6 +181,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     const timeout = options.timeout ?? GUARD_DEFAULTS.timeout;
     let writeTimeout: number;
     if (typeof timeout === 'object' && timeout !== null) {
+      TIMEOUT_OPTION_NAMES.check(timeout, `${path}.timeout`);
       this.readTimeout = timeoutOf(timeout.read ?? GUARD_DEFAULTS.timeout, `${path}.timeout.read`);
       writeTimeout = timeoutOf(timeout.write ?? GUARD_DEFAULTS.timeout, `${path}.timeout.write`);
     } else {

@@ -3,12 +3,14 @@ import type { Entry } from '../entry.js';
 import { InvalidOptionError, SerializationError, ValueTooLargeError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { keySlot } from '../internal/key-slot.js';
+import { wellFormed } from '../internal/keys.js';
+import { optionNames } from '../internal/option-names.js';
 import { jsonSerializer } from '../serializers/json.js';
 import { isReserved } from '../sync/reserved-keys.js';
 import type { Serializer } from '../serializers/serializer.js';
 import { watchConnectionErrors, type ConnectionErrors } from './connection-errors.js';
 import { fromWire, toWire } from './envelope.js';
-import { GuardedTier, type GuardOptions, type RawReads } from './guarded-tier.js';
+import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from './guarded-tier.js';
 import type { RawReply } from './read-batch.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
 
@@ -67,6 +69,17 @@ const OVERSIZED_KEYS = 1_024;
 /** GET unless the value is over ARGV[1] bytes: then only its size, so it is not transferred. */
 const CAPPED_GET =
   "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end return redis.call('get', KEYS[1])";
+const REDIS_OPTION_NAMES = GUARD_OPTION_NAMES.with(
+  ...optionNames<Omit<RedisTierOptions, keyof GuardOptions>>({
+    client: true,
+    name: true,
+    ttl: true,
+    prefix: true,
+    serializer: true,
+    scanCount: true,
+    maxValueBytes: true,
+  }).names,
+);
 
 /**
  * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
@@ -172,6 +185,7 @@ export class RedisStore implements RemoteTier, RawReads {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError('redisTier', `expected an options object, got ${describe(options)}`);
     }
+    REDIS_OPTION_NAMES.check(options, 'redisTier options');
     const { client } = options;
     const url = typeof client === 'string' && /^rediss?:\/\//.test(client);
     const given =
@@ -196,6 +210,19 @@ export class RedisStore implements RemoteTier, RawReads {
     this.ttl = ttl;
     this.prefix = checkPrefix(options.prefix ?? REDIS_TIER_DEFAULTS.prefix, `${this.name}.prefix`);
     this.#serializer = options.serializer ?? jsonSerializer();
+    const serializer: Partial<Serializer> = this.#serializer;
+    if (
+      typeof serializer !== 'object' ||
+      serializer === null ||
+      typeof serializer.encode !== 'function' ||
+      typeof serializer.decode !== 'function' ||
+      typeof serializer.name !== 'string'
+    ) {
+      throw new InvalidOptionError(
+        `${this.name}.serializer`,
+        `expected a serializer ({ name, binary, encode, decode }), got ${describe(serializer)}`,
+      );
+    }
     const scanCount = options.scanCount ?? REDIS_TIER_DEFAULTS.scanCount;
     if (!Number.isInteger(scanCount) || scanCount < 1) {
       throw new InvalidOptionError(
@@ -616,6 +643,11 @@ export function checkPrefix(prefix: unknown, path: string): string {
       "a prefix cannot be empty: clear() would delete every key of the database, and other applications' keys would read as entries",
     );
   }
+  if (!wellFormed(prefix))
+    throw new InvalidOptionError(
+      path,
+      `expected well-formed Unicode (a lone surrogate), got ${describe(prefix)}`,
+    );
   const first = prefix.indexOf(PREFIX_DELIMITER);
   if (first !== prefix.length - 1) {
     const suggestion = `${prefix.replace(/:+$/, '').replaceAll(':', '.')}:`;

@@ -318,9 +318,10 @@ describe('wrap', () => {
     expect(await cache.get('user:7')).toEqual({ id: 7 });
   });
 
-  it('needs a name or a key for an anonymous function', () => {
+  it('needs a name or a key for an anonymous function, and says so as a rejection, not a throw', async () => {
     const { cache } = setup();
-    expect(() => cache.wrap(async () => 1)).toThrow(/needs a `name` or a `key`/);
+    const anonymous = cache.wrap(async () => 1);
+    await expect(anonymous()).rejects.toThrow(/needs a `name` or a `key`/);
   });
 });
 

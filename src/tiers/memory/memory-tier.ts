@@ -1,6 +1,8 @@
 import type { Entry, RemovalReason } from '../../entry.js';
 import { InvalidOptionError, describe } from '../../errors.js';
 import { parseDuration, type Duration } from '../../internal/duration.js';
+import { OptionNames, optionNames } from '../../internal/option-names.js';
+import { cloneValue, deepFreeze } from '../../internal/copy-value.js';
 import { MemoryStore } from './memory-store.js';
 import { resolvePolicy, type PolicyName } from './policies.js';
 import type { PolicyFactory } from './policy.js';
@@ -55,6 +57,34 @@ export const MEMORY_TIER_DEFAULTS = Object.freeze({
   valueMode: 'reference',
 } as const);
 
+const MEMORY_OPTION_NAMES = optionNames<MemoryTierOptions>({
+  name: true,
+  maxEntries: true,
+  maxBytes: true,
+  ttl: true,
+  policy: true,
+  sizeOf: true,
+  valueMode: true,
+  onRemove: true,
+  admission: true,
+  adaptiveTtl: true,
+});
+
+/**
+ * The most entries an L1 may hold. Its bookkeeping is sized up front (about 20 bytes per entry,
+ * 320 MB at this bound), so a larger bound would fail at allocation, or take the heap.
+ */
+export const MAX_MEMORY_ENTRIES = 2 ** 24;
+
+/** A nested options object (`admission`, `adaptiveTtl`): an object holding only `names`. */
+function nested(value: unknown, names: readonly string[], path: string): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidOptionError(path, `expected an options object, got ${describe(value)}`);
+  new OptionNames(names).check(value, path);
+  return value as Record<string, unknown>;
+}
+
 /** The in-process tier (L1). */
 export function memoryTier(options: MemoryTierOptions = {}): MemoryTier {
   return new MemoryTier(options);
@@ -77,6 +107,9 @@ export class MemoryTier {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError('memoryTier', `expected an options object, got ${describe(options)}`);
     }
+    MEMORY_OPTION_NAMES.check(options, 'memoryTier options');
+    nested(options.admission, ['minHits'], 'memoryTier options.admission');
+    nested(options.adaptiveTtl, ['max'], 'memoryTier options.adaptiveTtl');
     this.name = options.name ?? MEMORY_TIER_DEFAULTS.name;
     if (typeof this.name !== 'string' || this.name === '') {
       throw new InvalidOptionError(
@@ -85,10 +118,10 @@ export class MemoryTier {
       );
     }
     const maxEntries = options.maxEntries ?? MEMORY_TIER_DEFAULTS.maxEntries;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_MEMORY_ENTRIES) {
       throw new InvalidOptionError(
         `${this.name}.maxEntries`,
-        `expected a positive integer, got ${describe(maxEntries)}`,
+        `expected an integer from 1 to ${MAX_MEMORY_ENTRIES}, got ${describe(maxEntries)}`,
       );
     }
     const maxBytes = options.maxBytes ?? MEMORY_TIER_DEFAULTS.maxBytes;
@@ -178,7 +211,7 @@ export class MemoryTier {
     }
     let stored = entry;
     if (this.valueMode === 'freeze') deepFreeze(entry.value);
-    else if (this.valueMode === 'clone') stored = { ...entry, value: structuredClone(entry.value) };
+    else if (this.valueMode === 'clone') stored = { ...entry, value: cloneValue(key, entry.value) };
     const sizeOf = this.#sizeOf;
     const weight = sizeOf === undefined ? 1 : (encodedSize ?? sizeOf(entry.value));
     this.store.set(key, stored, weight);
@@ -187,15 +220,9 @@ export class MemoryTier {
 
   /** Applies the value mode to a value read from L1. */
   output(value: unknown): unknown {
-    return this.valueMode === 'clone' ? structuredClone(value) : value;
+    return this.valueMode === 'clone' ? cloneValue('(read from L1)', value) : value;
   }
 }
 
 /** The sketch's largest estimate (4-bit counters plus the doorkeeper's first sighting). */
 const FREQUENCY_CAP = 16;
-
-function deepFreeze(value: unknown): void {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
-}
