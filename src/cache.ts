@@ -708,6 +708,11 @@ export class TierCache {
     return progress;
   }
 
+  /** True once `close()` was called; every call refuses with `CacheClosedError` from then on. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<K extends CacheEventName>(name: K, listener: CacheListener<K>): () => void {
     return this.#events.on(name, listener);

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { InvalidKeyError, TierError, type CacheError } from '../errors.js';
+import { CacheClosedError, InvalidKeyError, TierError, type CacheError } from '../errors.js';
 import { FOREVER } from '../internal/duration.js';
 import { within } from '../loading/deadline.js';
 import { LoadContext, type LoaderContext } from '../loading/load-context.js';
@@ -136,6 +136,8 @@ interface NamespaceHost {
   set<T>(key: string, value: T, options?: WriteOptions): Promise<void>;
   delete(key: string): Promise<boolean>;
   has(key: string): Promise<boolean>;
+  /** True once the cache is closed: the view refuses calls then, as the cache does. */
+  readonly closed: boolean;
 }
 
 /**
@@ -157,6 +159,7 @@ export class CacheNamespace {
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
+    this.#open('namespace.get');
     const full = await this.#key(key);
     return full === undefined ? undefined : this.#host.get<T>(full);
   }
@@ -166,22 +169,26 @@ export class CacheNamespace {
     loader: (context: LoaderContext) => T | Promise<T>,
     options?: GetOrSetOptions,
   ): Promise<T> {
+    this.#open('namespace.getOrSet');
     const full = await this.#key(key);
     return full === undefined ? loader(new LoadContext(key)) : this.#host.getOrSet<T>(full, loader, options);
   }
 
   /** Skipped (the fault reported) while the namespace's version cannot be read. */
   async set<T>(key: string, value: T, options?: WriteOptions): Promise<void> {
+    this.#open('namespace.set');
     const full = await this.#key(key);
     if (full !== undefined) await this.#host.set(full, value, options);
   }
 
   async delete(key: string): Promise<boolean> {
+    this.#open('namespace.delete');
     const full = await this.#key(key);
     return full === undefined ? false : this.#host.delete(full);
   }
 
   async has(key: string): Promise<boolean> {
+    this.#open('namespace.has');
     const full = await this.#key(key);
     return full === undefined ? false : this.#host.has(full);
   }
@@ -189,6 +196,10 @@ export class CacheNamespace {
   /** Makes every entry of this namespace unreachable on every instance (one INCR, one message). */
   clear(): Promise<void> {
     return this.#clear();
+  }
+
+  #open(operation: string): void {
+    if (this.#host.closed) throw new CacheClosedError(operation);
   }
 
   /** The full key, or undefined while the namespace's version cannot be read. */
