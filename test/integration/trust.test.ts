@@ -34,7 +34,7 @@ describe('lifecycle', () => {
 
   it('refuses calls through a namespace view after close(), without calling the loader', async () => {
     const cache = createCache({
-      tiers: [memoryTier(), redisTier({ client: server.url, prefix: 'trust-ns:' })],
+      tiers: [memoryTier(), redisTier({ client: server.url, prefix: 'trustns:' })],
     });
     const ns = cache.namespace('products');
     expect(await ns.getOrSet('a', () => 1)).toBe(1);
