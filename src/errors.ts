@@ -12,6 +12,7 @@ export type CacheErrorCode =
   | 'E_CORRUPT_ENTRY'
   | 'E_LOADER'
   | 'E_LOADER_TIMEOUT'
+  | 'E_LOADER_CYCLE'
   | 'E_TIER'
   | 'E_TIER_TIMEOUT'
   | 'E_TIER_UNAVAILABLE'
@@ -139,6 +140,23 @@ export class LoaderTimeoutError extends CacheError {
   constructor(key: string, timeout: number) {
     super('E_LOADER_TIMEOUT', `Loader for key "${key}" did not answer within ${timeout} ms`, { key });
     this.timeout = timeout;
+  }
+}
+
+/**
+ * A loader asked for a key whose load it is part of (`a` → `a`, or `a` → `b` → `a`): that call
+ * would wait on itself forever, so it fails at once. `chain` lists the keys loading, outermost
+ * first.
+ */
+export class LoaderCycleError extends CacheError {
+  readonly chain: readonly string[];
+  constructor(key: string, chain: readonly string[]) {
+    super(
+      'E_LOADER_CYCLE',
+      `Loader cycle: the loader of ${chain.map((k) => `"${k}"`).join(' → ')} asked for "${key}", which is loading in that chain and would wait on itself`,
+      { key },
+    );
+    this.chain = chain;
   }
 }
 

@@ -201,6 +201,29 @@ describe('distributed single flight', () => {
     }
   });
 
+  it('getManyOrSet batches take the lock per key: overlapping batches on 4 instances load each key once', async () => {
+    const caches = instances(4, 'batchlock:');
+    const loaded = new Map<string, number>();
+    const loader = async (keys: string[]) => {
+      for (const key of keys) loaded.set(key, (loaded.get(key) ?? 0) + 1);
+      await sleep(50);
+      return keys.map((key) => `v:${key}`);
+    };
+    // Each instance asks for an overlapping window of keys: k0..k5, k2..k7, k4..k9, k6..k11.
+    const windows = caches.map((_, i) => Array.from({ length: 6 }, (_, j) => `k${i * 2 + j}`));
+    try {
+      const results = await Promise.all(caches.map((cache, i) => cache.getManyOrSet(windows[i]!, loader)));
+      results.forEach((values, i) => expect(values).toEqual(windows[i]!.map((key) => `v:${key}`)));
+      expect(loaded.size).toBe(12);
+      expect(
+        [...loaded].filter(([, n]) => n !== 1),
+        JSON.stringify(caches.map((c) => c.stats().lock)),
+      ).toEqual([]);
+    } finally {
+      await Promise.all(caches.map((cache) => cache.close()));
+    }
+  });
+
   it('without the lock, the same stampede calls the loader once per instance', async () => {
     const caches = instances(4, 'nolock:', false);
     let calls = 0;

@@ -66,7 +66,7 @@ describe('entries with metadata', () => {
     expect(await cache.get('k')).toBeUndefined();
   });
 
-  it('joins a getManyOrSet flight and describes what it cached', async () => {
+  it('joins a getManyOrSet flight and describes what its loader produced', async () => {
     const { cache, clock } = setup();
     const release = gate<string[]>();
     const batch = cache.getManyOrSet(['a', 'b'], () => release.promise);
@@ -77,7 +77,7 @@ describe('entries with metadata', () => {
       value: 'A',
       createdAt: clock.now,
       expiresAt: clock.now + 60_000,
-      tier: 'memory',
+      tier: 'origin',
     });
   });
 

@@ -1,0 +1,89 @@
+/**
+ * What keeps this instance's L1 in step with the others: the invalidation bus, what it does to
+ * this instance (LocalSync), namespace versions and tag times. Built once per cache from its
+ * resolved options.
+ */
+import type { Entry } from '../entry.js';
+import type { CacheEmitter } from '../events.js';
+import type { Faults } from '../faults.js';
+import type { FillGuard } from '../loading/fill-guard.js';
+import type { CacheCounters } from '../metrics/stats.js';
+import type { ResolvedBus } from './bus-options.js';
+import type { MemoryStore } from '../tiers/memory/memory-store.js';
+import type { RedisTier } from '../tiers/redis-tier.js';
+import { InvalidationBus } from './bus.js';
+import { LocalSync } from './local.js';
+import type { Invalidation } from './message.js';
+import { NamespaceVersions } from './namespaces.js';
+import { TagTimes } from './tags.js';
+
+/** Without a bus, how long a tag time read from Redis is trusted before L2 reads re-read it. */
+const UNBUSSED_TAG_AGE = 1_000;
+
+export interface CacheSyncOptions {
+  /** The Redis tier that holds tag times and namespace versions, when there is one. */
+  redis: RedisTier | undefined;
+  bus: ResolvedBus | undefined;
+  store: MemoryStore | undefined;
+  guard: FillGuard;
+  clock: () => number;
+  events: CacheEmitter;
+  faults: Faults;
+  counters: CacheCounters;
+}
+
+export class CacheSync {
+  readonly bus: InvalidationBus | undefined;
+  readonly namespaces: NamespaceVersions;
+  readonly tags: TagTimes;
+
+  constructor(options: CacheSyncOptions) {
+    const { redis, store, guard, clock, faults } = options;
+    this.namespaces = new NamespaceVersions(redis, options.bus !== undefined);
+    this.namespaces.onError = (error) => faults.report(error, true);
+    this.namespaces.onChange = (name) => {
+      guard.invalidateAll();
+      store?.deleteWhere((key) => key.startsWith(`${name}:v`), 'invalidate');
+    };
+    let local: LocalSync | undefined;
+    if (options.bus !== undefined) {
+      local = new LocalSync(store, guard, clock, options.bus.disconnectedTtl);
+      local.shared.push(this.namespaces);
+      this.bus = new InvalidationBus(
+        options.bus.transport,
+        local,
+        options.bus,
+        options.events,
+        (error) => faults.report(error, false),
+        options.counters,
+      );
+    }
+    const bus = this.bus;
+    const untrustedFor = options.bus?.disconnectedTtl ?? UNBUSSED_TAG_AGE;
+    this.tags = new TagTimes(
+      redis && {
+        client: redis.client,
+        prefix: redis.prefix,
+        guarded: (operation, write, run) => redis.guarded(operation, write, run),
+      },
+      clock,
+      () => (bus?.subscribed === true ? Number.POSITIVE_INFINITY : untrustedFor),
+    );
+    local?.shared.push(this.tags);
+    if (store !== undefined) store.tagged = (entry: Entry) => this.tags.isStale(entry);
+  }
+
+  /** Tells the other instances (never rejects; a failed publish is retried by the bus). */
+  publish(inv: Invalidation): Promise<void> {
+    return this.bus === undefined ? Promise.resolve() : this.bus.publish(inv);
+  }
+
+  /** The latest expiry an L1 copy may get now: capped while the bus is disconnected. */
+  l1Cap(now: number): number {
+    return this.bus === undefined ? Number.POSITIVE_INFINITY : this.bus.lifeCap(now);
+  }
+
+  close(): Promise<void> {
+    return this.bus?.close() ?? Promise.resolve();
+  }
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { createCache, hasErrorCode, memoryTier, type CacheOptions } from '../../src/index.js';
+import { FakeClock, gate } from '../helpers/fake-clock.js';
+
+function setup(options: CacheOptions = {}) {
+  const clock = new FakeClock();
+  const cache = createCache({ tiers: [memoryTier()], clock: clock.read, ...options });
+  return { cache, clock };
+}
+
+describe('loader cycles', () => {
+  it('a loader that asks for its own key fails fast with E_LOADER_CYCLE instead of waiting forever', async () => {
+    const { cache } = setup();
+    const outcome = cache.getOrSet('a', () => cache.getOrSet('a', () => 'inner'));
+    await expect(outcome).rejects.toSatisfy((error) => hasErrorCode(error, 'E_LOADER'));
+    const error = await outcome.catch((e: { cause?: unknown }) => e.cause);
+    expect(hasErrorCode(error, 'E_LOADER_CYCLE')).toBe(true);
+    expect(await cache.getOrSet('a', () => 'fine')).toBe('fine');
+  });
+
+  it('a → b → a is a cycle; a → b → c is not', async () => {
+    const { cache } = setup();
+    const cycle = cache.getOrSet('a', () => cache.getOrSet('b', () => cache.getOrSet('a', () => 'x')));
+    const cause = await cycle.then(
+      () => undefined,
+      (e: { cause?: { cause?: unknown } }) => e.cause?.cause,
+    );
+    expect(hasErrorCode(cause, 'E_LOADER_CYCLE')).toBe(true);
+    expect(String((cause as Error).message)).toContain('"a" → "b"');
+    const chain = await cache.getOrSet(
+      'x',
+      async () => `x+${await cache.getOrSet('y', () => cache.getOrSet('z', () => 'z'))}`,
+    );
+    expect(chain).toBe('x+z');
+  });
+
+  it('a batch loader that asks for one of its own keys fails fast', async () => {
+    const { cache } = setup();
+    const outcome = cache.getManyOrSet(['p', 'q'], async (keys) => {
+      await cache.getOrSet('q', () => 'inner');
+      return keys;
+    });
+    const cause = await outcome.then(
+      () => undefined,
+      (e: { cause?: unknown }) => e.cause,
+    );
+    expect(hasErrorCode(cause, 'E_LOADER_CYCLE')).toBe(true);
+  });
+
+  it('concurrent callers of one key from unrelated requests still share one flight', async () => {
+    const { cache } = setup();
+    const release = gate<string>();
+    let calls = 0;
+    const loader = () => {
+      calls++;
+      return release.promise;
+    };
+    const both = Promise.all([cache.getOrSet('k', loader), cache.getOrSet('k', loader)]);
+    release.resolve('v');
+    expect(await both).toEqual(['v', 'v']);
+    expect(calls).toBe(1);
+  });
+});
+
+describe('close() and loads that never settle', () => {
+  it('callers still waiting on a load get CacheClosedError once closeTimeout has passed', async () => {
+    const { cache } = setup({ closeTimeout: 50 });
+    const hung = cache.getOrSet('k', () => new Promise<string>(() => {}));
+    const batch = cache.getManyOrSet(['m', 'n'], () => new Promise<string[]>(() => {}));
+    await cache.close();
+    await expect(hung).rejects.toSatisfy((error) => hasErrorCode(error, 'E_CLOSED'));
+    await expect(batch).rejects.toSatisfy((error) => hasErrorCode(error, 'E_CLOSED'));
+  });
+
+  it('close() still waits for a load that finishes within closeTimeout, and its callers get the value', async () => {
+    const { cache } = setup({ closeTimeout: '5s' });
+    const release = gate<string>();
+    const pending = cache.getOrSet('k', () => release.promise);
+    const closing = cache.close();
+    release.resolve('v');
+    await closing;
+    expect(await pending).toBe('v');
+  });
+});
