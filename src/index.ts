@@ -75,6 +75,7 @@ export {
   InvalidValueError,
   LoaderError,
   LoaderTimeoutError,
+  LoaderCycleError,
   SerializationError,
   ValueTooLargeError,
   TierError,
