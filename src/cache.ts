@@ -22,7 +22,7 @@ import { LoadEngine, type BatchLoader, type LockSeat, type Loader } from './load
 import { resolveLock, resolvePlan } from './loading/load-plan.js';
 import { Wakeups } from './loading/wakeups.js';
 import { exposeMetrics } from './metrics/source.js';
-import { CacheCounters, snapshot, type CacheStats } from './metrics/stats.js';
+import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
 import {
   checkSetManyItem,
   checkWarmOptions,
@@ -93,6 +93,8 @@ export class TierCache {
   readonly #memory: MemoryTier | undefined;
   readonly #store: MemoryStore | undefined;
   readonly #stack: TierStack;
+  /** L1's counters, held here for the hit path (one field read, not two). */
+  readonly #memoryCounters: TierCounters | undefined;
   readonly #engine: LoadEngine;
   readonly #sync: CacheSync;
   readonly #counters: CacheCounters;
@@ -190,6 +192,7 @@ export class TierCache {
       l1Cap: (at) => sync.l1Cap(at),
       track,
     });
+    this.#memoryCounters = this.#stack.memoryCounters;
     this.#engine = new LoadEngine({
       stack: this.#stack,
       guard: this.#guard,
@@ -622,7 +625,7 @@ export class TierCache {
     const store = this.#store;
     // Without L1 a valid key goes straight below, uncounted (there are no L1 counters).
     if (store === undefined) return wellFormed(key) ? MISS : undefined;
-    const counters = this.#stack.memoryCounters!;
+    const counters = this.#memoryCounters!;
     const node = store.hit(key, this.#readClock());
     if (node !== undefined) {
       counters.hits++;
