@@ -62,7 +62,7 @@ function escapeKeys(value: unknown): unknown {
   if (!keys.some((key) => key.startsWith(TAG))) return value;
   const out: Record<string, unknown> = {};
   for (const key of keys)
-    out[key.startsWith(TAG) ? TAG + key : key] = (value as Record<string, unknown>)[key];
+    own(out, key.startsWith(TAG) ? TAG + key : key, (value as Record<string, unknown>)[key]);
   return out;
 }
 
@@ -70,6 +70,14 @@ function unescapeKeys(value: Record<string, unknown>): Record<string, unknown> {
   const keys = Object.keys(value);
   if (!keys.some((key) => key.startsWith(TAG))) return value;
   const out: Record<string, unknown> = {};
-  for (const key of keys) out[key.startsWith(TAG) ? key.slice(TAG.length) : key] = value[key];
+  for (const key of keys) own(out, key.startsWith(TAG) ? key.slice(TAG.length) : key, value[key]);
   return out;
+}
+
+/**
+ * Sets an own property, whatever its name: a plain assignment of `__proto__` (a key a payload
+ * can carry, escaped or not) would set the copy's prototype to an object from the payload.
+ */
+function own(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
