@@ -122,7 +122,9 @@ export class TierCache {
     this.#readClock = clock === Date.now ? coarseClock() : clock;
     this.#keys = new KeyRules(resolved.maxKeyBytes);
     this.#clone = memory?.valueMode === 'clone';
-    this.#guard = new FillGuard(memory !== undefined || remotes.length > 1);
+    // Always on: besides fills, it tells the load engine whether a flight that answered early
+    // from a kept copy may still be joined (nothing written since).
+    this.#guard = new FillGuard();
     const tiers = [...(memory ? [memory] : []), ...remotes];
     this.#counters = new CacheCounters(tiers);
     const faults = new Faults(resolved.onError, resolved.throwTierErrors, this.#events);

@@ -145,7 +145,7 @@ export class LoadEngine {
    */
   flight(key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined): Promise<unknown> {
     this.#checkCycle(key);
-    const joined = this.#flights.get(key);
+    const joined = this.#joinable(key);
     if (joined !== undefined) return this.#join(joined);
     if (typeof loader !== 'function')
       throw new InvalidOptionError('loader', `expected a function, got ${describe(loader)}`);
@@ -175,7 +175,7 @@ export class LoadEngine {
     const fresh: string[] = [];
     for (const key of keys) {
       this.#checkCycle(key);
-      const joined = this.#flights.get(key);
+      const joined = this.#joinable(key);
       if (joined !== undefined) answers.set(key, this.#join(joined));
       else fresh.push(key);
     }
@@ -257,6 +257,18 @@ export class LoadEngine {
   }
 
   // --- a run ------------------------------------------------------------------------------------
+
+  /**
+   * The key's flight, if a caller may join it: one still waiting for its answer, or one that
+   * answered early from a kept copy while nothing has written or invalidated the key since (the
+   * fill guard's ticket). After a write, that stale answer is older than what the writer
+   * acknowledged: the caller starts a new flight instead.
+   */
+  #joinable(key: string): Flight | undefined {
+    const flight = this.#flights.get(key);
+    if (flight === undefined) return undefined;
+    return !flight.answered || this.#o.guard.isCurrent(flight.ticket) ? flight : undefined;
+  }
 
   /** A caller joining `flight`; one that already answered from its kept copy serves it stale. */
   #join(flight: Flight): Promise<unknown> {

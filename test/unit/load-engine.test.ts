@@ -62,6 +62,22 @@ describe('loader cycles', () => {
   });
 });
 
+describe('flights that answered early', () => {
+  it('a read after a delete never joins a flight that answered stale before it (regression)', async () => {
+    const { cache, clock } = setup({ grace: '10s' });
+    await cache.set('k', 'old', { ttl: '1s' });
+    clock.advance(1500);
+    const held = gate<string>();
+    // Answered at once from the kept copy; its refresh stays in flight behind the answer.
+    expect(await cache.getOrSet('k', () => held.promise)).toBe('old');
+    // Before the delete, callers join that flight and get the stale answer too.
+    expect(await cache.getOrSet('k', () => 'not called')).toBe('old');
+    await cache.delete('k');
+    expect(await cache.getOrSet('k', () => 'fresh')).toBe('fresh');
+    held.resolve('late');
+  });
+});
+
 describe('close() and loads that never settle', () => {
   it('callers still waiting on a load get CacheClosedError once closeTimeout has passed', async () => {
     const { cache } = setup({ closeTimeout: 50 });
