@@ -230,6 +230,11 @@ export class TierCache {
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     const refused = options === undefined ? undefined : refusedOptions(options, 'getOrSet');
     if (refused !== undefined) return refused;
+    return this.#getOrSet(key, loader, options);
+  }
+
+  /** getOrSet once its options' names are known good (wrap checked its own once). */
+  #getOrSet<T>(key: string, loader: Loader<T>, options: GetOrSetOptions | undefined): Promise<T> {
     const hit = this.#lookup(key);
     if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
     if (hit === MISS) return this.#getOrLoad(key, loader, options);
@@ -477,11 +482,13 @@ export class TierCache {
     // Refusals reach the wrapped function's calls as rejections, as for every cache method.
     const plan = resolveWrap(fn, options, this.#stack.names);
     if (isCacheError(plan)) return () => Promise.reject(plan);
-    const { name, write } = plan;
+    const { name } = plan;
+    // No options at all when wrap was given only key/name: a hit then skips the per-call checks.
+    const write = Object.keys(plan.write).length === 0 ? undefined : plan.write;
     const keyOf =
       (plan.key as ((...args: A) => string) | undefined) ??
       ((...args: A) => `${name}:${stableStringify(args)}`);
-    return async (...args: A) => this.getOrSet<R>(keyOf(...args), () => fn(...args), write);
+    return async (...args: A) => this.#getOrSet<R>(keyOf(...args), () => fn(...args), write);
   }
 
   /**

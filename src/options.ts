@@ -375,7 +375,7 @@ export function checkWarmOptions(options: unknown, call: 'warm' | 'warmFrom'): n
 }
 
 /** `warm`/`warmFrom`'s batch size: a positive integer, 500 when absent. */
-export function checkBatchSize(batchSize: unknown = 500): number {
+function checkBatchSize(batchSize: unknown = 500): number {
   if (!Number.isInteger(batchSize) || (batchSize as number) < 1) {
     throw new InvalidOptionError('batchSize', `expected a positive integer, got ${describe(batchSize)}`);
   }

@@ -134,11 +134,6 @@ export class LoadEngine {
     this.#backoff = new Backoff(options.clock);
   }
 
-  /** Whether `key` is loading (a flight to join). */
-  loading(key: string): boolean {
-    return this.#flights.has(key);
-  }
-
   /**
    * getOrSet after an L1 miss: joins the key's flight, or starts one. The promise settles with
    * the value (not cloned) or the load's error.
