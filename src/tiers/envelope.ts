@@ -1,5 +1,7 @@
 import type { Entry } from '../entry.js';
 import { describe } from '../errors.js';
+import type { Serializer } from '../serializers/serializer.js';
+import type { RemoteTier, StoredEntry } from './tier.js';
 
 /**
  * The stored-entry format, version 1: what a remote tier keeps under each key, before its
@@ -75,4 +77,30 @@ function unreadableVersion(f: unknown): string {
   if (typeof f === 'number' && Number.isInteger(f) && f > STORED_FORMAT_VERSION)
     return `stored format version ${f} is newer than this tiercache reads (up to ${STORED_FORMAT_VERSION}); a later version wrote it`;
   return `unknown stored format version ${describe(f)}`;
+}
+
+/**
+ * A stored payload as an entry with its size, or a miss reported to `onCorrupt` when the
+ * serializer cannot decode it or it is not an entry of ours. Every tier that stores the
+ * envelope reads it back this way.
+ */
+export function decodeStored(
+  key: string,
+  payload: string | Buffer,
+  serializer: Serializer,
+  onCorrupt: RemoteTier['onCorrupt'],
+): StoredEntry | undefined {
+  let raw: unknown;
+  try {
+    raw = serializer.decode(payload);
+  } catch (error) {
+    onCorrupt?.(key, `the ${serializer.name} serializer cannot decode it`, error);
+    return undefined;
+  }
+  const entry = fromWire(raw);
+  if (typeof entry === 'string') {
+    onCorrupt?.(key, entry);
+    return undefined;
+  }
+  return { entry, size: payload.length };
 }

@@ -9,7 +9,7 @@ import { jsonSerializer } from '../serializers/json.js';
 import { isReserved } from '../sync/reserved-keys.js';
 import type { Serializer } from '../serializers/serializer.js';
 import { watchConnectionErrors, type ConnectionErrors } from './connection-errors.js';
-import { fromWire, toWire } from './envelope.js';
+import { decodeStored, toWire } from './envelope.js';
 import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from './guarded-tier.js';
 import type { RawReply } from './read-batch.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
@@ -538,19 +538,7 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   #decode(key: string, payload: string | Buffer): StoredEntry | undefined {
-    let raw: unknown;
-    try {
-      raw = this.#serializer.decode(payload);
-    } catch (error) {
-      this.onCorrupt?.(key, `the ${this.#serializer.name} serializer cannot decode it`, error);
-      return undefined;
-    }
-    const entry = fromWire(raw);
-    if (typeof entry === 'string') {
-      this.onCorrupt?.(key, entry);
-      return undefined;
-    }
-    return { entry, size: payload.length };
+    return decodeStored(key, payload, this.#serializer, this.onCorrupt);
   }
 }
 

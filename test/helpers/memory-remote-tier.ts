@@ -3,7 +3,7 @@ import { SerializationError } from '../../src/errors.js';
 import { jsonSerializer } from '../../src/serializers/json.js';
 import type { Serializer } from '../../src/serializers/serializer.js';
 import { globMatcher } from '../../src/sync/glob.js';
-import { fromWire, toWire } from '../../src/tiers/envelope.js';
+import { decodeStored, toWire } from '../../src/tiers/envelope.js';
 import type { RawReads } from '../../src/tiers/guarded-tier.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from '../../src/tiers/tier.js';
 
@@ -138,20 +138,7 @@ export class MemoryRemoteTier implements RemoteTier {
   }
 
   protected decode(key: string, payload: string | Buffer | undefined): StoredEntry | undefined {
-    if (payload === undefined) return undefined;
-    let raw: unknown;
-    try {
-      raw = this.#serializer.decode(payload);
-    } catch (error) {
-      this.onCorrupt?.(key, `the ${this.#serializer.name} serializer cannot decode it`, error);
-      return undefined;
-    }
-    const entry = fromWire(raw);
-    if (typeof entry === 'string') {
-      this.onCorrupt?.(key, entry);
-      return undefined;
-    }
-    return { entry, size: payload.length };
+    return payload === undefined ? undefined : decodeStored(key, payload, this.#serializer, this.onCorrupt);
   }
 
   /** Deletes this tier's live keys (cache keys, without the prefix) that `matches` accepts. */
