@@ -9,6 +9,7 @@ import {
   type HttpCacheOptions,
   type ResolvedHttpCache,
 } from './headers.js';
+import { CACHE_CONTROL_OPTION_NAMES } from './cache-control.js';
 import { entityTag, isNotModified, notModifiedHeaders, type RequestHeaders } from './validators.js';
 
 /**
@@ -47,21 +48,20 @@ export interface RouteCacheOptions<Request> extends Omit<HttpCacheOptions, 'enco
   tierHeader?: string;
 }
 
-/** The names of {@link RouteCacheOptions}. */
-export const ROUTE_CACHE_OPTION_NAMES = optionNames<RouteCacheOptions<unknown>>({
-  cache: true,
-  key: true,
-  ttl: true,
-  statuses: true,
-  tierHeader: true,
-  scope: true,
-  maxAge: true,
-  sharedMaxAge: true,
-  staleWhileRevalidate: true,
-  staleIfError: true,
-  noStore: true,
-  etag: true,
-});
+/**
+ * The names of {@link RouteCacheOptions}: the Cache-Control names, `etag`, and the route's own
+ * (listed against the type, so the list cannot drift from it).
+ */
+export const ROUTE_CACHE_OPTION_NAMES = CACHE_CONTROL_OPTION_NAMES.with(
+  'etag',
+  ...optionNames<Omit<RouteCacheOptions<unknown>, keyof HttpCacheOptions>>({
+    cache: true,
+    key: true,
+    ttl: true,
+    statuses: true,
+    tierHeader: true,
+  }).names,
+);
 
 /** A response the framework adapter captured from the route handler. */
 export interface CapturedResponse {
