@@ -2,26 +2,17 @@ import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
 import { keySlot } from '../../src/internal/key-slot.js';
-import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/redis-cluster.js';
 import { startSentinel, type RedisSentinelHandle } from '../helpers/redis-sentinel.js';
 import { subscribed } from '../helpers/bus-waits.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 describe('Redis Cluster', () => {
-  let cluster: RedisClusterHandle;
+  const fixture = clusterFixture();
+  const { caches } = fixture;
   let prefixCounter = 0;
-  const caches: TierCache[] = [];
 
-  beforeAll(async () => {
-    cluster = await startCluster();
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(caches.map((cache) => cache.close()));
-    await cluster.stop();
-  });
-
-  function instance(client: Cluster = cluster.client()): { cache: TierCache; prefix: string } {
+  function instance(client: Cluster = fixture.cluster.client()): { cache: TierCache; prefix: string } {
     const prefix = `c${++prefixCounter}:`;
     const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix })] });
     caches.push(cache);
@@ -32,14 +23,14 @@ describe('Redis Cluster', () => {
 
   it('spreads the test keys over every master (so the tests below cross slots and nodes)', async () => {
     const masters = new Set(
-      await Promise.all(keys.map(async (key) => (await cluster.masterFor(`c0:${key}`)).port)),
+      await Promise.all(keys.map(async (key) => (await fixture.cluster.masterFor(`c0:${key}`)).port)),
     );
     expect(masters.size).toBe(3);
     expect(new Set(keys.map((key) => keySlot(`c0:${key}`))).size).toBeGreaterThan(100);
   });
 
   it('setMany and getMany across slots: no CROSSSLOT, one pipeline per master', async () => {
-    const client = cluster.client();
+    const client = fixture.cluster.client();
     // A client learns the slot map when it connects; before that each slot goes on its own.
     await client.ping();
     let pipelines = 0;
@@ -59,7 +50,7 @@ describe('Redis Cluster', () => {
   });
 
   it('tags across slots: invalidateTags and tag-time reads never cross a slot', async () => {
-    const client = cluster.client();
+    const client = fixture.cluster.client();
     const { cache: writer, prefix } = instance(client);
     const tags = Array.from({ length: 20 }, (_, i) => `tag:${i}`);
     await writer.setMany(keys.slice(0, 20).map((key, i) => ({ key, value: i, tags: [tags[i]!, 'all'] })));
@@ -77,19 +68,19 @@ describe('Redis Cluster', () => {
 
   it('serves values across instances and deletes across slots', async () => {
     const { cache: a, prefix } = instance();
-    const b = createCache({ tiers: [memoryTier(), redisTier({ client: cluster.client(), prefix })] });
+    const b = createCache({ tiers: [memoryTier(), redisTier({ client: fixture.cluster.client(), prefix })] });
     caches.push(b);
     await a.setMany(keys.slice(0, 50).map((key) => ({ key, value: key })));
     expect(await b.get('item:7')).toBe('item:7');
     expect(await a.deleteMany(keys.slice(0, 50))).toBeGreaterThanOrEqual(50);
-    const admin = cluster.client();
+    const admin = fixture.cluster.client();
     expect(await admin.exists(`${prefix}item:7`)).toBe(0);
   });
 
   it('getManyOrSet loads only what no node had, and writes it across slots', async () => {
     const { cache, prefix } = instance();
     await cache.setMany(keys.slice(0, 10).map((key) => ({ key, value: 'cached' })));
-    const other = createCache({ tiers: [redisTier({ client: cluster.client(), prefix })] });
+    const other = createCache({ tiers: [redisTier({ client: fixture.cluster.client(), prefix })] });
     caches.push(other);
     const loaded: string[][] = [];
     const values = await other.getManyOrSet(keys.slice(0, 30), async (missing) => {
@@ -104,11 +95,11 @@ describe('Redis Cluster', () => {
   it('clear scans every master and removes only this prefix', async () => {
     const { cache, prefix } = instance();
     await cache.setMany(keys.map((key) => ({ key, value: 1 })));
-    const admin = cluster.client();
+    const admin = fixture.cluster.client();
     await admin.set('{other}:keep', 'x');
     await cache.clear();
     const left = await Promise.all(
-      (await cluster.masters()).map((m) => m.cli('KEYS', `${prefix}*`) as Promise<string[]>),
+      (await fixture.cluster.masters()).map((m) => m.cli('KEYS', `${prefix}*`) as Promise<string[]>),
     );
     expect(left.flat()).toEqual([]);
     expect(await admin.get('{other}:keep')).toBe('x');

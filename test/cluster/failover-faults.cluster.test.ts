@@ -1,9 +1,9 @@
 import type { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
 import { ShardedPubSubTransport } from '../../src/sync/sharded-transport.js';
 import { subscribed } from '../helpers/bus-waits.js';
-import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/redis-cluster.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -12,17 +12,8 @@ import { done, notYet, waitFor } from '../helpers/wait-for.js';
  * cluster whole again (the stopped master resumed, the killed one restarted as a replica).
  */
 describe('Cluster failovers', () => {
-  let cluster: RedisClusterHandle;
-  const caches: TierCache[] = [];
-
-  beforeAll(async () => {
-    cluster = await startCluster();
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(caches.map((cache) => cache.close()));
-    await cluster.stop();
-  });
+  const fixture = clusterFixture();
+  const { caches } = fixture;
 
   /** An instance with L1 (1 h: only the bus can make it drop a copy) and its own client and shard transport. */
   function instance(prefix: string): {
@@ -30,7 +21,7 @@ describe('Cluster failovers', () => {
     client: Cluster;
     transport: ShardedPubSubTransport;
   } {
-    const client = cluster.client();
+    const client = fixture.cluster.client();
     const transport = new ShardedPubSubTransport(client, `tiercache:bus:${prefix}`, 16);
     const cache = createCache({
       tiers: [memoryTier({ ttl: '1h' }), redisTier({ client, prefix })],
@@ -48,8 +39,8 @@ describe('Cluster failovers', () => {
       (cache) => new Promise<void>((resolve) => cache.on('bus:reconnect', () => resolve())),
     );
     // The first instance publishes on a channel of the master that hangs.
-    const victim = await cluster.masterFor(all[0]!.transport.publishChannel);
-    await cluster.failover(victim, { how: 'pause' });
+    const victim = await fixture.cluster.masterFor(all[0]!.transport.publishChannel);
+    await fixture.cluster.failover(victim, { how: 'pause' });
     try {
       // Every instance listens on channels of the hung master: each must notice (heartbeat),
       // find the promoted replica and subscribe there.
@@ -78,13 +69,13 @@ describe('Cluster failovers', () => {
       for (const cache of caches) expect(await cache.get('k')).toBe(2);
     } finally {
       await victim.resume();
-      await cluster.waitUntilHealthy(30_000);
+      await fixture.cluster.waitUntilHealthy(30_000);
     }
   }, 90_000);
 
   it('multi-key writes, deletes and repairs follow MOVED across slots when the client’s slot map is stale', async () => {
     const prefix = 'moved:';
-    const client = cluster.client();
+    const client = fixture.cluster.client();
     const errors: CacheError[] = [];
     const cache = createCache({
       // Following ~66 redirects (one per slot) takes longer than 250 ms on a loaded machine; this
@@ -98,22 +89,22 @@ describe('Cluster failovers', () => {
     await cache.setMany(keys.map((key) => ({ key, value: 1 })));
     // A graceful failover: the replica takes over, the old master answers MOVED from now on, and
     // nothing tells this client (no connection drops, no command fails).
-    const master = await cluster.masterFor(`${prefix}${keys[0]}`);
-    const [replica] = await cluster.replicasOf(master);
+    const master = await fixture.cluster.masterFor(`${prefix}${keys[0]}`);
+    const [replica] = await fixture.cluster.replicasOf(master);
     await replica!.cli('CLUSTER', 'FAILOVER');
     await waitFor(
       async () =>
         ((await master.cli('ROLE')) as unknown[])[0] === 'slave' ? done(undefined) : notYet('not yet'),
       { description: 'the old master to become a replica', timeoutMs: 15_000 },
     );
-    await cluster.waitUntilHealthy(15_000);
+    await fixture.cluster.waitUntilHealthy(15_000);
 
     // One pipeline to the old master carries an UNLINK per slot; each gets its own MOVED.
     await cache.setMany(keys.map((key) => ({ key, value: 2 })));
     expect(await cache.getMany(keys)).toEqual(keys.map(() => 2));
     await cache.deleteMany(keys);
     expect(errors).toEqual([]);
-    const admin = cluster.client();
+    const admin = fixture.cluster.client();
     expect(await Promise.all(keys.map((key) => admin.exists(`${prefix}${key}`)))).toEqual(keys.map(() => 0));
   }, 60_000);
 });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
-import { startCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/redis-cluster.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -9,17 +9,8 @@ import { done, notYet, waitFor } from '../helpers/wait-for.js';
  * failover itself, and once the cluster is whole again nothing stale is served.
  */
 describe('Redis Cluster failover under load', () => {
-  let cluster: RedisClusterHandle;
-  const caches: TierCache[] = [];
-
-  beforeAll(async () => {
-    cluster = await startCluster();
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(caches.map((cache) => cache.close()));
-    await cluster.stop();
-  });
+  const fixture = clusterFixture();
+  const { caches } = fixture;
 
   it('keeps serving through a master kill and serves no stale value after it', async () => {
     const prefix = 'fo:';
@@ -28,7 +19,7 @@ describe('Redis Cluster failover under load', () => {
     const origin = new Map(keys.map((key) => [key, 0]));
     const instance = (): TierCache => {
       const cache = createCache({
-        tiers: [redisTier({ client: cluster.client(), prefix, timeout: '250ms' })],
+        tiers: [redisTier({ client: fixture.cluster.client(), prefix, timeout: '250ms' })],
       });
       caches.push(cache);
       return cache;
@@ -41,9 +32,9 @@ describe('Redis Cluster failover under load', () => {
 
     // Let the load settle, then kill the master that serves one of the keys.
     await load.settle();
-    const victim = await cluster.masterFor(`${prefix}${keys[0]}`);
+    const victim = await fixture.cluster.masterFor(`${prefix}${keys[0]}`);
     const killedAt = performance.now();
-    await cluster.failover(victim);
+    await fixture.cluster.failover(victim);
     const failoverMs = performance.now() - killedAt;
     expect(failoverMs).toBeGreaterThan(1_000); // the bound below is meaningful only if so
     await load.settle();
@@ -77,7 +68,10 @@ describe('Redis Cluster failover under load', () => {
     const origin = new Map(keys.map((key) => [key, 0]));
     const instance = (): TierCache => {
       const cache = createCache({
-        tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: cluster.client(), prefix, timeout: '250ms' })],
+        tiers: [
+          memoryTier({ ttl: '1h' }),
+          redisTier({ client: fixture.cluster.client(), prefix, timeout: '250ms' }),
+        ],
       });
       caches.push(cache);
       return cache;
@@ -97,10 +91,12 @@ describe('Redis Cluster failover under load', () => {
 
     await load.settle();
     const l1HitsBefore = readers.reduce((sum, r) => sum + r.stats().tiers[0]!.hits, 0);
-    const masters = await cluster.masters();
-    const withReplica = await Promise.all(masters.map(async (m) => (await cluster.replicasOf(m)).length > 0));
+    const masters = await fixture.cluster.masters();
+    const withReplica = await Promise.all(
+      masters.map(async (m) => (await fixture.cluster.replicasOf(m)).length > 0),
+    );
     const victim = masters[withReplica.indexOf(true)]!;
-    await cluster.failover(victim);
+    await fixture.cluster.failover(victim);
     // Every shard channel's subscription is rebuilt (on the promoted replica for the dead
     // master's channels), and each reader dropped its L1 then: messages may have been lost.
     await Promise.all(resubscribed);
