@@ -1,4 +1,13 @@
-import type { BusTransport } from '../../src/index.js';
+import {
+  createCache,
+  memoryTier,
+  type BusOptions,
+  type BusTransport,
+  type CacheError,
+  type CacheOptions,
+  type TierCache,
+} from '../../src/index.js';
+import { FakeClock } from './fake-clock.js';
 
 /**
  * An in-process broker for unit tests of the bus: every transport it hands out publishes to all
@@ -86,4 +95,40 @@ export class MemoryTransport implements BusTransport {
     this.closed = true;
     return Promise.resolve();
   }
+}
+
+/**
+ * Caches with a 1 h L1 on one in-process broker, one per entry of `buses` (each its bus
+ * options), on one fake clock, their errors collected. `open`, when given, receives each cache
+ * for the test file to close.
+ */
+export function busInstances(
+  buses: readonly BusOptions[],
+  options: CacheOptions = {},
+  open?: TierCache[],
+): {
+  broker: MemoryBroker;
+  clock: FakeClock;
+  caches: TierCache[];
+  transports: MemoryTransport[];
+  errors: CacheError[];
+} {
+  const broker = new MemoryBroker();
+  const clock = new FakeClock();
+  const errors: CacheError[] = [];
+  const transports: MemoryTransport[] = [];
+  const caches = buses.map((bus) => {
+    const transport = broker.transport();
+    transports.push(transport);
+    const cache = createCache({
+      tiers: [memoryTier({ ttl: '1h' })],
+      clock: clock.read,
+      bus: { transport, ...bus },
+      onError: (e) => errors.push(e),
+      ...options,
+    });
+    open?.push(cache);
+    return cache;
+  });
+  return { broker, clock, caches, transports, errors };
 }

@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  createCache,
   InvalidOptionError,
-  memoryTier,
   type BusOptions,
   type CacheError,
   type CacheEvents,
@@ -10,8 +8,8 @@ import {
 } from '../../src/index.js';
 import { resolveBus } from '../../src/sync/bus-options.js';
 import { decodeMessage, encodeHeartbeat } from '../../src/sync/message.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
+import {} from '../helpers/fake-clock.js';
+import { busInstances, MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
 import { until } from '../helpers/wait-for.js';
 
 const open: TierCache[] = [];
@@ -21,23 +19,11 @@ afterEach(async () => {
 
 /** Instances on one in-process broker with fast heartbeats; the cache clock is fake (L1 caps). */
 function cluster(busOptions: BusOptions[]) {
-  const broker = new MemoryBroker();
-  const clock = new FakeClock();
-  const errors: CacheError[] = [];
-  const transports: MemoryTransport[] = [];
-  const caches = busOptions.map((options) => {
-    const transport = broker.transport();
-    transports.push(transport);
-    const cache = createCache({
-      tiers: [memoryTier({ ttl: '1h' })],
-      clock: clock.read,
-      bus: { transport, heartbeat: 20, heartbeatTimeout: 400, ...options },
-      onError: (e) => errors.push(e),
-    });
-    open.push(cache);
-    return cache;
-  });
-  return { broker, clock, caches, transports, errors };
+  return busInstances(
+    busOptions.map((options) => ({ heartbeat: 20, heartbeatTimeout: 400, ...options })),
+    {},
+    open,
+  );
 }
 
 interface Sent {

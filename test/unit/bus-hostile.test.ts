@@ -5,8 +5,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BusError,
-  createCache,
-  memoryTier,
   type BusOptions,
   type CacheError,
   type CacheEvents,
@@ -17,8 +15,8 @@ import { CacheCounters } from '../../src/metrics/stats.js';
 import { InvalidationBus, type BusTarget } from '../../src/sync/bus.js';
 import { decodeMessage } from '../../src/sync/message.js';
 import { ReportLimiter } from '../../src/sync/report-limiter.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
+import {} from '../helpers/fake-clock.js';
+import { busInstances, MemoryBroker } from '../helpers/memory-bus.js';
 import { until } from '../helpers/wait-for.js';
 
 const open: TierCache[] = [];
@@ -27,23 +25,7 @@ afterEach(async () => {
 });
 
 function cluster(n: number, busOptions: BusOptions = {}) {
-  const broker = new MemoryBroker();
-  const clock = new FakeClock();
-  const errors: CacheError[] = [];
-  const transports: MemoryTransport[] = [];
-  const caches = Array.from({ length: n }, () => {
-    const transport = broker.transport();
-    transports.push(transport);
-    const cache = createCache({
-      tiers: [memoryTier({ ttl: '1h' })],
-      clock: clock.read,
-      bus: { transport, heartbeat: false, ...busOptions },
-      onError: (e) => errors.push(e),
-    });
-    open.push(cache);
-    return cache;
-  });
-  return { broker, clock, caches, transports, errors };
+  return busInstances(Array<BusOptions>(n).fill({ heartbeat: false, ...busOptions }), {}, open);
 }
 
 const settle = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createCache,
-  memoryTier,
-  type BusOptions,
-  type CacheError,
-  type CacheOptions,
-  type TierCache,
-} from '../../src/index.js';
+import type { BusOptions, CacheOptions } from '../../src/index.js';
 import {
   decodeMessage,
   emptyInvalidation,
@@ -14,9 +7,8 @@ import {
   type Invalidation,
 } from '../../src/sync/message.js';
 import { PublishQueue } from '../../src/sync/publish-queue.js';
-import { globMatcher } from '../../src/sync/glob.js';
-import { FakeClock, gate } from '../helpers/fake-clock.js';
-import { MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
+import { gate } from '../helpers/fake-clock.js';
+import { busInstances } from '../helpers/memory-bus.js';
 
 function inv(
   parts: Partial<{ keys: string[]; all: boolean; patterns: string[]; tags: Record<string, number> }>,
@@ -34,22 +26,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(() => setImmedi
 
 /** Heartbeats are off by default here: these tests count messages and sequence numbers. */
 function cluster(n: number, options: CacheOptions = {}, busOptions: BusOptions = {}) {
-  const broker = new MemoryBroker();
-  const clock = new FakeClock();
-  const errors: CacheError[] = [];
-  const transports: MemoryTransport[] = [];
-  const caches: TierCache[] = Array.from({ length: n }, () => {
-    const transport = broker.transport();
-    transports.push(transport);
-    return createCache({
-      tiers: [memoryTier({ ttl: '1h' })],
-      clock: clock.read,
-      bus: { transport, heartbeat: false, ...busOptions },
-      onError: (e) => errors.push(e),
-      ...options,
-    });
-  });
-  return { broker, clock, caches, transports, errors };
+  return busInstances(Array<BusOptions>(n).fill({ heartbeat: false, ...busOptions }), options);
 }
 
 describe('bus messages', () => {
@@ -98,25 +75,6 @@ describe('the publish retry queue', () => {
     queue.hold(inv({ tags: { t: 5 } }));
     queue.hold(inv({ tags: { t: 3 } }));
     expect(queue.take().tags.get('t')).toBe(5);
-  });
-});
-
-describe('glob patterns', () => {
-  it('match like Redis MATCH', () => {
-    const cases: [string, string, boolean][] = [
-      ['user:*', 'user:1', true],
-      ['user:*', 'users:1', false],
-      ['u?er', 'user', true],
-      ['[ab]x', 'bx', true],
-      ['[^ab]x', 'bx', false],
-      ['[a-c]x', 'cx', true],
-      ['a\\*', 'a*', true],
-      ['a\\*', 'ab', false],
-      ['a.b', 'axb', false],
-      ['(a|b)+', '(a|b)+', true],
-    ];
-    for (const [pattern, key, expected] of cases)
-      expect([pattern, key, globMatcher(pattern)(key)]).toEqual([pattern, key, expected]);
   });
 });
 
