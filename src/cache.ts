@@ -38,7 +38,7 @@ import {
 import { isDue } from './tiers/lives.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryNode, MemoryStore } from './tiers/memory/memory-store.js';
-import { RedisTier } from './tiers/redis-tier.js';
+import { RedisTier } from './tiers/redis/redis-tier.js';
 import { TierStack, type Found, type WriteItem } from './tiers/tier-stack.js';
 import { writeMask } from './tiers/write-targets.js';
 import { CacheSync } from './sync/cache-sync.js';

@@ -47,8 +47,8 @@ export {
   REDIS_TIER_DEFAULTS,
   OWNED_CLIENT_OPTIONS,
   escapeGlob,
-} from './tiers/redis-tier.js';
-export type { RedisTierOptions } from './tiers/redis-tier.js';
+} from './tiers/redis/redis-tier.js';
+export type { RedisTierOptions } from './tiers/redis/redis-tier.js';
 export type { RemoteTier, StoredEntry, PreparedWrite, TierHealth } from './tiers/tier.js';
 export { guardTier, GuardedTier, GUARD_DEFAULTS } from './tiers/guarded-tier.js';
 export type { GuardOptions, ReadHandler } from './tiers/guarded-tier.js';
@@ -62,9 +62,9 @@ export { BUS_DEFAULTS, defaultChannel } from './sync/bus-options.js';
 export type { BusOptions, PubSubOptions } from './sync/bus-options.js';
 export type { BusTransport } from './sync/transport.js';
 export { BUS_FORMAT_VERSION } from './sync/message.js';
-export { createInvalidator } from './sync/invalidator.js';
+export { createInvalidator } from './tiers/redis/invalidator.js';
 export type { CacheNamespace } from './sync/namespaces.js';
-export type { Invalidator, InvalidatorOptions } from './sync/invalidator.js';
+export type { Invalidator, InvalidatorOptions } from './tiers/redis/invalidator.js';
 export {
   CacheError,
   CacheClosedError,

@@ -10,7 +10,7 @@ import {
   type LockOptions,
 } from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
-import { RedisTier } from './tiers/redis-tier.js';
+import { RedisTier } from './tiers/redis/redis-tier.js';
 import type { RemoteTier } from './tiers/tier.js';
 import { resolveBus, type BusOptions, type ResolvedBus } from './sync/bus-options.js';
 import { checkTags } from './sync/tags.js';

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { InvalidOptionError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { optionNames } from '../internal/option-names.js';
-import { RedisTier } from '../tiers/redis-tier.js';
+import { RedisTier } from '../tiers/redis/redis-tier.js';
 import type { HeartbeatSettings } from './heartbeat.js';
 import { MESSAGE_LIMIT_DEFAULTS } from './message.js';
 import type { RemoteTier } from '../tiers/tier.js';

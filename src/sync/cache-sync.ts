@@ -10,7 +10,7 @@ import type { FillGuard } from '../loading/fill-guard.js';
 import type { CacheCounters } from '../metrics/stats.js';
 import type { ResolvedBus } from './bus-options.js';
 import type { MemoryStore } from '../tiers/memory/memory-store.js';
-import type { RedisTier } from '../tiers/redis-tier.js';
+import type { RedisTier } from '../tiers/redis/redis-tier.js';
 import { InvalidationBus } from './bus.js';
 import { LocalSync } from './local.js';
 import type { Invalidation } from './message.js';

@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../errors.js';
-import { wellFormed } from '../internal/keys.js';
-import { optionNames } from '../internal/option-names.js';
-import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from '../tiers/redis-tier.js';
+import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../../errors.js';
+import { wellFormed } from '../../internal/keys.js';
+import { optionNames } from '../../internal/option-names.js';
+import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from './redis-tier.js';
 import {
   defaultChannel,
   pubsubTransport,
   resolveMessageLimits,
   type BusOptions,
   type PubSubOptions,
-} from './bus-options.js';
-import { isReserved } from './reserved-keys.js';
-import { emptyInvalidation, encodeMessage, splitInvalidation, type Invalidation } from './message.js';
+} from '../../sync/bus-options.js';
+import { isReserved } from '../../sync/reserved-keys.js';
+import { emptyInvalidation, encodeMessage, splitInvalidation, type Invalidation } from '../../sync/message.js';
 
 interface InvalidatorConnection {
   /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */

@@ -1,18 +1,18 @@
 import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
-import type { Entry } from '../entry.js';
-import { InvalidOptionError, SerializationError, ValueTooLargeError, describe } from '../errors.js';
-import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
-import { keySlot } from '../internal/key-slot.js';
-import { wellFormed } from '../internal/keys.js';
-import { optionNames } from '../internal/option-names.js';
-import { jsonSerializer } from '../serializers/json.js';
-import { isReserved } from '../sync/reserved-keys.js';
-import type { Serializer } from '../serializers/serializer.js';
-import { watchConnectionErrors, type ConnectionErrors } from './connection-errors.js';
-import { decodeStored, toWire } from './envelope.js';
-import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from './guarded-tier.js';
-import type { RawReply } from './read-batch.js';
-import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
+import type { Entry } from '../../entry.js';
+import { InvalidOptionError, SerializationError, ValueTooLargeError, describe } from '../../errors.js';
+import { FOREVER, parseDuration, type Duration } from '../../internal/duration.js';
+import { keySlot } from '../../internal/key-slot.js';
+import { wellFormed } from '../../internal/keys.js';
+import { optionNames } from '../../internal/option-names.js';
+import { jsonSerializer } from '../../serializers/json.js';
+import { isReserved } from '../../sync/reserved-keys.js';
+import type { Serializer } from '../../serializers/serializer.js';
+import { watchConnectionErrors, type ConnectionErrors } from '../connection-errors.js';
+import { decodeStored, toWire } from '../envelope.js';
+import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from '../guarded-tier.js';
+import type { RawReply } from '../read-batch.js';
+import type { PreparedWrite, RemoteTier, StoredEntry } from '../tier.js';
 
 export interface RedisTierOptions extends GuardOptions {
   /**
