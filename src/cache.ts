@@ -38,7 +38,7 @@ import {
 import { isDue } from './tiers/lives.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryNode, MemoryStore } from './tiers/memory/memory-store.js';
-import { RedisTier } from './tiers/redis/redis-tier.js';
+import { offered } from './tiers/coordination.js';
 import { TierStack, type Found, type WriteItem } from './tiers/tier-stack.js';
 import { writeMask } from './tiers/write-targets.js';
 import { CacheSync } from './sync/cache-sync.js';
@@ -107,8 +107,6 @@ export class TierCache {
   readonly #clone: boolean;
   /** Whether getOrSet hits check for eager refresh (cache-wide); per-call options also can. */
   readonly #eager: boolean;
-  /** Index among the remote tiers of the Redis tier holding locks and tag times (-1: none). */
-  readonly #coordinator: number;
   readonly #events = new CacheEmitter();
   #closed = false;
 
@@ -138,17 +136,12 @@ export class TierCache {
       lock: options.lock === undefined ? undefined : options.lock !== false,
     });
     this.#eager = plan.eagerRefresh > 0;
-    this.#coordinator = remotes.findIndex((tier) => tier instanceof RedisTier);
-    const redis = remotes[this.#coordinator] as RedisTier | undefined;
-    let lock: LockSeat | undefined;
-    if (redis !== undefined) {
-      lock = {
-        lock: new DistributedLock(redis.client, resolveLock(options.lock ?? true), redis.prefix),
-        tier: this.#coordinator,
-      };
-    } else if (plan.lock) {
-      throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
-    }
+    const locks = offered(remotes, 'locks');
+    // resolveOptions refused `lock` when no tier holds locks.
+    const lock: LockSeat | undefined = locks && {
+      lock: new DistributedLock(locks.part, resolveLock(options.lock ?? true)),
+      tier: locks.index,
+    };
     if (memory !== undefined) {
       const removals = this.#counters.tiers[0]!.removals;
       memory.removalHook = (key, _entry, reason) => {
@@ -165,7 +158,7 @@ export class TierCache {
       tier.onRepairError = (error) => faults.report(new TierError(tier.name, 'repair', error), false);
     }
     const sync = (this.#sync = new CacheSync({
-      redis,
+      remotes,
       bus: resolved.bus,
       store: this.#store,
       guard: this.#guard,
@@ -190,7 +183,7 @@ export class TierCache {
       jitter: resolved.jitter,
       negativeTtl: resolved.negativeTtl,
       tags: sync.tags,
-      tagTier: this.#coordinator,
+      tagTier: sync.tagTier,
       l1Cap: (at) => sync.l1Cap(at),
       track,
     });
@@ -427,7 +420,7 @@ export class TierCache {
     try {
       await this.#sync.tags.invalidate(tags, at);
     } catch (error) {
-      this.#stack.fault(this.#coordinator, 'set', error);
+      this.#stack.fault(this.#sync.tagTier, 'set', error);
     }
     this.#guard.invalidateAll();
     const inv = emptyInvalidation();

@@ -50,6 +50,13 @@ export {
 } from './tiers/redis/redis-tier.js';
 export type { RedisTierOptions } from './tiers/redis/redis-tier.js';
 export type { RemoteTier, StoredEntry, PreparedWrite, TierHealth } from './tiers/tier.js';
+export type {
+  BusTransportRequest,
+  LockStore,
+  TagTimeStore,
+  TierCoordination,
+  VersionStore,
+} from './tiers/coordination.js';
 export { guardTier, GuardedTier, GUARD_DEFAULTS } from './tiers/guarded-tier.js';
 export type { GuardOptions, ReadHandler } from './tiers/guarded-tier.js';
 export { BREAKER_DEFAULTS } from './tiers/circuit-breaker.js';
@@ -58,7 +65,8 @@ export { jsonSerializer } from './serializers/json.js';
 export type { Serializer } from './serializers/serializer.js';
 export type { CacheStats, TierStats, TierOperation, RemovalCounts, BusStats } from './metrics/stats.js';
 export type { LatencySummary } from './metrics/histogram.js';
-export { BUS_DEFAULTS, defaultChannel } from './sync/bus-options.js';
+export { BUS_DEFAULTS } from './sync/bus-options.js';
+export { defaultChannel } from './tiers/redis/coordination.js';
 export type { BusOptions, PubSubOptions } from './sync/bus-options.js';
 export type { BusTransport } from './sync/transport.js';
 export { BUS_FORMAT_VERSION } from './sync/message.js';

@@ -4,13 +4,14 @@ import { parseDuration, type Duration } from './internal/duration.js';
 import { OptionNames, optionNames } from './internal/option-names.js';
 import {
   LOAD_OPTION_NAMES,
+  NO_LOCK_TIER,
   resolveLock,
   resolvePlan,
   type LoadOptions,
   type LockOptions,
 } from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
-import { RedisTier } from './tiers/redis/redis-tier.js';
+import { offered } from './tiers/coordination.js';
 import type { RemoteTier } from './tiers/tier.js';
 import { resolveBus, type BusOptions, type ResolvedBus } from './sync/bus-options.js';
 import { checkTags } from './sync/tags.js';
@@ -286,9 +287,8 @@ function resolve(options: CacheOptions, defaultMemory: () => MemoryTier): Resolv
     ...options,
     lock: options.lock === undefined ? undefined : options.lock !== false,
   });
-  if (remotes.some((tier) => tier instanceof RedisTier)) resolveLock(options.lock ?? true);
-  else if (plan.lock)
-    throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
+  if (offered(remotes, 'locks') !== undefined) resolveLock(options.lock ?? true);
+  else if (plan.lock) throw new InvalidOptionError('lock', NO_LOCK_TIER);
   return {
     memory,
     remotes,

@@ -44,7 +44,7 @@ import { Backoff } from './backoff.js';
 import type { DistributedLock, Lease } from './distributed-lock.js';
 import type { FillGuard, FillTicket } from './fill-guard.js';
 import { LoadContext, type LoaderContext } from './load-context.js';
-import { resolvePlan, type LoadPlan } from './load-plan.js';
+import { NO_LOCK_TIER, resolvePlan, type LoadPlan } from './load-plan.js';
 import type { Wakeups } from './wakeups.js';
 
 export type Loader<T> = (context: LoaderContext) => T | Promise<T>;
@@ -237,8 +237,7 @@ export class LoadEngine {
       return base;
     }
     const plan = resolvePlan(options, base);
-    if (plan.lock && this.#o.lock === undefined)
-      throw new InvalidOptionError('lock', 'distributed single flight needs a Redis tier to hold its locks');
+    if (plan.lock && this.#o.lock === undefined) throw new InvalidOptionError('lock', NO_LOCK_TIER);
     return plan;
   }
 

@@ -107,6 +107,10 @@ const LOCK_OPTION_NAMES = optionNames<LockOptions>({
   timeout: true,
 });
 
+/** Why `lock` is refused when no remote tier offers locks. */
+export const NO_LOCK_TIER =
+  'distributed single flight needs a tier that holds locks (a Redis tier; see TierCoordination)';
+
 export const LOAD_DEFAULTS = Object.freeze({
   grace: 0,
   failSafe: Object.freeze({ maxStaleAge: '10m', backoff: '5s' }),

@@ -1,21 +1,20 @@
-import type { Cluster, Redis } from 'ioredis';
 import { InvalidOptionError, describe } from '../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
 import { optionNames } from '../internal/option-names.js';
-import { RedisTier } from '../tiers/redis/redis-tier.js';
 import type { HeartbeatSettings } from './heartbeat.js';
 import { MESSAGE_LIMIT_DEFAULTS } from './message.js';
+import type { BusTransportRequest } from '../tiers/coordination.js';
 import type { RemoteTier } from '../tiers/tier.js';
-import { ShardedPubSubTransport } from './sharded-transport.js';
-import { RedisPubSubTransport, type BusTransport } from './transport.js';
+import type { BusTransport } from './transport.js';
 
 export interface BusOptions extends PubSubOptions {
   /**
-   * The Redis tier whose client publishes (a duplicate of it subscribes).
-   * @default the first Redis tier
+   * The remote tier that carries the bus (a Redis tier: its client publishes, a duplicate of
+   * it subscribes).
+   * @default the first remote tier that offers a bus transport (the first Redis tier)
    */
   tier?: string;
-  /** Pub/sub channel; every instance sharing a key space must use the same one. @default `tiercache:bus:${tier prefix}` */
+  /** Pub/sub channel; every instance sharing a key space must use the same one. @default `tiercache:bus:${tier prefix}` on a Redis tier */
   channel?: string;
   /**
    * Longest L1 life while the subscriber is disconnected (and before it first subscribes):
@@ -102,11 +101,6 @@ const BUS_OPTION_NAMES = PUBSUB_OPTION_NAMES.with(
   }).names,
 );
 
-/** The channel instances on a Redis tier with this key prefix meet on by default. */
-export function defaultChannel(prefix: string): string {
-  return `tiercache:bus:${prefix}`;
-}
-
 export interface ResolvedBus {
   transport: BusTransport;
   disconnectedTtl: number;
@@ -117,7 +111,7 @@ export interface ResolvedBus {
   maxMessageNames: number;
 }
 
-/** The bus a cache runs, or undefined when it has none (turned off, or no Redis tier). */
+/** The bus a cache runs, or undefined when it has none (turned off, or no tier to carry it). */
 export function resolveBus(
   option: BusOptions | false | undefined,
   remotes: readonly RemoteTier[],
@@ -128,12 +122,18 @@ export function resolveBus(
     throw new InvalidOptionError('bus', `expected false or an options object, got ${describe(option)}`);
   }
   BUS_OPTION_NAMES.check(options, 'bus');
-  const redisTiers = remotes.filter((tier): tier is RedisTier => tier instanceof RedisTier);
-  let tier: RedisTier | undefined = redisTiers[0];
+  const carriers = remotes.filter((tier) => tier.coordination?.busTransport !== undefined);
+  let tier = carriers[0];
   if (options.tier !== undefined) {
-    tier = redisTiers.find((t) => t.name === options.tier);
+    tier = carriers.find((t) => t.name === options.tier);
     if (tier === undefined) {
-      throw new InvalidOptionError('bus.tier', `no Redis tier is named ${describe(options.tier)}`);
+      const named = remotes.some((t) => t.name === options.tier);
+      throw new InvalidOptionError(
+        'bus.tier',
+        named
+          ? `the tier ${describe(options.tier)} cannot carry the bus (it offers no bus transport)`
+          : `no tier is named ${describe(options.tier)}`,
+      );
     }
   }
   const disconnectedTtl = parseDuration(options.disconnectedTtl ?? BUS_DEFAULTS.disconnectedTtl);
@@ -155,12 +155,12 @@ export function resolveBus(
       `expected a non-empty string, got ${describe(options.channel)}`,
     );
   }
+  const request = transportRequest(options, options.channel, 'bus.');
   let transport = options.transport;
   if (transport === undefined) {
     if (tier === undefined) return undefined;
-    const channel = options.channel ?? defaultChannel(tier.prefix);
-    transport = pubsubTransport(tier.client, channel, options, 'bus.')!;
-  } else pubsubTransport(undefined, '', options, 'bus.');
+    transport = tier.coordination!.busTransport!(request);
+  }
   return {
     transport,
     disconnectedTtl,
@@ -236,36 +236,27 @@ export interface PubSubOptions {
 }
 
 /**
- * The Redis transport `options` ask for on `client` (checks the options only, when `client`
- * is undefined). `optionPrefix` names them in errors: `bus.` for a cache, empty for an invalidator.
+ * What a tier needs to make the transport `options` ask for, checked. `optionPrefix` names them
+ * in errors: `bus.` for a cache, empty for an invalidator.
  */
-export function pubsubTransport(
-  client: Redis | Cluster | undefined,
-  channel: string,
+export function transportRequest(
   options: PubSubOptions,
+  channel: string | undefined,
   optionPrefix: string,
-): BusTransport | undefined {
-  const shards = options.shardChannels ?? BUS_DEFAULTS.shardChannels;
-  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
+): BusTransportRequest {
+  const shardChannels = options.shardChannels ?? BUS_DEFAULTS.shardChannels;
+  if (!Number.isInteger(shardChannels) || shardChannels < 1 || shardChannels > 1024) {
     throw new InvalidOptionError(
       `${optionPrefix}shardChannels`,
-      `expected an integer from 1 to 1024, got ${describe(shards)}`,
+      `expected an integer from 1 to 1024, got ${describe(shardChannels)}`,
     );
   }
-  const pubsub = options.pubsub ?? (client?.isCluster === true ? 'sharded' : 'classic');
-  if (pubsub !== 'sharded' && pubsub !== 'classic') {
+  const pubsub = options.pubsub;
+  if (pubsub !== undefined && pubsub !== 'sharded' && pubsub !== 'classic') {
     throw new InvalidOptionError(
       `${optionPrefix}pubsub`,
       `expected 'sharded' or 'classic', got ${describe(pubsub)}`,
     );
   }
-  if (client === undefined) return undefined;
-  if (pubsub === 'classic') return new RedisPubSubTransport(client, channel);
-  if (!client.isCluster) {
-    throw new InvalidOptionError(
-      `${optionPrefix}pubsub`,
-      `'sharded' needs an ioredis Cluster client; got a single-node client`,
-    );
-  }
-  return new ShardedPubSubTransport(client as Cluster, channel, shards);
+  return { channel, pubsub, shardChannels, optionPrefix };
 }

@@ -9,8 +9,9 @@ import type { Faults } from '../faults.js';
 import type { FillGuard } from '../loading/fill-guard.js';
 import type { CacheCounters } from '../metrics/stats.js';
 import type { ResolvedBus } from './bus-options.js';
+import { offered } from '../tiers/coordination.js';
 import type { MemoryStore } from '../tiers/memory/memory-store.js';
-import type { RedisTier } from '../tiers/redis/redis-tier.js';
+import type { RemoteTier } from '../tiers/tier.js';
 import { InvalidationBus } from './bus.js';
 import { LocalSync } from './local.js';
 import type { Invalidation } from './message.js';
@@ -21,8 +22,8 @@ import { TagTimes } from './tags.js';
 const UNBUSSED_TAG_AGE = 1_000;
 
 export interface CacheSyncOptions {
-  /** The Redis tier that holds tag times and namespace versions, when there is one. */
-  redis: RedisTier | undefined;
+  /** The remote tiers: the first that offers tag times holds them, and likewise namespaces. */
+  remotes: readonly RemoteTier[];
   bus: ResolvedBus | undefined;
   store: MemoryStore | undefined;
   guard: FillGuard;
@@ -36,10 +37,16 @@ export class CacheSync {
   readonly bus: InvalidationBus | undefined;
   readonly namespaces: NamespaceVersions;
   readonly tags: TagTimes;
+  /** Index among the remote tiers of the one holding tag times (-1: none, they are local). */
+  readonly tagTier: number;
 
   constructor(options: CacheSyncOptions) {
-    const { redis, store, guard, clock, faults } = options;
-    this.namespaces = new NamespaceVersions(redis, options.bus !== undefined);
+    const { remotes, store, guard, clock, faults } = options;
+    const versions = offered(remotes, 'namespaces');
+    this.namespaces = new NamespaceVersions(
+      versions && { tier: remotes[versions.index]!.name, store: versions.part },
+      options.bus !== undefined,
+    );
     this.namespaces.onError = (error) => faults.report(error, true);
     this.namespaces.onChange = (name) => {
       guard.invalidateAll();
@@ -60,14 +67,10 @@ export class CacheSync {
     }
     const bus = this.bus;
     const untrustedFor = options.bus?.disconnectedTtl ?? UNBUSSED_TAG_AGE;
-    this.tags = new TagTimes(
-      redis && {
-        client: redis.client,
-        prefix: redis.prefix,
-        guarded: (operation, write, run) => redis.guarded(operation, write, run),
-      },
-      clock,
-      () => (bus?.subscribed === true ? Number.POSITIVE_INFINITY : untrustedFor),
+    const tagTimes = offered(remotes, 'tagTimes');
+    this.tagTier = tagTimes?.index ?? -1;
+    this.tags = new TagTimes(tagTimes?.part, clock, () =>
+      bus?.subscribed === true ? Number.POSITIVE_INFINITY : untrustedFor,
     );
     local?.shared.push(this.tags);
     if (store !== undefined) store.tagged = (entry: Entry) => this.tags.isStale(entry);

@@ -1,29 +1,24 @@
-import type { Cluster, Redis } from 'ioredis';
 import { CacheClosedError, InvalidKeyError, TierError, type CacheError } from '../errors.js';
-import { FOREVER } from '../internal/duration.js';
-import { within } from '../loading/deadline.js';
 import { LoadContext, type LoaderContext } from '../loading/load-context.js';
 import type { GetOrSetOptions, WriteOptions } from '../options.js';
 import type { Invalidation } from './message.js';
+import type { VersionStore } from '../tiers/coordination.js';
 import type { SharedStateCache } from './local.js';
-import { NAMESPACE_KEY_PREFIX } from './reserved-keys.js';
+
+/** The shared versions (a tier's version store, bounded by its read timeout) and the tier's name. */
+export interface SharedVersions {
+  readonly tier: string;
+  readonly store: VersionStore;
+}
 
 /**
  * Namespace versions: a namespace's keys live under `name:v<version>:`, so bumping the version
  * (one INCR in Redis) makes every old entry unreachable at once; they expire on their own.
  * Versions are cached here and kept current by the bus; without a bus (or before it has said
- * anything) they are read from Redis, and without Redis they are local counters.
+ * anything) they are read from the tier's store, and without one they are local counters.
  */
-/** The Redis a namespace version lives in: the first Redis tier's client, prefix and read timeout. */
-export interface VersionStore {
-  readonly name: string;
-  readonly client: Redis | Cluster;
-  readonly prefix: string;
-  readonly readTimeout: number;
-}
-
 export class NamespaceVersions implements SharedStateCache {
-  readonly #redis: VersionStore | undefined;
+  readonly #shared: SharedVersions | undefined;
   /** Whether the bus keeps cached versions current; without it every use reads Redis. */
   readonly #cacheable: boolean;
   readonly #known = new Map<string, number>();
@@ -37,9 +32,9 @@ export class NamespaceVersions implements SharedStateCache {
   /** Hears Redis faults that made a namespace call bypass the cache. */
   onError: ((error: CacheError) => void) | undefined;
 
-  constructor(redis: VersionStore | undefined, cacheable: boolean) {
-    this.#redis = redis;
-    this.#cacheable = cacheable || redis === undefined;
+  constructor(shared: SharedVersions | undefined, cacheable: boolean) {
+    this.#shared = shared;
+    this.#cacheable = cacheable || shared === undefined;
   }
 
   /**
@@ -51,13 +46,13 @@ export class NamespaceVersions implements SharedStateCache {
     let version = this.#cacheable ? this.#known.get(name) : undefined;
     if (version === undefined) {
       const changes = this.#changes;
-      if (this.#redis === undefined) {
+      if (this.#shared === undefined) {
         version = 0;
       } else {
         try {
-          version = Number((await this.#call('GET', this.#redis.client.get(this.#key(name)))) ?? 0);
+          version = await this.#shared.store.read(name);
         } catch (error) {
-          this.onError?.(new TierError(this.#redis.name, 'namespace version read', error, name));
+          this.onError?.(new TierError(this.#shared.tier, 'namespace version read', error, name));
           return undefined;
         }
       }
@@ -69,13 +64,13 @@ export class NamespaceVersions implements SharedStateCache {
   /** Bumps the version; resolves with the new one. Rejects with a TierError if Redis cannot. */
   async bump(name: string): Promise<number> {
     let version: number;
-    if (this.#redis === undefined) {
+    if (this.#shared === undefined) {
       version = (this.#known.get(name) ?? 0) + 1;
     } else {
       try {
-        version = await this.#call('INCR', this.#redis.client.incr(this.#key(name)));
+        version = await this.#shared.store.bump(name);
       } catch (error) {
-        throw new TierError(this.#redis.name, 'namespace clear', error, name);
+        throw new TierError(this.#shared.tier, 'namespace clear', error, name);
       }
     }
     this.#raise(name, version);
@@ -92,7 +87,7 @@ export class NamespaceVersions implements SharedStateCache {
    */
   learn(inv: Invalidation): void {
     for (const [name, version] of inv.namespaces) {
-      if (this.#redis === undefined) this.#raise(name, version);
+      if (this.#shared === undefined) this.#raise(name, version);
       else {
         this.#known.delete(name);
         this.#changes++;
@@ -103,7 +98,7 @@ export class NamespaceVersions implements SharedStateCache {
 
   forget(): void {
     // Local counters are the only copy: keep them. Redis-backed ones are read again.
-    if (this.#redis === undefined) return;
+    if (this.#shared === undefined) return;
     this.#known.clear();
     this.#changes++;
   }
@@ -112,16 +107,6 @@ export class NamespaceVersions implements SharedStateCache {
     const known = Math.max(version, this.#known.get(name) ?? 0);
     this.#known.set(name, known);
     return known;
-  }
-
-  /** A version command, bounded by the tier's read timeout like any Redis call on the request path. */
-  #call<T>(command: string, reply: Promise<T>): Promise<T> {
-    const ms = this.#redis!.readTimeout;
-    return ms === FOREVER ? reply : within(reply, ms, `${command} timed out after ${ms} ms`);
-  }
-
-  #key(name: string): string {
-    return `${this.#redis!.prefix}${NAMESPACE_KEY_PREFIX}${name}`;
   }
 }
 

@@ -1,9 +1,8 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { Entry } from '../entry.js';
 import { InvalidOptionError, describe } from '../errors.js';
+import type { TagTimeStore } from '../tiers/coordination.js';
 import type { Invalidation } from './message.js';
 import type { SharedStateCache } from './local.js';
-import { TAG_KEY_PREFIX } from './reserved-keys.js';
 
 /**
  * How far ahead of this instance's clock a tag time heard on the bus may be: instances' clocks
@@ -14,14 +13,6 @@ export const MAX_CLOCK_SKEW = 60_000;
 /** Tag times remembered in-process; beyond it the oldest-learned is forgotten (see #floor). */
 const MAX_TAGS = 10_000;
 
-/**
- * Sets a tag's invalidation time unless Redis already holds a later one, so instances whose
- * clocks differ slightly never move a tag's time backwards. One key: slot-safe on a Cluster.
- */
-const RAISE = `local c = tonumber(redis.call('GET', KEYS[1]))
-if c == nil or c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
-return tostring(c)`;
-
 interface Known {
   /** The tag's invalidation time (epoch ms); 0 when it was never invalidated. */
   at: number;
@@ -29,22 +20,16 @@ interface Known {
   learnedAt: number;
 }
 
-/** The Redis a cache keeps its tag times in: the first Redis tier's client and prefix. */
-export interface TagStore {
-  client: Redis | Cluster;
-  prefix: string;
-  /** Runs a call under the tier's timeout and breaker. */
-  guarded<R>(this: void, operation: string, write: boolean, run: () => Promise<R>): Promise<R>;
-}
-
 /**
  * Tag invalidation times. `invalidateTags` records, per tag, the time it was invalidated (one
  * Redis key per tag, so it is O(1) per tag however many entries carry it); an entry created at
  * or before any of its tags' times is a miss. Times are cached here, kept current by the bus,
- * and read from Redis (batched) for tags an L2 read meets that are not known or not trusted.
+ * and read from the tier's store (batched) for tags an L2 read meets that are not known or not
+ * trusted. Without a store (no tier offers one) the times here are the only copy.
  */
 export class TagTimes implements SharedStateCache {
-  readonly #redis: TagStore | undefined;
+  /** The shared copy (a Redis tier's keys, behind its guard). */
+  readonly #shared: TagTimeStore | undefined;
   readonly #clock: () => number;
   /** How old a cached time may be before an L2 read re-reads it: Infinity while the bus hears all. */
   readonly #maxAge: () => number;
@@ -60,8 +45,8 @@ export class TagTimes implements SharedStateCache {
    */
   readonly #unsent = new Map<string, number>();
 
-  constructor(redis: TagStore | undefined, clock: () => number, maxAge: () => number) {
-    this.#redis = redis;
+  constructor(shared: TagTimeStore | undefined, clock: () => number, maxAge: () => number) {
+    this.#shared = shared;
     this.#clock = clock;
     this.#maxAge = maxAge;
   }
@@ -84,7 +69,7 @@ export class TagTimes implements SharedStateCache {
    * batch. Rejects if Redis cannot say: the caller then treats the tagged entries as misses.
    */
   async refresh(tags: Iterable<string>): Promise<void> {
-    if (this.#redis === undefined) return;
+    if (this.#shared === undefined) return;
     if (this.#unsent.size > 0) await this.#resend();
     const now = this.#clock();
     const maxAge = this.#maxAge();
@@ -94,15 +79,9 @@ export class TagTimes implements SharedStateCache {
       if (known === undefined || now - known.learnedAt > maxAge) wanted.add(tag);
     }
     if (wanted.size === 0) return;
-    const { client, guarded } = this.#redis;
-    const keys = [...wanted].map((tag) => this.#key(tag));
-    // A Cluster cannot MGET across slots: one GET per tag, which ioredis routes (and pipelines
-    // with autopipelining); a single server answers them all with one MGET.
-    const values = await guarded('tags', false, () =>
-      (client as Cluster).isCluster ? Promise.all(keys.map((key) => client.get(key))) : client.mget(keys),
-    );
+    const values = await this.#shared.read([...wanted]);
     let i = 0;
-    for (const tag of wanted) this.#raise(tag, Number(values[i++] ?? 0) || 0, now);
+    for (const tag of wanted) this.#raise(tag, values[i++] ?? 0, now);
   }
 
   /**
@@ -111,7 +90,7 @@ export class TagTimes implements SharedStateCache {
    */
   async invalidate(tags: readonly string[], at: number): Promise<void> {
     for (const tag of tags) this.#raise(tag, at, at);
-    if (this.#redis === undefined) return;
+    if (this.#shared === undefined) return;
     const times = new Map(this.#unsent);
     for (const tag of tags) times.set(tag, Math.max(at, times.get(tag) ?? at));
     try {
@@ -139,18 +118,8 @@ export class TagTimes implements SharedStateCache {
     while (this.#unsent.size > MAX_TAGS) this.#unsent.delete(this.#unsent.keys().next().value!);
   }
 
-  async #store(times: ReadonlyMap<string, number>): Promise<void> {
-    const { client, guarded } = this.#redis!;
-    await guarded('invalidateTags', true, async () => {
-      if ((client as Cluster).isCluster) {
-        await Promise.all([...times].map(([tag, at]) => client.eval(RAISE, 1, this.#key(tag), String(at))));
-        return;
-      }
-      const pipeline = client.pipeline();
-      for (const [tag, at] of times) pipeline.eval(RAISE, 1, this.#key(tag), String(at));
-      const results = (await pipeline.exec()) ?? [];
-      for (const [error] of results) if (error) throw error;
-    });
+  #store(times: ReadonlyMap<string, number>): Promise<void> {
+    return this.#shared!.raise(times);
   }
 
   learn(inv: Invalidation): void {
@@ -166,7 +135,7 @@ export class TagTimes implements SharedStateCache {
   forget(): void {
     // Messages may have been missed: times are read again from Redis. Without Redis the local
     // times are the only copy, so they stay.
-    if (this.#redis === undefined) return;
+    if (this.#shared === undefined) return;
     this.#known.clear();
     const now = this.#clock();
     for (const [tag, at] of this.#unsent) this.#raise(tag, at, now);
@@ -186,10 +155,6 @@ export class TagTimes implements SharedStateCache {
       this.#known.delete(oldest);
       this.#floor = Math.max(this.#floor, times.at);
     }
-  }
-
-  #key(tag: string): string {
-    return `${this.#redis!.prefix}${TAG_KEY_PREFIX}${tag}`;
   }
 }
 

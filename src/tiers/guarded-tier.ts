@@ -2,7 +2,9 @@ import type { Entry } from '../entry.js';
 import { InvalidOptionError, TierTimeoutError, TierUnavailableError, describe } from '../errors.js';
 import { coarseClock, now } from '../internal/clock.js';
 import { FOREVER, parseDuration, type Duration } from '../internal/duration.js';
+import { within } from '../loading/deadline.js';
 import { explained } from './connection-errors.js';
+import type { TierCoordination } from './coordination.js';
 import { OptionNames, optionNames } from '../internal/option-names.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
@@ -167,6 +169,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
    * with each reply), so reads of keys known to be big get the time to transfer them.
    */
   #perKey = 0;
+  /** The inner tier's coordination, its calls bounded by this guard (see #guard). */
+  readonly coordination: TierCoordination | undefined;
   onBreaker: RemoteTier['onBreaker'] = undefined;
   /** Receives the first failure of a streak of failed repairs; set by the cache that owns the tier. */
   onRepairError: ((error: unknown) => void) | undefined = undefined;
@@ -227,6 +231,44 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     this.#why = hooks.lastError;
     const canBatch = this.#raw?.readRawMany !== undefined && this.#raw.batchable !== false;
     this.#batchLimit = batch === false || !canBatch ? 0 : batch;
+    this.coordination = tier.coordination && this.#guard(tier.coordination);
+  }
+
+  /**
+   * Tag times go through the guard like the tier's own calls (its timeout and breaker: tag reads
+   * are on the read path, and a hung server must fail them fast); namespace versions under the
+   * read timeout alone; locks and the bus transport as they are (the lock has its own timeout,
+   * and the load engine takes no lock while the breaker is open; the bus has its own).
+   */
+  #guard(given: TierCoordination): TierCoordination {
+    const { locks, tagTimes, namespaces } = given;
+    const ms = this.readTimeout;
+    const bounded = <R>(reply: Promise<R>, what: string): Promise<R> =>
+      ms === FOREVER ? reply : within(reply, ms, `${what} timed out after ${ms} ms`);
+    return {
+      ...(locks && { locks }),
+      ...(tagTimes && {
+        tagTimes: {
+          read: (tags) => this.#call('tags', this.#readDeadlines, () => tagTimes.read(tags)),
+          raise: (times) => this.#call('invalidateTags', this.#writeDeadlines, () => tagTimes.raise(times)),
+        },
+      }),
+      ...(namespaces && {
+        namespaces: {
+          read: (name) =>
+            bounded(
+              attempt(() => namespaces.read(name)),
+              'namespace version read',
+            ),
+          bump: (name) =>
+            bounded(
+              attempt(() => namespaces.bump(name)),
+              'namespace version bump',
+            ),
+        },
+      }),
+      ...(given.busTransport && { busTransport: given.busTransport.bind(given) }),
+    };
   }
 
   get name(): string {
@@ -388,14 +430,6 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     // A running repair is not awaited (it may wait on a hung server); closing the client
     // settles it, and its outcome no longer matters.
     return this.inner.close();
-  }
-
-  /**
-   * Runs another call against this tier's store (tag times) under the tier's read or write
-   * timeout and its breaker, so a hung or failed server fails it fast like the tier's own calls.
-   */
-  guarded<R>(operation: string, write: boolean, run: () => Promise<R>): Promise<R> {
-    return this.#call(operation, write ? this.#writeDeadlines : this.#readDeadlines, run);
   }
 
   health(): TierHealth {

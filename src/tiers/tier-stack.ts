@@ -15,7 +15,7 @@ import type { Wakeups } from '../loading/wakeups.js';
 import type { CacheCounters, TierCounters, TierOperation } from '../metrics/stats.js';
 import { maskOf, type WriteOptions } from '../options.js';
 import type { TagTimes } from '../sync/tags.js';
-import { GuardedTier, type ReadHandler } from './guarded-tier.js';
+import type { ReadHandler } from './read-batch.js';
 import { copyWithLife, expiries, staleEnds, type TierLife } from './lives.js';
 import type { MemoryTier } from './memory/memory-tier.js';
 import type { MemoryStore } from './memory/memory-store.js';
@@ -114,12 +114,10 @@ export class TierStack {
   getFrom(index: number, key: string, ticket: FillTicket): Promise<unknown> {
     const tier = this.remotes[index]!;
     const step = this.#getSteps[index]!;
-    return tier instanceof GuardedTier
-      ? tier.read(key, step, ticket)
-      : this.#getUnguarded(index, key, ticket);
+    return tier.read !== undefined ? tier.read(key, step, ticket) : this.#getUnguarded(index, key, ticket);
   }
 
-  /** #getFrom for a custom tier without a guard: the same steps, timed here. */
+  /** #getFrom for a tier that cannot hand a read to a handler: the same steps, timed here. */
   async #getUnguarded(index: number, key: string, ticket: FillTicket): Promise<unknown> {
     const step = this.#getSteps[index]!;
     const started = now();

@@ -1,5 +1,7 @@
 import type { Entry } from '../entry.js';
 import type { BreakerState } from './circuit-breaker.js';
+import type { TierCoordination } from './coordination.js';
+import type { ReadHandler } from './read-batch.js';
 
 /** An entry read from a remote tier, with its encoded size so L1 can account bytes exactly. */
 export interface StoredEntry {
@@ -26,6 +28,13 @@ export interface RemoteTier {
   /** Encodes without writing; throws the serializer's error for values it cannot encode. */
   prepare(key: string, entry: Entry): PreparedWrite;
   get(key: string): Promise<StoredEntry | undefined>;
+  /**
+   * Optional: `get` whose outcome goes to `handler` (with the read's duration in ms) in the
+   * tier's own continuation, the returned promise settling with what the handler returns. The
+   * cache's get() below L1 reads this way when it can, saving a promise and an async frame per
+   * read (guardTier() and the Redis tier offer it).
+   */
+  read?<T, R>(key: string, handler: ReadHandler<T, R>, token: T): Promise<R>;
   /** One round trip for all keys; the result is aligned with `keys`. */
   getMany(keys: readonly string[]): Promise<(StoredEntry | undefined)[]>;
   /** Writes each prepared entry with its own life in ms, in one round trip. */
@@ -40,6 +49,11 @@ export interface RemoteTier {
    */
   deleteMatching?(pattern: string): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Locks, tag times, namespace versions and a bus transport this tier can hold for its cache
+   * (see TierCoordination); a tier without it still caches, see docs/writing-a-tier.md.
+   */
+  readonly coordination?: TierCoordination | undefined;
   /** Receives corrupt-payload reports; set by the cache that owns the tier. */
   onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;
   /** Receives circuit-breaker state changes of a guarded tier; set by the cache that owns it. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DistributedLock } from '../../src/loading/distributed-lock.js';
+import { redisLocks } from '../../src/tiers/redis/coordination.js';
 import { resolveLock } from '../../src/loading/load-plan.js';
 import { LOCK_KEY_PREFIX } from '../../src/sync/reserved-keys.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
@@ -19,7 +20,10 @@ const LOCKS = `ll:${LOCK_KEY_PREFIX}`;
 
 describe('lock leases: a lock nobody knows it holds does not outlive its acquire by long', () => {
   it('a SET NX that timed out for its caller and lands later is deleted as soon as its reply comes back', async () => {
-    const lock = new DistributedLock(server.client(), resolveLock({ ttl: '30s', timeout: '500ms' }), 'll:');
+    const lock = new DistributedLock(
+      redisLocks(server.client(), 'll:'),
+      resolveLock({ ttl: '30s', timeout: '500ms' }),
+    );
     expect(lock.firstLease).toBe(4_000);
     await admin.ping();
     await server.pause();
@@ -39,7 +43,10 @@ describe('lock leases: a lock nobody knows it holds does not outlive its acquire
   });
 
   it('a new lock lives a short first lease, which its owner renews to the full ttl while it holds it', async () => {
-    const lock = new DistributedLock(server.client(), resolveLock({ ttl: '30s', timeout: '100ms' }), 'll:');
+    const lock = new DistributedLock(
+      redisLocks(server.client(), 'll:'),
+      resolveLock({ ttl: '30s', timeout: '100ms' }),
+    );
     expect(lock.firstLease).toBe(2_000);
     const key = `${LOCKS}first`;
     const lease = (await lock.acquire('first'))!;
@@ -63,9 +70,9 @@ describe('lock leases: a lock nobody knows it holds does not outlive its acquire
 
   it('the first lease is never longer than the ttl, and grows with the lock timeout', () => {
     const client = server.client();
-    expect(new DistributedLock(client, resolveLock({ ttl: '1s' }), 'll:').firstLease).toBe(1_000);
-    expect(new DistributedLock(client, resolveLock({ ttl: '1m', timeout: '1s' }), 'll:').firstLease).toBe(
-      8_000,
-    );
+    expect(new DistributedLock(redisLocks(client, 'll:'), resolveLock({ ttl: '1s' })).firstLease).toBe(1_000);
+    expect(
+      new DistributedLock(redisLocks(client, 'll:'), resolveLock({ ttl: '1m', timeout: '1s' })).firstLease,
+    ).toBe(8_000);
   });
 });

@@ -11,6 +11,7 @@ import {
   type TierCache,
 } from '../../src/index.js';
 import { DistributedLock } from '../../src/loading/distributed-lock.js';
+import { redisLocks } from '../../src/tiers/redis/coordination.js';
 import { resolveLock } from '../../src/loading/load-plan.js';
 import { FakeClock, gate } from '../helpers/fake-clock.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
@@ -310,7 +311,7 @@ describe('distributed single flight', () => {
 
   it('a lease is released only by its owner', async () => {
     const client = server.client();
-    const lock = new DistributedLock(client, resolveLock({ ttl: 1500, timeout: '3s' }), 'tc:');
+    const lock = new DistributedLock(redisLocks(client, 'tc:'), resolveLock({ ttl: 1500, timeout: '3s' }));
     const first = (await lock.acquire('owned'))!;
     expect(first).toBeDefined();
     expect(await lock.acquire('owned')).toBeUndefined();

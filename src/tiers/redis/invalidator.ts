@@ -5,14 +5,20 @@ import { wellFormed } from '../../internal/keys.js';
 import { optionNames } from '../../internal/option-names.js';
 import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from './redis-tier.js';
 import {
-  defaultChannel,
-  pubsubTransport,
   resolveMessageLimits,
+  transportRequest,
   type BusOptions,
   type PubSubOptions,
 } from '../../sync/bus-options.js';
+import type { BusTransport } from '../../sync/transport.js';
+import { defaultChannel, redisBusTransport } from './coordination.js';
 import { isReserved } from '../../sync/reserved-keys.js';
-import { emptyInvalidation, encodeMessage, splitInvalidation, type Invalidation } from '../../sync/message.js';
+import {
+  emptyInvalidation,
+  encodeMessage,
+  splitInvalidation,
+  type Invalidation,
+} from '../../sync/message.js';
 
 interface InvalidatorConnection {
   /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */
@@ -70,11 +76,11 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   const { maxMessageBytes, maxMessageNames } = resolveMessageLimits(options, '');
   const limits = { maxBytes: maxMessageBytes, maxNames: maxMessageNames };
   // Every option checked before the store exists: one made from a URL starts connecting at once.
-  pubsubTransport(undefined, channel, options, '');
+  const request = transportRequest(options, channel, '');
   const store = new RedisStore({ client: options.redis, prefix });
-  let transport: NonNullable<ReturnType<typeof pubsubTransport>>;
+  let transport: BusTransport;
   try {
-    transport = pubsubTransport(store.client, channel, options, '')!;
+    transport = redisBusTransport(store.client, prefix, request);
   } catch (error) {
     // 'sharded' on a single-node client: close the connection a URL opened.
     store.close().catch(() => {});

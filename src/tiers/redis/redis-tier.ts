@@ -9,10 +9,12 @@ import { jsonSerializer } from '../../serializers/json.js';
 import { isReserved } from '../../sync/reserved-keys.js';
 import type { Serializer } from '../../serializers/serializer.js';
 import { watchConnectionErrors, type ConnectionErrors } from '../connection-errors.js';
+import type { TierCoordination } from '../coordination.js';
 import { decodeStored, toWire } from '../envelope.js';
 import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from '../guarded-tier.js';
 import type { RawReply } from '../read-batch.js';
 import type { PreparedWrite, RemoteTier, StoredEntry } from '../tier.js';
+import { redisCoordination } from './coordination.js';
 
 export interface RedisTierOptions extends GuardOptions {
   /**
@@ -169,6 +171,8 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   readonly maxValueBytes: number;
+  /** Locks, tag times and namespace versions beside the entries; the bus on pub/sub. */
+  readonly coordination: TierCoordination;
   /**
    * Keys found holding a value over maxValueBytes, read by CAPPED_GET until they hold a smaller
    * one: a planted huge value is transferred once per instance, not on every read.
@@ -252,6 +256,7 @@ export class RedisStore implements RemoteTier, RawReads {
     // Connection errors surface through command rejections, which name the last one; this
     // listener also keeps ioredis from printing every reconnect attempt as an unhandled event.
     this.connection = watchConnectionErrors(this.client);
+    this.coordination = redisCoordination(this.client, this.prefix);
   }
 
   prepare(key: string, entry: Entry): PreparedWrite {

@@ -1,0 +1,115 @@
+/**
+ * The Redis tier's coordination (see ../coordination.ts): locks, tag times and namespace
+ * versions as keys beside the entries under the tier's prefix, and the bus on Redis pub/sub.
+ * Everything here speaks ioredis; the cache only sees the interfaces.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { InvalidOptionError } from '../../errors.js';
+import { LOCK_KEY_PREFIX, NAMESPACE_KEY_PREFIX, TAG_KEY_PREFIX } from '../../sync/reserved-keys.js';
+import { ShardedPubSubTransport } from '../../sync/sharded-transport.js';
+import { RedisPubSubTransport, type BusTransport } from '../../sync/transport.js';
+import type {
+  BusTransportRequest,
+  LockStore,
+  TagTimeStore,
+  TierCoordination,
+  VersionStore,
+} from '../coordination.js';
+
+// Compare-and-delete: a loader that outlived its lease must not delete the next owner's lock.
+const RELEASE =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+// Compare-and-renew, for the same reason.
+const EXTEND =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
+
+/**
+ * Sets a tag's invalidation time unless Redis already holds a later one, so instances whose
+ * clocks differ slightly never move a tag's time backwards. One key: slot-safe on a Cluster.
+ */
+const RAISE = `local c = tonumber(redis.call('GET', KEYS[1]))
+if c == nil or c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
+return tostring(c)`;
+
+/** The channel instances on a Redis tier with this key prefix meet on by default. */
+export function defaultChannel(prefix: string): string {
+  return `tiercache:bus:${prefix}`;
+}
+
+/** Everything a Redis tier with `prefix` on `client` coordinates. */
+export function redisCoordination(client: Redis | Cluster, prefix: string): Required<TierCoordination> {
+  return {
+    locks: redisLocks(client, prefix),
+    tagTimes: redisTagTimes(client, prefix),
+    namespaces: redisVersions(client, prefix),
+    busTransport: (request) => redisBusTransport(client, prefix, request),
+  };
+}
+
+/** SET NX PX locks with a random owner token, at `<prefix>__lock:<key>`. */
+export function redisLocks(client: Redis | Cluster, prefix: string): LockStore {
+  const keyOf = (key: string): string => prefix + LOCK_KEY_PREFIX + key;
+  return {
+    acquire: async (key, token, ms) => (await client.set(keyOf(key), token, 'PX', ms, 'NX')) === 'OK',
+    extend: async (key, token, ms) => (await client.eval(EXTEND, 1, keyOf(key), token, ms)) === 1,
+    release: async (key, token) => (await client.eval(RELEASE, 1, keyOf(key), token)) === 1,
+  };
+}
+
+/** One key per tag at `<prefix>__tag:<tag>`, raised by script. */
+export function redisTagTimes(client: Redis | Cluster, prefix: string): TagTimeStore {
+  const keyOf = (tag: string): string => prefix + TAG_KEY_PREFIX + tag;
+  const cluster = (client as Cluster).isCluster;
+  return {
+    async read(tags) {
+      const keys = tags.map(keyOf);
+      // A Cluster cannot MGET across slots: one GET per tag, which ioredis routes (and pipelines
+      // with autopipelining); a single server answers them all with one MGET.
+      const values = cluster
+        ? await Promise.all(keys.map((key) => client.get(key)))
+        : await client.mget(keys);
+      return values.map((value) => Number(value ?? 0) || 0);
+    },
+    async raise(times) {
+      if (cluster) {
+        await Promise.all([...times].map(([tag, at]) => client.eval(RAISE, 1, keyOf(tag), String(at))));
+        return;
+      }
+      const pipeline = client.pipeline();
+      for (const [tag, at] of times) pipeline.eval(RAISE, 1, keyOf(tag), String(at));
+      const results = (await pipeline.exec()) ?? [];
+      for (const [error] of results) if (error) throw error;
+    },
+  };
+}
+
+/** One counter per namespace at `<prefix>__ns:<name>` (INCR). */
+export function redisVersions(client: Redis | Cluster, prefix: string): VersionStore {
+  const keyOf = (name: string): string => prefix + NAMESPACE_KEY_PREFIX + name;
+  return {
+    read: async (name) => Number((await client.get(keyOf(name))) ?? 0),
+    bump: (name) => client.incr(keyOf(name)),
+  };
+}
+
+/**
+ * The pub/sub transport `request` asks for: classic PUBLISH/SUBSCRIBE, or sharded
+ * (SPUBLISH/SSUBSCRIBE, the default on a Cluster client).
+ */
+export function redisBusTransport(
+  client: Redis | Cluster,
+  prefix: string,
+  request: BusTransportRequest,
+): BusTransport {
+  const channel = request.channel ?? defaultChannel(prefix);
+  const pubsub = request.pubsub ?? (client.isCluster ? 'sharded' : 'classic');
+  if (pubsub === 'classic') return new RedisPubSubTransport(client, channel);
+  if (!client.isCluster) {
+    throw new InvalidOptionError(
+      `${request.optionPrefix}pubsub`,
+      `'sharded' needs an ioredis Cluster client; got a single-node client`,
+    );
+  }
+  return new ShardedPubSubTransport(client as Cluster, channel, request.shardChannels);
+}
