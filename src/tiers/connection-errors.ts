@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { guardSocketErrors } from '../internal/socket-errors.js';
 
 /**
  * What a client's connection last failed with, so that a command's bare rejection ("Reached the
@@ -12,29 +13,22 @@ export interface ConnectionErrors {
   dispose(): void;
 }
 
-function ignore(): void {}
-
-/**
- * Listens to `client`'s connection errors. It also keeps a listener on the socket that failed:
- * ioredis listens for one 'error' per socket, and a TLS socket can raise a second (an alert
- * while it is torn down after a failed handshake), which would otherwise be uncaught and end
- * the process.
- */
+/** Listens to `client`'s connection errors, and keeps its sockets' errors handled (socket-errors.ts). */
 export function watchConnectionErrors(client: Redis | Cluster): ConnectionErrors {
   let last: Error | undefined;
   const onError = (error: unknown): void => {
     if (error instanceof Error) last = error;
-    const stream = (client as { stream?: NodeJS.EventEmitter }).stream;
-    if (stream !== undefined && !stream.listeners('error').includes(ignore)) stream.on('error', ignore);
   };
   const onReady = (): void => {
     last = undefined;
   };
   client.on('error', onError);
   client.on('ready', onReady);
+  const unguard = guardSocketErrors(client);
   return {
     last: () => (client.status === 'ready' ? undefined : last),
     dispose: () => {
+      unguard();
       client.off('error', onError);
       client.off('ready', onReady);
     },
