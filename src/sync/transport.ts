@@ -1,5 +1,6 @@
 import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import { BusError } from '../errors.js';
+import { guardSocketErrors } from '../internal/socket-errors.js';
 
 /**
  * How the bus reaches Redis. The bus only knows this seam, so sharded pub/sub on a cluster
@@ -93,6 +94,7 @@ export class RedisPubSubTransport implements BusTransport {
     subscriber.on('error', () => {
       // Connection errors show up as 'close' and reconnects; the bus reports the state change.
     });
+    guardSocketErrors(subscriber);
     subscriber.on('close', lost);
     subscriber.on('end', lost);
     subscriber.on('message', (channel: string, payload: string) => {

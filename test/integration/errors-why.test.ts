@@ -1,12 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCache, redisTier, type CacheError } from '../../src/index.js';
-import { getFreePort } from '../helpers/free-port.js';
 import { redisFixture } from '../helpers/redis-fixture.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startTlsRedis, testCertificates } from '../helpers/tls.js';
 
 const redis = redisFixture();
 const { track } = redis;
@@ -28,68 +23,7 @@ describe('errors say why', () => {
   });
 
   it('a TLS failure reaches onError naming the certificate problem', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tiercache-tls-'));
-    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=test-ca',
-    );
-    openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-      '-subj',
-      '/CN=localhost',
-    );
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'server.crt',
-      '-days',
-      '2',
-      '-extfile',
-      'ext.cnf',
-    );
-    const tlsPort = await getFreePort();
-    await startRedis({
-      args: [
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        join(dir, 'server.crt'),
-        '--tls-key-file',
-        join(dir, 'server.key'),
-        '--tls-ca-cert-file',
-        join(dir, 'ca.crt'),
-        '--tls-auth-clients',
-        'no',
-      ],
-    });
+    const { tlsPort } = await startTlsRedis(testCertificates());
     // Untrusted CA: the client does not know the test CA.
     const errors: CacheError[] = [];
     const cache = createCache({
