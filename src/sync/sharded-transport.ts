@@ -1,11 +1,20 @@
 import { randomInt } from 'node:crypto';
-import { Redis, type Cluster } from 'ioredis';
+import { Redis, ReplyError, type Cluster } from 'ioredis';
+import { BusError } from '../errors.js';
 import { keySlot } from '../internal/key-slot.js';
+import { guardSocketErrors } from '../internal/socket-errors.js';
 import { within } from '../loading/deadline.js';
 import type { BusTransport } from './transport.js';
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
+/**
+ * After an SSUBSCRIBE the server refused (an ACL without the channel), the next attempt waits
+ * 1 s, doubling to 30 s: the ACL may be fixed while the process runs, but asking every 2 s
+ * would report the same refusal for ever.
+ */
+const REFUSED_RETRY_MIN_MS = 1_000;
+const REFUSED_RETRY_MAX_MS = 30_000;
 /** A subscribe attempt that takes longer (a node that accepts but never answers) starts over. */
 const ATTEMPT_TIMEOUT_MS = 5_000;
 /**
@@ -53,6 +62,9 @@ export class ShardedPubSubTransport implements BusTransport {
   #connections: Redis[] = [];
   #onMessage: ((payload: string | Buffer) => void) | undefined;
   #onState: ((subscribed: boolean) => void) | undefined;
+  #onError: ((error: BusError) => void) | undefined;
+  /** Refused attempts in a row, for the refusal back-off. */
+  #refusals = 0;
   /** Bumped on every teardown, so events of an abandoned attempt are ignored. */
   #generation = 0;
   #subscribed = false;
@@ -100,9 +112,14 @@ export class ShardedPubSubTransport implements BusTransport {
     }
   }
 
-  subscribe(onMessage: (payload: string | Buffer) => void, onState: (subscribed: boolean) => void): void {
+  subscribe(
+    onMessage: (payload: string | Buffer) => void,
+    onState: (subscribed: boolean) => void,
+    onError?: (error: BusError) => void,
+  ): void {
     this.#onMessage = onMessage;
     this.#onState = onState;
+    this.#onError = onError;
     void this.#attempt();
   }
 
@@ -120,12 +137,20 @@ export class ShardedPubSubTransport implements BusTransport {
     const generation = ++this.#generation;
     try {
       await within(this.#subscribeAll(generation), ATTEMPT_TIMEOUT_MS, 'shard subscribe timed out');
-    } catch {
+    } catch (error) {
+      // A lost connection or a failover needs no report: the bus tells of the disconnect. A
+      // refusal would leave the bus never subscribed, L1 lives capped and nobody told.
+      if (error instanceof BusError && generation === this.#generation && !this.#closed) {
+        this.#onError?.(error);
+        this.#lost(generation, Math.min(REFUSED_RETRY_MAX_MS, REFUSED_RETRY_MIN_MS * 2 ** this.#refusals++));
+        return;
+      }
       this.#lost(generation);
       return;
     }
     if (generation !== this.#generation || this.#closed) return;
     this.#retryDelay = RETRY_MIN_MS;
+    this.#refusals = 0;
     this.#subscribed = true;
     this.#onState?.(true);
   }
@@ -152,6 +177,7 @@ export class ShardedPubSubTransport implements BusTransport {
       connection.on('error', () => {
         // Reported through 'close' → the bus's 'bus:disconnect' event.
       });
+      guardSocketErrors(connection);
       connection.on('close', () => this.#lost(generation));
       connection.on('smessageBuffer', (channel: Buffer, payload: Buffer) => {
         if (generation === this.#generation && this.channels.includes(channel.toString())) {
@@ -165,7 +191,13 @@ export class ShardedPubSubTransport implements BusTransport {
       connections.map(async ({ connection, channels }) => {
         await connection.connect();
         // One SSUBSCRIBE per channel: a single call may only name channels of one slot.
-        await Promise.all(channels.map((channel) => connection.ssubscribe(channel)));
+        await Promise.all(
+          channels.map((channel) =>
+            connection.ssubscribe(channel).catch((error: unknown) => {
+              throw error instanceof ReplyError ? new BusError('subscribe', error, channel) : error;
+            }),
+          ),
+        );
       }),
     );
   }
@@ -240,7 +272,8 @@ export class ShardedPubSubTransport implements BusTransport {
     this.#lost(this.#generation);
   }
 
-  #lost(generation: number): void {
+  /** Tears down the attempt of `generation` and tries again after `delay` (the back-off by default). */
+  #lost(generation: number, delay?: number): void {
     if (generation !== this.#generation || this.#closed) return;
     this.#generation++;
     this.#owners = undefined;
@@ -249,10 +282,10 @@ export class ShardedPubSubTransport implements BusTransport {
       this.#subscribed = false;
       this.#onState?.(false);
     }
-    const delay = this.#retryDelay;
-    this.#retryDelay = Math.min(RETRY_MAX_MS, delay * 2);
+    const wait = delay ?? this.#retryDelay;
+    if (delay === undefined) this.#retryDelay = Math.min(RETRY_MAX_MS, wait * 2);
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => void this.#attempt(), delay);
+    this.#retryTimer = setTimeout(() => void this.#attempt(), wait);
     this.#retryTimer.unref();
   }
 

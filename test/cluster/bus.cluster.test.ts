@@ -1,9 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  BusError,
   createCache,
   createInvalidator,
   memoryTier,
   redisTier,
+  type CacheError,
   type CacheOptions,
   type TierCache,
 } from '../../src/index.js';
@@ -147,6 +149,42 @@ describe('the bus on Redis Cluster', () => {
   });
 
   // Last in the file: it leaves one shard without a replica.
+  it('an SSUBSCRIBE the ACL refuses is reported as a BusError naming the channel and NOPERM, and retried until allowed', async () => {
+    const prefix = 'aclc:';
+    const nodes = backend.cluster().nodes.filter((node) => node.state === 'running');
+    const acl = (...rules: string[]) =>
+      Promise.all(nodes.map((node) => node.cli('ACL', 'SETUSER', 'nosub', ...rules)));
+    await acl('on', '>pw', '~*', 'resetchannels', '&other', '+@all');
+    const errors: CacheError[] = [];
+    const cache = createCache({
+      tiers: [
+        memoryTier({ ttl: '1h' }),
+        redisTier({
+          client: backend.cluster().client({ redisOptions: { username: 'nosub', password: 'pw' } }),
+          prefix,
+        }),
+      ],
+      onError: (error) => errors.push(error),
+    });
+    caches.push(cache);
+    const refusal = await waitFor(
+      async () => {
+        const found = errors.find((e) => e instanceof BusError && e.operation === 'subscribe');
+        return found === undefined
+          ? notYet(errors.map((e) => e.message).join('; '))
+          : done(found as BusError);
+      },
+      { description: 'the refused SSUBSCRIBE to be reported', timeoutMs: 10_000 },
+    );
+    expect(shardChannels(`tiercache:bus:${prefix}`, 16)).toContain(refusal.channel);
+    expect(refusal.message).toContain(`on channel "${refusal.channel}"`);
+    expect(refusal.message).toContain('NOPERM');
+    expect(cache.stats().bus.subscribed).toBe(false);
+    // Once the ACL allows the channels, a retry subscribes.
+    await acl(`&tiercache:bus:${prefix}*`);
+    await until('the bus to subscribe', () => cache.stats().bus.subscribed, 15_000);
+  });
+
   it('resubscribes on the promoted replica when the channel’s master dies, and treats the outage as a gap', async () => {
     // One shard channel, so the test knows which master carries every message.
     const bus = { shardChannels: 1 };
