@@ -48,7 +48,7 @@ export {
   OWNED_CLIENT_OPTIONS,
   escapeGlob,
 } from './tiers/redis/redis-tier.js';
-export type { RedisTierOptions } from './tiers/redis/redis-tier.js';
+export type { RedisTierOptions, ReplicasOptions } from './tiers/redis/redis-tier.js';
 export type { RemoteTier, StoredEntry, PreparedWrite, TierHealth } from './tiers/tier.js';
 export type {
   BusTransportRequest,

@@ -52,6 +52,27 @@ export interface RedisTierOptions extends GuardOptions {
    * @default 8_388_608 (8 MiB)
    */
   maxValueBytes?: number;
+  /**
+   * Waits after every write and delete of entries until `wait` replicas of the master that took
+   * it acknowledge it (Redis `WAIT`), for at most `timeout`. Redis replicates asynchronously: a
+   * master that dies before it sent a delete or an overwrite to its replica loses it at the
+   * failover, and the promoted replica serves the older value until its TTL. With `replicas`, a
+   * write or delete that fewer than `wait` replicas acknowledged in time counts as failed: it is
+   * reported (`TierError`), counted by the breaker, and its keys are deleted again once the tier
+   * answers (the repair), so a lost invalidation is made good after the failover. Costs one
+   * replication round trip per write, within the tier's `timeout`. `WAIT` does not make a write
+   * durable: with more replicas than `wait`, the one promoted may not be one that acknowledged.
+   * Tag times, namespace versions and `clear()` are not waited for. @default undefined (no WAIT)
+   */
+  replicas?: ReplicasOptions;
+}
+
+/** {@link RedisTierOptions.replicas}: how many replicas must acknowledge a write, and how long to wait. */
+export interface ReplicasOptions {
+  /** Replicas that must acknowledge (a positive integer, at most the replicas each master has). */
+  wait: number;
+  /** Longest wait for them, finite and above 0 (`WAIT` with 0 would block for ever). */
+  timeout: Duration;
 }
 
 export const REDIS_TIER_DEFAULTS = Object.freeze({
@@ -80,8 +101,10 @@ const REDIS_OPTION_NAMES = GUARD_OPTION_NAMES.with(
     serializer: true,
     scanCount: true,
     maxValueBytes: true,
+    replicas: true,
   }).names,
 );
+const REPLICAS_OPTION_NAMES = optionNames<ReplicasOptions>({ wait: true, timeout: true });
 
 /**
  * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
@@ -171,6 +194,8 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   readonly maxValueBytes: number;
+  /** WAIT after writes and deletes (RedisTierOptions.replicas), the timeout in ms. */
+  readonly #replicas: Replicas | undefined;
   /** Locks, tag times and namespace versions beside the entries; the bus on pub/sub. */
   readonly coordination: TierCoordination;
   /**
@@ -243,6 +268,7 @@ export class RedisStore implements RemoteTier, RawReads {
       );
     }
     this.maxValueBytes = maxValueBytes;
+    this.#replicas = options.replicas === undefined ? undefined : checkReplicas(options.replicas, this.name);
     // Last, once every option is known good: a client made from a URL starts connecting at once,
     // and one made before a throw would go on reconnecting for the life of the process.
     if (given) {
@@ -389,7 +415,7 @@ export class RedisStore implements RemoteTier, RawReads {
     if (this.#cluster === undefined) {
       const pipeline = this.client.pipeline();
       bodies.forEach((_, i) => queue(pipeline, i));
-      throwFirstError(await pipeline.exec());
+      await this.#exec(pipeline);
       return;
     }
     await this.#perNode(
@@ -408,7 +434,10 @@ export class RedisStore implements RemoteTier, RawReads {
   async delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
     const full = keys.map((key) => this.prefix + key);
-    if (this.#cluster === undefined) return this.client.unlink(...full);
+    if (this.#cluster === undefined) {
+      if (this.#replicas === undefined) return this.client.unlink(...full);
+      return (await this.#exec(this.client.pipeline().unlink(...full)))[0] as number;
+    }
     let removed = 0;
     await this.#perNode(full, (pipeline, slotKeys) => {
       void pipeline.unlink(...slotKeys);
@@ -517,10 +546,11 @@ export class RedisStore implements RemoteTier, RawReads {
         // so it cannot follow them. Such a slot's commands are sent again in a pipeline of their
         // own, which ioredis does redirect (and then refreshes its slot map). A MOVED or ASK
         // command was not run, so sending it again cannot apply it twice.
-        const redirected = await runGroups(cluster.pipeline(), groups, keysOf, queue);
+        const replicas = this.#replicas;
+        const redirected = await runGroups(cluster.pipeline(), groups, keysOf, queue, replicas);
         await Promise.all(
           redirected.map(async (positions) => {
-            const again = await runGroups(cluster.pipeline(), [positions], keysOf, queue);
+            const again = await runGroups(cluster.pipeline(), [positions], keysOf, queue, replicas);
             if (again.error !== undefined) throw again.error;
           }),
         );
@@ -530,7 +560,22 @@ export class RedisStore implements RemoteTier, RawReads {
 
   #set(write: PreparedWrite, ttl: number): Promise<unknown> {
     const [full, body] = this.#payload(write);
+    if (this.#replicas !== undefined) {
+      // One pipeline, so the WAIT follows the SET on the connection (the node) that took it.
+      const pipeline = this.client.pipeline();
+      void (ttl === FOREVER ? pipeline.set(full, body) : pipeline.set(full, body, 'PX', toPx(ttl)));
+      return this.#exec(pipeline);
+    }
     return ttl === FOREVER ? this.client.set(full, body) : this.client.set(full, body, 'PX', toPx(ttl));
+  }
+
+  /** Runs a pipeline of writes, WAITing for replicas after them when asked; the writes' replies. */
+  async #exec(pipeline: ChainableCommander): Promise<unknown[]> {
+    const replicas = this.#replicas;
+    if (replicas !== undefined) pipeline.wait(replicas.wait, replicas.timeout);
+    const replies = throwFirstError(await pipeline.exec());
+    if (replicas !== undefined) checkAcknowledged(replies.pop(), replicas);
+    return replies;
   }
 
   #payload(write: PreparedWrite): [string, string | Buffer] {
@@ -568,6 +613,40 @@ type QueueSlot = (
   positions: number[],
 ) => ((reply: unknown) => void) | undefined;
 
+interface Replicas {
+  readonly wait: number;
+  readonly timeout: number;
+}
+
+function checkReplicas(options: ReplicasOptions, tier: string): Replicas {
+  const path = `${tier}.replicas`;
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(path, `expected { wait, timeout }, got ${describe(options)}`);
+  }
+  REPLICAS_OPTION_NAMES.check(options, path);
+  const { wait } = options;
+  if (!Number.isInteger(wait) || wait < 1) {
+    throw new InvalidOptionError(`${path}.wait`, `expected a positive integer, got ${describe(wait)}`);
+  }
+  const timeout = parseDuration(options.timeout, { timer: true });
+  if (typeof timeout === 'string') throw new InvalidOptionError(`${path}.timeout`, timeout);
+  if (timeout === FOREVER || timeout < 1) {
+    throw new InvalidOptionError(
+      `${path}.timeout`,
+      `expected a finite duration of at least 1 ms, got ${describe(options.timeout)}`,
+    );
+  }
+  return { wait, timeout: Math.ceil(timeout) };
+}
+
+/** A WAIT reply that counts fewer replicas than asked for fails the write it followed. */
+function checkAcknowledged(reply: unknown, replicas: Replicas): void {
+  if (typeof reply === 'number' && reply >= replicas.wait) return;
+  throw new Error(
+    `WAIT: ${String(reply)} of ${replicas.wait} replicas acknowledged the write within ${replicas.timeout} ms`,
+  );
+}
+
 /** Redis refused a command because its slot is served (or being moved) elsewhere: it did not run. */
 function isRedirect(error: Error): boolean {
   return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
@@ -583,13 +662,17 @@ async function runGroups(
   groups: readonly number[][],
   keysOf: (positions: number[]) => string[],
   queue: QueueSlot,
+  replicas: Replicas | undefined,
 ): Promise<number[][] & { error?: Error }> {
   const spans = groups.map((positions) => {
     const from = pipeline.length;
     const handler = queue(pipeline, keysOf(positions), positions);
     return { from, to: pipeline.length, handler, positions };
   });
+  // WAIT has no key: the pipeline goes to the master of its writes, and the WAIT after them.
+  if (replicas !== undefined) pipeline.wait(replicas.wait, replicas.timeout);
   const results = (await pipeline.exec()) ?? [];
+  const acknowledged = replicas === undefined ? undefined : results.pop();
   const redirected: number[][] & { error?: Error } = [];
   for (const { from, to, handler, positions } of spans) {
     const failed = results.slice(from, to).find(([error]) => error !== null)?.[0];
@@ -601,6 +684,11 @@ async function runGroups(
     }
     // A handler covers one command; commands without handlers (SETs) only need no error.
     handler?.(results[from]?.[1]);
+  }
+  // Only what this node ran needs its replicas' acknowledgement.
+  if (acknowledged !== undefined && redirected.length < spans.length) {
+    if (acknowledged[0] !== null) throw acknowledged[0];
+    checkAcknowledged(acknowledged[1], replicas!);
   }
   return redirected;
 }
