@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, redisTier, type CacheError, type TierCache } from '../../src/index.js';
+import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { until } from '../helpers/wait-for.js';
+
+/**
+ * `replicas: { wait, timeout }` sends WAIT after every write and delete, so an acknowledged
+ * invalidation is on the replica before the caller hears it is done, and one the replica did
+ * not acknowledge is reported and repaired (issue 19, §4: stale values after a failover).
+ */
+describe('redisTier replicas: WAIT after writes and deletes', () => {
+  let master: RedisProcess;
+  let replica: RedisProcess;
+  const caches: TierCache[] = [];
+  beforeAll(async () => {
+    master = await startRedis({ label: 'wait-master' });
+    replica = await startRedis({
+      label: 'wait-replica',
+      args: ['--replicaof', master.host, String(master.port)],
+    });
+    // Online in the master's view: it acknowledges replication offsets from then on.
+    await until('the replica to be in sync', async () =>
+      /slave0:.*state=online/.test(String(await master.cli('INFO', 'replication'))),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(caches.map((cache) => cache.close()));
+    await stopAllRedis();
+  });
+
+  function instance(prefix: string, errors: CacheError[] = []): TierCache {
+    const cache = createCache({
+      tiers: [
+        redisTier({
+          client: master.client(),
+          prefix,
+          timeout: '5s',
+          // Generous: on a loaded machine a replica can take 100 ms to acknowledge.
+          replicas: { wait: 1, timeout: '1s' },
+          breaker: false,
+        }),
+      ],
+      bus: false,
+      onError: (error) => errors.push(error),
+    });
+    caches.push(cache);
+    return cache;
+  }
+
+  it('a write or delete resolves once the replica has it', async () => {
+    const errors: CacheError[] = [];
+    const cache = instance('w1:', errors);
+    const keys = ['a', 'b', 'c'];
+    // The single-key path and the pipelined multi-key path, each followed by its WAIT.
+    await cache.set('one', 1);
+    expect(await replica.cli('EXISTS', 'w1:one')).toBe(1);
+    await cache.setMany(keys.map((key) => ({ key, value: key })));
+    expect(await replica.cli('EXISTS', ...keys.map((key) => `w1:${key}`))).toBe(3);
+    await cache.delete('one');
+    expect(await replica.cli('EXISTS', 'w1:one')).toBe(0);
+    await cache.deleteMany(keys);
+    expect(await replica.cli('EXISTS', ...keys.map((key) => `w1:${key}`))).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('a delete the replica did not acknowledge is reported, and done again once it does', async () => {
+    const errors: CacheError[] = [];
+    const cache = instance('w2:', errors);
+    await cache.set('k', 'old');
+    expect(errors).toEqual([]);
+    await replica.pause();
+    try {
+      await cache.delete('k');
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/WAIT: 0 of 1 replicas acknowledged/),
+      ]);
+      expect(errors[0]).toMatchObject({ code: 'E_TIER', operation: 'delete' });
+      expect(cache.stats().tiers[0]).toMatchObject({ repair: { pending: 1 } });
+    } finally {
+      await replica.resume();
+    }
+    // The next call that gets through repairs the key: deleted again, with the replica's ack.
+    await until('the repair to run', async () => {
+      await cache.get('other');
+      return cache.stats().tiers[0]!.repair?.pending === 0;
+    });
+    expect(await replica.cli('EXISTS', 'w2:k')).toBe(0);
+  });
+
+  it('refuses replicas options that would block or mean nothing', () => {
+    const client = 'redis://127.0.0.1:1';
+    const make = (replicas: unknown) => () =>
+      redisTier({ client, prefix: 'x:', replicas: replicas as { wait: number; timeout: number } });
+    expect(make({ wait: 0, timeout: 50 })).toThrow(/replicas\.wait.*positive integer/);
+    expect(make({ wait: 1, timeout: 0 })).toThrow(/replicas\.timeout/);
+    expect(make({ wait: 1, timeout: 'forever' })).toThrow(/replicas\.timeout.*finite/);
+    expect(make({ wait: 1, timout: 50 })).toThrow(/timout/);
+  });
+});
