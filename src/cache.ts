@@ -19,7 +19,7 @@ import { within } from './loading/deadline.js';
 import { DistributedLock } from './loading/distributed-lock.js';
 import { FillGuard } from './loading/fill-guard.js';
 import { LoadEngine, type BatchLoader, type LockSeat, type Loader } from './loading/load-engine.js';
-import { resolveLock, resolvePlan } from './loading/load-plan.js';
+import { fillWindow, resolveLock, resolvePlan } from './loading/load-plan.js';
 import { Wakeups } from './loading/wakeups.js';
 import { exposeMetrics } from './metrics/source.js';
 import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
@@ -149,7 +149,9 @@ export class TierCache {
         if (this.#events.has('remove')) this.#events.emit('remove', { key, tier: memory.name, reason });
       };
     }
+    const tombstoneTtl = fillWindow(plan, lock?.lock.options.ttl);
     for (const tier of remotes) {
+      if (tier.tombstoneTtl !== undefined) tier.tombstoneTtl = tombstoneTtl;
       tier.onCorrupt = (key, problem, cause) => {
         this.#counters.corrupt++;
         faults.report(new CorruptEntryError(key, tier.name, problem, cause), false);
@@ -738,7 +740,7 @@ export class TierCache {
 
   /** A write from the caller: every tier, then the invalidation other instances must apply. */
   async #write(items: readonly WriteItem[]): Promise<void> {
-    const written = await this.#stack.write(items, undefined);
+    const written = await this.#stack.write(items);
     // Published after the remote tiers have the new value, so an instance that drops its copy
     // re-reads the new one.
     if (written.length > 0) await this.#sync.publish(keysInvalidation(written));

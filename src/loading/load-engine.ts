@@ -105,6 +105,11 @@ interface Flight {
   refresh: RefreshReason | undefined;
   /** Why the flight answered early from its kept copy (callers joining later are served it too). */
   stale: StaleReason | undefined;
+  /**
+   * What the load's latest read before the loader call saw in each remote tier (see
+   * RemoteTier.getLeased): a tier with fill leases stores the result only if the key still holds it.
+   */
+  readonly leases: unknown[];
 }
 
 /** How one run calls its loader: the raw call, and its result as values aligned with the keys. */
@@ -292,6 +297,7 @@ export class LoadEngine {
         info: { entry: undefined, tier: '' },
         refresh: undefined,
         stale: undefined,
+        leases: [],
       };
       this.#flights.set(key, flight);
       this.#infos.set(flight.answer.promise, flight.info);
@@ -398,7 +404,7 @@ export class LoadEngine {
     if (flights.length === 1) {
       const flight = flights[0]!;
       const slot: StaleSlot | undefined = keep ? { entry: flight.kept, tier: flight.keptTier } : undefined;
-      const found = await stack.read(flight.key, flight.ticket, slot);
+      const found = await stack.read(flight.key, flight.ticket, slot, flight.leases);
       if (slot !== undefined) {
         flight.kept = slot.entry;
         flight.keptTier = slot.tier;
@@ -413,6 +419,7 @@ export class LoadEngine {
     const found = await stack.readMany(
       flights.map((flight) => flight.ticket),
       slots,
+      new Map(flights.map((flight) => [flight.key, flight.leases])),
     );
     const next: Flight[] = [];
     for (const flight of flights) {
@@ -482,7 +489,7 @@ export class LoadEngine {
     if (lease === undefined) return 'busy';
     counters.lockAcquired++;
     events.emit('lock', { key: flight.key, outcome: 'acquired' });
-    const found = await this.#o.stack.read(flight.key, flight.ticket);
+    const found = await this.#o.stack.read(flight.key, flight.ticket, undefined, flight.leases);
     if (found === undefined) return lease;
     this.#found(flight, found);
     this.#release(seat, lease);
@@ -505,7 +512,7 @@ export class LoadEngine {
         return null;
       }
       await wakes.sleep(flight.key, seat.lock.options.poll);
-      const found = await stack.read(flight.key, flight.ticket);
+      const found = await stack.read(flight.key, flight.ticket, undefined, flight.leases);
       if (found !== undefined) {
         this.#found(flight, found);
         return 'done';
@@ -570,7 +577,12 @@ export class LoadEngine {
           });
         });
         if (items.length > 0)
-          await stack.write(items, new Map(flights.map((f) => [f.key, f.ticket])), written);
+          await stack.fill(
+            items,
+            new Map(flights.map((f) => [f.key, f.ticket])),
+            new Map(flights.map((f) => [f.key, f.leases])),
+            written,
+          );
       }
       flights.forEach((flight, i) => {
         if (flight.answered) return;

@@ -195,3 +195,17 @@ function duration(value: unknown, option: string, allowZero = false, timer = fal
   if (typeof parsed === 'string') throw new InvalidOptionError(option, parsed);
   return parsed;
 }
+
+/** The shortest life of a delete's tombstone (see tiers/redis/fill-leases.ts), in ms. */
+export const MIN_FILL_WINDOW = 10_000;
+
+/**
+ * How long a delete keeps refusing the fills of loads that read the key before it: the longest
+ * a load of this cache normally runs, that is the larger of its hard timeout (past which its
+ * callers have given up) and its lock lease (past which another instance loads), and at least
+ * MIN_FILL_WINDOW. A loader slower than that whose read found the key empty can still fill.
+ */
+export function fillWindow(plan: LoadPlan, lockTtl: number | undefined): number {
+  const hard = plan.hardTimeout === FOREVER ? 0 : plan.hardTimeout;
+  return Math.max(MIN_FILL_WINDOW, hard, lockTtl ?? 0);
+}

@@ -119,6 +119,11 @@ export const CACHE_COUNTERS: readonly CounterSpec[] = Object.freeze([
     read: (s: CacheStats) => s.refresh.failed,
   },
   {
+    name: 'fills_refused_total',
+    help: 'Loader results a remote tier refused to store because a delete reached the key after the load read it.',
+    read: (s: CacheStats) => s.fillsRefused,
+  },
+  {
     name: 'lock_acquired_total',
     help: 'Distributed single flight: key locks this instance took.',
     read: (s: CacheStats) => s.lock.acquired,

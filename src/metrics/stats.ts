@@ -81,6 +81,8 @@ export class CacheCounters {
   lockAcquired = 0;
   lockWaited = 0;
   lockTimedOut = 0;
+  /** Loader results a remote tier refused to store (a delete came after the load's read). */
+  fillsRefused = 0;
 
   constructor(tiers: readonly { readonly name: string; readonly kind: 'memory' | 'remote' }[]) {
     this.tiers = tiers.map((t) => new TierCounters(t.name, t.kind));
@@ -145,6 +147,12 @@ export interface CacheStats {
   refresh: { started: number; failed: number };
   /** Distributed single flight: locks taken, waits for another instance, waits given up. */
   lock: { acquired: number; waited: number; timedOut: number };
+  /**
+   * Loader results a remote tier with fill leases refused to store (per tier), because a
+   * delete, clear or pattern delete reached the key after the load read it; their callers got
+   * the value, no tier (L1 included) kept it.
+   */
+  fillsRefused: number;
   /** Payloads that could not be decoded and were treated as misses. */
   corrupt: number;
   /** The invalidation bus: messages sent and received, gaps, outages, the retry queue. */
@@ -219,6 +227,7 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
     loaderTimeouts: { soft: counters.softTimeouts, hard: counters.hardTimeouts },
     refresh: { started: counters.refreshes, failed: counters.refreshErrors },
     lock: { acquired: counters.lockAcquired, waited: counters.lockWaited, timedOut: counters.lockTimedOut },
+    fillsRefused: counters.fillsRefused,
     corrupt: counters.corrupt,
     bus: {
       messagesOut: counters.busMessagesOut,

@@ -1,14 +1,21 @@
 /**
- * Tag times, namespace versions and distributed locks live in each Redis tier under its own
+ * Tag times, namespace versions, distributed locks and the fill generation live in each Redis tier under its own
  * prefix, beside the entries; cache keys may not start with these, so that no entry can
  * overwrite them (nor a lock be taken on an entry's key).
  */
 export const TAG_KEY_PREFIX = '__tag:';
 export const NAMESPACE_KEY_PREFIX = '__ns:';
 export const LOCK_KEY_PREFIX = '__lock:';
+/** The generation that clear() and deleteByPattern() change (see tiers/redis/fill-leases.ts). */
+export const GENERATION_KEY_PREFIX = '__gen:';
 
 /** The reserved starts of a key, for messages. */
-export const RESERVED_KEY_PREFIXES = [TAG_KEY_PREFIX, NAMESPACE_KEY_PREFIX, LOCK_KEY_PREFIX] as const;
+export const RESERVED_KEY_PREFIXES = [
+  TAG_KEY_PREFIX,
+  NAMESPACE_KEY_PREFIX,
+  LOCK_KEY_PREFIX,
+  GENERATION_KEY_PREFIX,
+] as const;
 
 export function isReserved(key: string): boolean {
   return (
@@ -16,6 +23,7 @@ export function isReserved(key: string): boolean {
     key.charCodeAt(1) === 95 &&
     (key.startsWith(TAG_KEY_PREFIX) ||
       key.startsWith(NAMESPACE_KEY_PREFIX) ||
-      key.startsWith(LOCK_KEY_PREFIX))
+      key.startsWith(LOCK_KEY_PREFIX) ||
+      key.startsWith(GENERATION_KEY_PREFIX))
   );
 }

@@ -9,7 +9,7 @@ import { OptionNames, optionNames } from '../internal/option-names.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
 import { PASS_THROUGH, ReadBatch, type RawReply, type ReadHandler } from './read-batch.js';
-import type { PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
+import type { Leased, PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
 
 export type { ReadHandler } from './read-batch.js';
 
@@ -106,6 +106,9 @@ export interface RawReads {
    * Cluster's several nodes): the guard then does not batch.
    */
   readonly batchable?: boolean;
+  /** Fill leases from raw reads: the generation a read notes when it begins, and its lease. */
+  generation?(): string;
+  lease?(reply: RawReply, generation: string): unknown;
 }
 
 function hasRawReads(tier: RemoteTier): tier is RemoteTier & RawReads {
@@ -279,6 +282,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.inner.ttl;
   }
 
+  get tombstoneTtl(): number | undefined {
+    return this.inner.tombstoneTtl;
+  }
+
+  set tombstoneTtl(ms: number | undefined) {
+    if (this.inner.tombstoneTtl !== undefined && ms !== undefined) this.inner.tombstoneTtl = ms;
+  }
+
   get onCorrupt(): RemoteTier['onCorrupt'] {
     return this.inner.onCorrupt;
   }
@@ -378,7 +389,53 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.#call('getMany', this.#readDeadlines, () => this.inner.getMany(keys));
   }
 
+  /**
+   * A load's read with its lease: batched with the tick's other reads like get(). A tier without
+   * fill leases reads as get() with no lease, and fillMany() then writes as setMany().
+   */
+  getLeased(key: string): Promise<Leased> {
+    const raw = this.#raw;
+    if (raw?.generation !== undefined && raw.lease !== undefined)
+      return this.#read(key, this.#leased, raw.generation());
+    const inner = this.inner;
+    if (inner.getLeased !== undefined)
+      return this.#call('get', this.#readDeadlines, () => inner.getLeased!(key));
+    return this.get(key).then((found) => ({ found, lease: undefined }));
+  }
+
+  readonly #leased: ReadHandler<string, Leased> = {
+    found: (_key, found, _ms, generation, reply) => ({
+      found,
+      lease: reply === undefined ? undefined : this.#raw!.lease!(reply, generation),
+    }),
+    failed: (_key, error) => {
+      throw error;
+    },
+  };
+
+  getManyLeased(keys: readonly string[]): Promise<Leased[]> {
+    const inner = this.inner;
+    if (inner.getManyLeased !== undefined)
+      return this.#call('getMany', this.#readDeadlines, () => inner.getManyLeased!(keys));
+    return this.getMany(keys).then((found) => found.map((one) => ({ found: one, lease: undefined })));
+  }
+
+  fillMany(
+    writes: readonly PreparedWrite[],
+    ttls: readonly number[],
+    leases: readonly unknown[],
+  ): Promise<boolean[]> {
+    const inner = this.inner;
+    if (inner.fillMany === undefined) return this.setMany(writes, ttls).then(() => writes.map(() => true));
+    return this.#write(writes, () => inner.fillMany!(writes, ttls, leases));
+  }
+
   setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
+    return this.#write(writes, () => this.inner.setMany(writes, ttls));
+  }
+
+  /** A write of `writes` under the write timeout; a write that misses the tier spoils its keys. */
+  #write<R>(writes: readonly PreparedWrite[], run: () => Promise<R>): Promise<R> {
     let bytes = 0;
     for (const write of writes) bytes += payloadLength(write.payload);
     // What this instance writes, it will read back.
@@ -386,7 +443,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.#call(
       'set',
       this.#writeDeadlines,
-      () => this.inner.setMany(writes, ttls),
+      run,
       writes.map((write) => write.key),
       bytes,
     );
@@ -702,6 +759,7 @@ class BoundedCall<R> implements Deadline {
       return;
     }
     const raw = this.raw;
+    const reply = raw === undefined ? undefined : (value as RawReply);
     if (raw !== undefined) {
       // A decoder that throws fails the call as a rejected tier read would; thrown from this
       // handler it would reject a promise nobody holds instead.
@@ -721,7 +779,13 @@ class BoundedCall<R> implements Deadline {
     }
     try {
       this.resolve(
-        handler.found(this.key, value as StoredEntry | undefined, now() - this.started, this.token) as R,
+        handler.found(
+          this.key,
+          value as StoredEntry | undefined,
+          now() - this.started,
+          this.token,
+          reply,
+        ) as R,
       );
     } catch (error) {
       this.reject(error);

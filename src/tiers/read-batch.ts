@@ -5,7 +5,14 @@ import type { StoredEntry } from './tier.js';
  * the token its caller passed. What a method returns (or throws) settles the read's promise.
  */
 export interface ReadHandler<T, R> {
-  found(key: string, found: StoredEntry | undefined, ms: number, token: T): R | PromiseLike<R>;
+  /** `reply` is the raw reply `found` was decoded from, for a tier with raw reads. */
+  found(
+    key: string,
+    found: StoredEntry | undefined,
+    ms: number,
+    token: T,
+    reply?: RawReply,
+  ): R | PromiseLike<R>;
   /** The read failed: an error of the tier, a timeout, or the breaker or connection refusing it. */
   failed(key: string, error: unknown, ms: number, token: T): R | PromiseLike<R>;
 }
@@ -95,7 +102,9 @@ export class ReadBatch {
         continue;
       }
       try {
-        this.#resolves[i]!(this.#handlers[i]!.found(keys[k]!, found[k], ms, this.#tokens[i]));
+        this.#resolves[i]!(
+          this.#handlers[i]!.found(keys[k]!, found[k], ms, this.#tokens[i], replies[k] ?? null),
+        );
       } catch (error) {
         this.#rejects[i]!(error);
       }

@@ -33,6 +33,21 @@ export interface WriteItem {
   createdAt?: number;
 }
 
+/** A write encoded for every tier before anything is written. */
+interface WritePlan {
+  /** Per remote tier, its writes and their lives in ms. */
+  perTier: PreparedWrite[][];
+  lives: number[][];
+  /** L1's entries by key. */
+  memory: Map<string, Entry>;
+  /** The keys written, in order. */
+  written: string[];
+  /** Per tier (memory first), the keys writeTo leaves out of it, which it must drop. */
+  drops: string[][];
+  /** Each key's top-tier entry. */
+  first: Map<string, Entry>;
+}
+
 /** A remote hit, and the name of the tier that answered. */
 export interface Found {
   entry: Entry;
@@ -175,8 +190,15 @@ export class TierStack {
   /**
    * Looks `key` up in the remote tiers in order and promotes a hit to the tiers above it.
    * Expired copies still kept for grace/fail-safe are misses; the newest goes into `stale`.
+   * A load's read passes `leases`: each tier read notes there, at its index, what the key held
+   * (see RemoteTier.getLeased), for the fill.
    */
-  async read(key: string, ticket: FillTicket, stale?: StaleSlot): Promise<Found | undefined> {
+  async read(
+    key: string,
+    ticket: FillTicket,
+    stale?: StaleSlot,
+    leases?: unknown[],
+  ): Promise<Found | undefined> {
     const remotes = this.remotes;
     for (let i = 0; i < remotes.length; i++) {
       const tier = remotes[i]!;
@@ -185,7 +207,8 @@ export class TierStack {
       // #timed inlined: this is every L2 read, and its closure and async frame showed up there.
       const started = now();
       try {
-        found = await tier.get(key);
+        if (leases === undefined || tier.getLeased === undefined) found = await tier.get(key);
+        else ({ found, lease: leases[i] } = await tier.getLeased(key));
         counters.time('get', now() - started);
       } catch (error) {
         counters.time('get', now() - started);
@@ -203,6 +226,8 @@ export class TierStack {
     tickets: readonly FillTicket[],
     /** Per key, where the newest expired copy still kept for grace/fail-safe goes. */
     stale?: ReadonlyMap<string, StaleSlot>,
+    /** Per key, where a load's read notes each tier's lease (see read()). */
+    leases?: ReadonlyMap<string, unknown[]>,
   ): Promise<Map<string, Found>> {
     const found = new Map<string, Found>();
     let pending = tickets;
@@ -210,7 +235,16 @@ export class TierStack {
       const tier = this.remotes[i]!;
       let stored: (StoredEntry | undefined)[];
       try {
-        stored = await this.timed(i, 'getMany', () => tier.getMany(pending.map((t) => t.key)));
+        const keys = pending.map((t) => t.key);
+        if (leases === undefined || tier.getManyLeased === undefined) {
+          stored = await this.timed(i, 'getMany', () => tier.getMany(keys));
+        } else {
+          const leased = await this.timed(i, 'getMany', () => tier.getManyLeased!(keys));
+          stored = leased.map((one, j) => {
+            leases.get(keys[j]!)![i] = one.lease;
+            return one.found;
+          });
+        }
       } catch (error) {
         this.fault(i, 'getMany', error);
         continue;
@@ -337,29 +371,103 @@ export class TierStack {
   }
 
   /**
-   * Writes entries to every tier. With tickets (loader results), a key whose ticket went stale
-   * while it loaded is returned to its callers but not cached. Encodes everything before
-   * writing anything. `out`, when given, receives each written key's top-tier entry. Resolves
-   * with the keys written (the caller publishes what other instances must drop).
+   * Writes entries to every tier, unconditionally (set, setMany, warmFrom: the last writer wins).
+   * Encodes everything before writing anything. Resolves with the keys written (the caller
+   * publishes what other instances must drop).
    */
-  async write(
+  async write(items: readonly WriteItem[]): Promise<string[]> {
+    const plan = this.#prepare(items, undefined);
+    this.#claim(plan.written);
+    this.#fillMemory(plan, plan.written);
+    await Promise.all(
+      this.remotes.map(async (tier, i) => {
+        await this.#drop(plan, i);
+        const writes = plan.perTier[i]!;
+        if (writes.length === 0) return;
+        try {
+          await this.timed(i, 'set', () => tier.setMany(writes, plan.lives[i]!));
+          this.remoteCounters[i]!.sets += writes.length;
+        } catch (error) {
+          this.fault(i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
+        }
+      }),
+    );
+    return plan.written;
+  }
+
+  /**
+   * Fills the tiers with loader results. A key whose ticket went stale while it loaded (this
+   * instance wrote or heard of an invalidation) is not cached; neither is one that a remote tier
+   * with fill leases refused (a delete, clear or pattern delete reached it after the load's read
+   * noted its lease in `leases`, per remote tier): the callers still get the value. L1 is filled
+   * only after the remote tiers took the value. `out` receives each filled key's top-tier entry.
+   */
+  async fill(
     items: readonly WriteItem[],
-    tickets: ReadonlyMap<string, FillTicket> | undefined,
-    out?: Map<string, Entry>,
-  ): Promise<string[]> {
+    tickets: ReadonlyMap<string, FillTicket>,
+    leases: ReadonlyMap<string, readonly unknown[]> | undefined,
+    out: Map<string, Entry>,
+  ): Promise<void> {
+    const guard = this.#o.guard;
+    const plan = this.#prepare(items, tickets);
+    // As for any write: reads of these keys in flight may not fill, and nobody joins this load
+    // any more. Fresh tickets then tell whether an invalidation came while the tiers answered.
+    this.#claim(plan.written);
+    const watch = new Map(plan.written.map((key) => [key, guard.begin(key)]));
+    const refused = new Set<string>();
+    await Promise.all(
+      this.remotes.map(async (tier, i) => {
+        await this.#drop(plan, i);
+        const writes = plan.perTier[i]!;
+        if (writes.length === 0) return;
+        try {
+          const done = await this.timed(i, 'set', () =>
+            tier.fillMany === undefined
+              ? tier.setMany(writes, plan.lives[i]!).then(() => undefined)
+              : tier.fillMany(
+                  writes,
+                  plan.lives[i]!,
+                  writes.map((w) => leases?.get(w.key)?.[i]),
+                ),
+          );
+          let sets = writes.length;
+          done?.forEach((ok, j) => {
+            if (ok) return;
+            refused.add(writes[j]!.key);
+            sets--;
+          });
+          this.remoteCounters[i]!.sets += sets;
+          if (sets < writes.length) this.#o.counters.fillsRefused += writes.length - sets;
+        } catch (error) {
+          // A tier that cannot answer degrades as it always did: L1 is still filled.
+          this.fault(i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
+        }
+      }),
+    );
+    // An invalidation heard while the remote tiers answered also keeps the value out of L1.
+    const filled = plan.written.filter((key) => !refused.has(key) && guard.isCurrent(watch.get(key)!));
+    for (const ticket of watch.values()) guard.end(ticket);
+    this.#fillMemory(plan, filled);
+    for (const key of filled) out.set(key, plan.first.get(key)!);
+  }
+
+  /** Encodes every item for every tier, skipping keys whose ticket went stale. */
+  #prepare(items: readonly WriteItem[], tickets: ReadonlyMap<string, FillTicket> | undefined): WritePlan {
     const at = this.#o.clock();
-    const { guard, wakes } = this.#o;
-    const memory = this.memory;
+    const guard = this.#o.guard;
     const remotes = this.remotes;
-    const perTier: PreparedWrite[][] = remotes.map(() => []);
-    const lives: number[][] = remotes.map(() => []);
-    const memoryEntries: [string, Entry][] = [];
-    const written: string[] = [];
-    // Keys each tier left out by writeTo must drop, memory's first.
-    const drops: string[][] = this.names.map(() => []);
+    const plan: WritePlan = {
+      perTier: remotes.map(() => []),
+      lives: remotes.map(() => []),
+      memory: new Map(),
+      written: [],
+      // Keys each tier left out by writeTo must drop, memory's first.
+      drops: this.names.map(() => []),
+      first: new Map(),
+    };
     for (const item of items) {
       if (tickets !== undefined && !guard.isCurrent(tickets.get(item.key)!)) continue;
-      written.push(item.key);
+      plan.written.push(item.key);
       const mask = maskOf(item.options, this.names, this.#o.writeMask);
       const ends0 = this.#expiries(item, at, mask);
       const createdAt = item.createdAt ?? at;
@@ -368,7 +476,7 @@ export class TierStack {
       remotes.forEach((tier, i) => {
         const slot = i + this.#offset;
         if (mask !== undefined && !mask[slot]!) {
-          drops[slot]!.push(item.key);
+          plan.drops[slot]!.push(item.key);
           return;
         }
         const entry: Entry = {
@@ -379,11 +487,11 @@ export class TierStack {
           ...(tags && { tags }),
         };
         try {
-          perTier[i]!.push(tier.prepare(item.key, entry));
+          plan.perTier[i]!.push(tier.prepare(item.key, entry));
         } catch (error) {
           throw isCacheError(error) ? error : new SerializationError(item.key, tier.name, error);
         }
-        lives[i]!.push(ends[slot]! - at);
+        plan.lives[i]!.push(ends[slot]! - at);
       });
       const first: Entry = {
         value: item.value,
@@ -392,47 +500,46 @@ export class TierStack {
         staleUntil: ends[0]!,
         ...(tags && { tags }),
       };
-      if (memory !== undefined) {
+      if (this.memory !== undefined) {
         if (mask === undefined || mask[0]!) {
           const capped = this.#l1Expiry(first.expiresAt, at);
-          memoryEntries.push([
-            item.key,
-            capped === first.expiresAt ? first : { ...first, expiresAt: capped },
-          ]);
+          plan.memory.set(item.key, capped === first.expiresAt ? first : { ...first, expiresAt: capped });
         } else {
-          drops[0]!.push(item.key);
+          plan.drops[0]!.push(item.key);
         }
       }
-      out?.set(item.key, first);
+      plan.first.set(item.key, first);
     }
-    // Reads of these keys that are still in flight now hold older data: they may not fill.
-    for (const key of written) guard.invalidate(key);
-    if (wakes.size > 0) for (const key of written) wakes.wake(key);
-    for (const [key, entry] of memoryEntries) {
-      if (memory!.set(key, entry, undefined)) this.memoryCounters!.sets++;
+    return plan;
+  }
+
+  /** Reads of these keys that are still in flight now hold older data: they may not fill. */
+  #claim(keys: readonly string[]): void {
+    const { guard, wakes } = this.#o;
+    for (const key of keys) guard.invalidate(key);
+    if (wakes.size > 0) for (const key of keys) wakes.wake(key);
+  }
+
+  /** Puts `keys`' entries into L1 (and drops the keys writeTo leaves out of it). */
+  #fillMemory(plan: WritePlan, keys: readonly string[]): void {
+    const memory = this.memory;
+    if (memory === undefined) return;
+    for (const key of keys) {
+      const entry = plan.memory.get(key);
+      if (entry !== undefined && memory.set(key, entry, undefined)) this.memoryCounters!.sets++;
     }
-    if (memory !== undefined) for (const key of drops[0]!) this.store!.delete(key);
-    await Promise.all(
-      remotes.map(async (tier, i) => {
-        const writes = perTier[i]!;
-        const dropped = drops[i + this.#offset]!;
-        if (dropped.length > 0) {
-          try {
-            await this.timed(i, 'delete', () => tier.delete(dropped));
-          } catch (error) {
-            this.fault(i, 'delete', error, dropped.length === 1 ? dropped[0] : undefined);
-          }
-        }
-        if (writes.length === 0) return;
-        try {
-          await this.timed(i, 'set', () => tier.setMany(writes, lives[i]!));
-          this.remoteCounters[i]!.sets += writes.length;
-        } catch (error) {
-          this.fault(i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
-        }
-      }),
-    );
-    return written;
+    for (const key of plan.drops[0]!) this.store!.delete(key);
+  }
+
+  /** Deletes from remote tier `index` the keys the write's writeTo leaves out of it. */
+  async #drop(plan: WritePlan, index: number): Promise<void> {
+    const dropped = plan.drops[index + this.#offset]!;
+    if (dropped.length === 0) return;
+    try {
+      await this.timed(index, 'delete', () => this.remotes[index]!.delete(dropped));
+    } catch (error) {
+      this.fault(index, 'delete', error, dropped.length === 1 ? dropped[0] : undefined);
+    }
   }
 
   /** Absolute expiry per tier, aligned with `names` (see lives.ts). */

@@ -9,6 +9,15 @@ export interface StoredEntry {
   size: number;
 }
 
+/**
+ * A read that also says what the key held: its `lease`, which a conditional fill hands back
+ * (opaque to the cache; undefined: the fill checks nothing).
+ */
+export interface Leased {
+  found: StoredEntry | undefined;
+  lease: unknown;
+}
+
 /** A write prepared (encoded) before anything is written, so encoding errors write nothing. */
 export interface PreparedWrite {
   key: string;
@@ -54,6 +63,30 @@ export interface RemoteTier {
    * (see TierCoordination); a tier without it still caches, see docs/writing-a-tier.md.
    */
   readonly coordination?: TierCoordination | undefined;
+  /**
+   * Fill leases, an optional capability (all three or none). A tier with them refuses a
+   * loader's fill when a delete, clear or pattern delete reached the key after the load's miss
+   * read, whichever instance issued it; a tier without them takes every fill (`setMany`), and
+   * only the invalidation bus keeps a racing fill out of other instances' L1. See
+   * docs/consistency.md, "Fill leases".
+   *
+   * `getLeased`/`getManyLeased` read as `get`/`getMany` do (one round trip) and note what each
+   * key held; `fillMany` writes each entry only where the key still holds what its lease saw,
+   * in one round trip, resolving per write with whether it was written.
+   */
+  getLeased?(key: string): Promise<Leased>;
+  getManyLeased?(keys: readonly string[]): Promise<Leased[]>;
+  fillMany?(
+    writes: readonly PreparedWrite[],
+    ttls: readonly number[],
+    leases: readonly unknown[],
+  ): Promise<boolean[]>;
+  /**
+   * How long, in ms, a delete keeps refusing fills whose read came before it (the life of its
+   * tombstone), for a tier with fill leases; set by the cache that owns the tier from its load
+   * timeouts and lock lease.
+   */
+  tombstoneTtl?: number | undefined;
   /** Receives corrupt-payload reports; set by the cache that owns the tier. */
   onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;
   /** Receives circuit-breaker state changes of a guarded tier; set by the cache that owns it. */

@@ -1,3 +1,4 @@
+import { withoutGenerations } from '../helpers/stored.js';
 import { describe, expect, it } from 'vitest';
 import {
   createCache,
@@ -30,7 +31,7 @@ function redisOnly(prefix: string, options: CacheOptions = {}): TierCache {
 }
 
 async function keysOf(pattern: string): Promise<string[]> {
-  return ((await redis.server.cli('KEYS', pattern)) as string[]).sort();
+  return withoutGenerations((await redis.server.cli('KEYS', pattern)) as string[]).sort();
 }
 
 describe('key prefixes: one cache never reaches another cache’s keys', () => {

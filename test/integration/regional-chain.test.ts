@@ -2,6 +2,7 @@
  * A three-tier chain as a multi-region deployment runs it: L1, a regional Redis ("us") and a
  * global Redis ("global"), two real redis-server processes.
  */
+import { holdsEntry } from '../helpers/stored.js';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -63,7 +64,7 @@ const hitsByTier = (cache: TierCache) => Object.fromEntries(cache.stats().tiers.
 
 async function promoted(admin: Redis, key: string): Promise<void> {
   await waitFor(
-    async () => ((await admin.exists(prefix + key)) === 1 ? done(true) : notYet('not promoted yet')),
+    async () => ((await holdsEntry(admin, prefix + key)) ? done(true) : notYet('not promoted yet')),
     {
       description: `${key} promoted`,
     },
@@ -88,7 +89,7 @@ describe('a three-tier chain (L1, regional Redis, global Redis)', () => {
   it('promotes a global hit to the regional tier and L1 of another instance, never outliving the source', async () => {
     const writer = instance();
     await writer.set('p', { sku: 1 }, { writeTo: ['global'], ttl: '20s' });
-    expect(await usAdmin.exists(prefix + 'p')).toBe(0);
+    expect(await holdsEntry(usAdmin, prefix + 'p')).toBe(false);
 
     const reader = instance();
     expect(await reader.get('p')).toEqual({ sku: 1 });
@@ -111,9 +112,9 @@ describe('a three-tier chain (L1, regional Redis, global Redis)', () => {
     const cache = instance();
     await cache.set('w', 'old');
     await cache.set('w', 'new', { writeTo: ['memory', 'us'] });
-    expect(await usAdmin.exists(prefix + 'w')).toBe(1);
+    expect(await holdsEntry(usAdmin, prefix + 'w')).toBe(true);
     // global held 'old': it must not serve it to anyone later.
-    expect(await globalAdmin.exists(prefix + 'w')).toBe(0);
+    expect(await holdsEntry(globalAdmin, prefix + 'w')).toBe(false);
     expect(await cache.get('w')).toBe('new');
 
     // Without L1: the next read comes from the regional tier.
@@ -123,8 +124,8 @@ describe('a three-tier chain (L1, regional Redis, global Redis)', () => {
 
     // getOrSet's loader result follows writeTo too.
     expect(await cache.getOrSet('y', () => 'loaded', { writeTo: ['global'] })).toBe('loaded');
-    expect(await usAdmin.exists(prefix + 'y')).toBe(0);
-    expect(await globalAdmin.exists(prefix + 'y')).toBe(1);
+    expect(await holdsEntry(usAdmin, prefix + 'y')).toBe(false);
+    expect(await holdsEntry(globalAdmin, prefix + 'y')).toBe(true);
   });
 
   it("the cache's writeTo keeps writes and promotions out of a read-only tier", async () => {
@@ -132,8 +133,8 @@ describe('a three-tier chain (L1, regional Redis, global Redis)', () => {
     await other.set('shared', 'from-us', { writeTo: ['us'] });
     const cache = instance({ writeTo: ['memory', 'global'] });
     await cache.set('a', 1);
-    expect(await usAdmin.exists(prefix + 'a')).toBe(0);
-    expect(await globalAdmin.exists(prefix + 'a')).toBe(1);
+    expect(await holdsEntry(usAdmin, prefix + 'a')).toBe(false);
+    expect(await holdsEntry(globalAdmin, prefix + 'a')).toBe(true);
     // Reads still use the regional tier...
     expect(await cache.get('shared')).toBe('from-us');
     expect(hitsByTier(cache)['us']).toBe(1);
@@ -148,7 +149,7 @@ describe('a three-tier chain (L1, regional Redis, global Redis)', () => {
     expect(await cache.get('g')).toBe('from-global');
     expect(await cache.get('g')).toBe('from-global');
     expect(hitsByTier(cache)).toEqual({ memory: 1, us: 1, global: 1 });
-    expect(await usAdmin.exists(prefix + 'g')).toBe(0);
+    expect(await holdsEntry(usAdmin, prefix + 'g')).toBe(false);
   });
 
   it('rejects writeTo naming an unknown tier, at construction and per call', async () => {

@@ -6,15 +6,30 @@ import { keySlot } from '../../internal/key-slot.js';
 import { wellFormed } from '../../internal/keys.js';
 import { optionNames } from '../../internal/option-names.js';
 import { jsonSerializer } from '../../serializers/json.js';
-import { isReserved } from '../../sync/reserved-keys.js';
+import { GENERATION_KEY_PREFIX, isReserved } from '../../sync/reserved-keys.js';
 import type { Serializer } from '../../serializers/serializer.js';
 import { watchConnectionErrors, type ConnectionErrors } from '../connection-errors.js';
 import type { TierCoordination } from '../coordination.js';
 import { decodeStored, toWire } from '../envelope.js';
 import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from '../guarded-tier.js';
 import type { RawReply } from '../read-batch.js';
-import type { PreparedWrite, RemoteTier, StoredEntry } from '../tier.js';
+import type { Leased, PreparedWrite, RemoteTier, StoredEntry } from '../tier.js';
 import { redisCoordination } from './coordination.js';
+import {
+  BURY_SCRIPT,
+  FILL_SCRIPT,
+  TOMBSTONE_TTL,
+  generationKey,
+  generationKeys,
+  isTombstone,
+  leaseOf,
+  newGeneration,
+  seenOf,
+  tombstone,
+  tombstoneMark,
+  type RedisLease,
+  type Script,
+} from './fill-leases.js';
 
 export interface RedisTierOptions extends GuardOptions {
   /**
@@ -204,6 +219,12 @@ export class RedisStore implements RemoteTier, RawReads {
    */
   readonly #oversized = new Set<string>();
   onCorrupt: RemoteTier['onCorrupt'] = undefined;
+  /** Life of the tombstone a delete leaves, in ms (see fill-leases.ts); the owning cache sets it. */
+  tombstoneTtl = TOMBSTONE_TTL;
+  /** The start of every tombstone this tier writes, for the delete script's count. */
+  readonly #mark: string | Buffer;
+  /** The fill generation last learned from Redis (see fill-leases.ts); '' before any clear. */
+  #generation = '';
 
   /** No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all. */
   get batchable(): boolean {
@@ -269,6 +290,7 @@ export class RedisStore implements RemoteTier, RawReads {
     }
     this.maxValueBytes = maxValueBytes;
     this.#replicas = options.replicas === undefined ? undefined : checkReplicas(options.replicas, this.name);
+    this.#mark = tombstoneMark(this.#serializer);
     // Last, once every option is known good: a client made from a URL starts connecting at once,
     // and one made before a throw would go on reconnecting for the life of the process.
     if (given) {
@@ -348,7 +370,9 @@ export class RedisStore implements RemoteTier, RawReads {
       return undefined;
     }
     if (this.#oversized.size !== 0) this.#oversized.delete(key);
-    return this.#decode(key, raw);
+    const found = this.#decode(key, raw);
+    // A deleted key's tombstone (see fill-leases.ts) reads as nothing.
+    return found !== undefined && isTombstone(found.entry) ? undefined : found;
   }
 
   /** A stored value over maxValueBytes: a corrupt miss, and its key is read by script from now on. */
@@ -428,33 +452,126 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   async has(key: string): Promise<boolean> {
-    return (await this.client.exists(this.prefix + key)) === 1;
+    // Not EXISTS: a deleted key holds its tombstone.
+    return (await this.get(key)) !== undefined;
   }
 
+  /**
+   * Deletes by leaving a tombstone under each key (see fill-leases.ts): one script call, one per
+   * slot on a Cluster. Counts the keys that held something other than a tombstone.
+   */
   async delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    const full = keys.map((key) => this.prefix + key);
-    if (this.#cluster === undefined) {
-      if (this.#replicas === undefined) return this.client.unlink(...full);
-      return (await this.#exec(this.client.pipeline().unlink(...full)))[0] as number;
-    }
-    let removed = 0;
-    await this.#perNode(full, (pipeline, slotKeys) => {
-      void pipeline.unlink(...slotKeys);
-      return (reply: unknown) => void (removed += reply as number);
-    });
-    return removed;
+    const args = [tombstone(this.#serializer), toPx(this.tombstoneTtl), this.#mark];
+    const counts = await Promise.all(
+      this.#bySlot(keys.map((key) => this.prefix + key)).map(
+        (slotKeys) => this.#runScript(BURY_SCRIPT, slotKeys, args) as Promise<number>,
+      ),
+    );
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 
-  clear(): Promise<number> {
-    return this.#deleteScanned(`${escapeGlob(this.prefix)}*`);
+  /** Every key, or (on a Cluster) the keys grouped by slot: one script call each. */
+  #bySlot(fullKeys: string[]): string[][] {
+    if (this.#cluster === undefined) return [fullKeys];
+    return [...groupBySlot(fullKeys).values()].map((positions) => positions.map((i) => fullKeys[i]!));
   }
 
-  deleteMatching(pattern: string): Promise<number> {
+  async clear(): Promise<number> {
+    await this.#newGeneration();
+    // The generation keys stay: a clear refuses the fills of loads that began before it.
+    const generations = this.prefix + GENERATION_KEY_PREFIX;
+    return this.#deleteScanned(`${escapeGlob(this.prefix)}*`, (full) => !full.startsWith(generations));
+  }
+
+  async deleteMatching(pattern: string): Promise<number> {
+    await this.#newGeneration();
     // A pattern is over cache keys: the tag times, versions and locks beside them are not its to
     // delete (a `_*` pattern would otherwise revive tag-invalidated entries).
     const start = this.prefix.length;
     return this.#deleteScanned(escapeGlob(this.prefix) + pattern, (full) => !isReserved(full.slice(start)));
+  }
+
+  /**
+   * Sets a new fill generation before clear() or deleteByPattern() removes anything, so that a
+   * load whose read came before them cannot fill a key they found empty (see fill-leases.ts).
+   */
+  async #newGeneration(): Promise<void> {
+    const generation = newGeneration();
+    const keys = generationKeys(this.prefix, this.#cluster !== undefined);
+    if (this.#cluster === undefined) await this.client.set(keys[0]!, generation);
+    else
+      await this.#perNode(keys, (pipeline, slotKeys) => {
+        for (const key of slotKeys) pipeline.set(key, generation);
+        return undefined;
+      });
+  }
+
+  // --- fill leases (see fill-leases.ts) ---------------------------------------------------------
+
+  /** The fill generation this instance knows now: a read notes it when it begins. */
+  generation(): string {
+    return this.#generation;
+  }
+
+  /** What a read saw, as its lease. */
+  lease(reply: RawReply, generation: string): RedisLease {
+    return leaseOf(reply, generation);
+  }
+
+  async getLeased(key: string): Promise<Leased> {
+    const generation = this.#generation;
+    const reply = await this.readRaw(key);
+    return { found: this.decodeRaw(key, reply), lease: leaseOf(reply, generation) };
+  }
+
+  async getManyLeased(keys: readonly string[]): Promise<Leased[]> {
+    if (keys.length === 0) return [];
+    const generation = this.#generation;
+    const replies = await this.readRawMany(keys);
+    return replies.map((reply, i) => ({
+      found: this.decodeRaw(keys[i]!, reply),
+      lease: leaseOf(reply, generation),
+    }));
+  }
+
+  /**
+   * Writes each entry only where its key still holds what its lease saw, and the generation is
+   * still the one the lease knew: one script call (one per slot on a Cluster). Per write,
+   * whether it was written. A write without a lease (undefined) checks nothing but the generation
+   * it cannot know either: it is written as by setMany.
+   */
+  async fillMany(
+    writes: readonly PreparedWrite[],
+    ttls: readonly number[],
+    leases: readonly unknown[],
+  ): Promise<boolean[]> {
+    if (this.#oversized.size !== 0) for (const write of writes) this.#oversized.delete(write.key);
+    const filled = new Array<boolean>(writes.length).fill(false);
+    const full = writes.map((write) => this.prefix + write.key);
+    const groups = this.#cluster === undefined ? [writes.map((_, i) => i)] : [...groupBySlot(full).values()];
+    await Promise.all(
+      groups.map(async (positions) => {
+        const cluster = this.#cluster !== undefined;
+        const keys = [generationKey(this.prefix, full[positions[0]!]!, cluster)];
+        const args: (string | Buffer | number)[] = [];
+        for (const i of positions) {
+          const lease = leases[i] as RedisLease | undefined;
+          keys.push(full[i]!);
+          const ttl = ttls[i]!;
+          args.push(
+            lease?.generation ?? this.#generation,
+            seenOf(lease),
+            this.#payload(writes[i]!)[1],
+            ttl === FOREVER ? '' : toPx(ttl),
+          );
+        }
+        const reply = (await this.#runScript(FILL_SCRIPT, keys, args)) as (number | string)[];
+        positions.forEach((i, j) => (filled[i] = reply[j] === 1));
+        this.#generation = String(reply[positions.length] ?? '');
+      }),
+    );
+    return filled;
   }
 
   /** SCAN (never KEYS) for `match` in batches of scanCount, UNLINKing each batch. */
@@ -567,6 +684,24 @@ export class RedisStore implements RemoteTier, RawReads {
       return this.#exec(pipeline);
     }
     return ttl === FOREVER ? this.client.set(full, body) : this.client.set(full, body, 'PX', toPx(ttl));
+  }
+
+  /**
+   * Runs a script of writes (EVALSHA, EVAL when Redis does not know it); with `replicas`, in a
+   * pipeline of its own followed by WAIT, like every other write.
+   */
+  async #runScript(
+    script: Script,
+    keys: readonly string[],
+    args: readonly (string | Buffer | number)[],
+  ): Promise<unknown> {
+    if (this.#replicas === undefined) return script.run(this.client, keys, args);
+    try {
+      return (await this.#exec(this.client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args)))[0];
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+      return (await this.#exec(this.client.pipeline().eval(script.body, keys.length, ...keys, ...args)))[0];
+    }
   }
 
   /** Runs a pipeline of writes, WAITing for replicas after them when asked; the writes' replies. */
