@@ -8,7 +8,11 @@ import { isTombstone } from '../../src/tiers/redis/fill-leases.js';
  * holds its tombstone for a while (see src/tiers/redis/fill-leases.ts), which is no entry.
  */
 export async function holdsEntry(admin: Redis | Cluster, fullKey: string): Promise<boolean> {
-  const raw = await admin.get(fullKey);
+  return storedEntry(await admin.get(fullKey));
+}
+
+/** Whether a raw JSON payload (null: none) is an entry rather than nothing or a tombstone. */
+export function storedEntry(raw: string | null): boolean {
   if (raw === null) return false;
   const entry = fromWire(JSON.parse(raw));
   return typeof entry === 'string' || !isTombstone(entry);

@@ -13,10 +13,10 @@
  *   GET (or MGET) the miss makes anyway.
  * - `clear()` and `deleteByPattern()` cannot leave a tombstone under keys that do not exist, so
  *   they first set the tier's **generation** to a new random token: one key on a single server,
- *   one per hash slot on a Cluster (each named with a hash tag of that slot). A lease carries the
- *   generation the instance last learned, from the replies of its own fills (a stale one only
- *   costs a refused fill, whose reply teaches the current one): a generation known before the
- *   read began, so any clear after the read differs from it.
+ *   one per hash slot on a Cluster (each named with a hash tag of that slot), living as long as a
+ *   tombstone. A lease carries the generation the instance last learned, from the replies of
+ *   its own fills (a stale one only costs a refused fill, whose reply teaches the current one):
+ *   a generation known before the read began, so any clear after the read differs from it.
  * - The fill script compares both, per key, and writes only where they hold.
  */
 import { createHash, randomBytes } from 'node:crypto';

@@ -498,11 +498,13 @@ export class RedisStore implements RemoteTier, RawReads {
    */
   async #newGeneration(): Promise<void> {
     const generation = newGeneration();
+    // It needs to outlive only the loads it refuses: as long as a tombstone.
+    const life = toPx(this.tombstoneTtl);
     const keys = generationKeys(this.prefix, this.#cluster !== undefined);
-    if (this.#cluster === undefined) await this.client.set(keys[0]!, generation);
+    if (this.#cluster === undefined) await this.client.set(keys[0]!, generation, 'PX', life);
     else
       await this.#perNode(keys, (pipeline, slotKeys) => {
-        for (const key of slotKeys) pipeline.set(key, generation);
+        for (const key of slotKeys) pipeline.set(key, generation, 'PX', life);
         return undefined;
       });
   }
