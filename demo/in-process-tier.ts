@@ -10,7 +10,6 @@ export class InProcessTier implements RemoteTier {
   readonly kind = 'remote';
   readonly ttl: number;
   readonly name: string;
-  onCorrupt: RemoteTier['onCorrupt'] = undefined;
   readonly #data: Map<string, { payload: string; deleteAt: number }>;
   readonly #serializer = jsonSerializer();
 

@@ -38,7 +38,9 @@ import {
 import { isDue } from './tiers/lives.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryNode, MemoryStore } from './tiers/memory/memory-store.js';
+import { claimTiers } from './tiers/claims.js';
 import { offered } from './tiers/coordination.js';
+import type { RemoteTier } from './tiers/tier.js';
 import { TierStack, type Found, type WriteItem } from './tiers/tier-stack.js';
 import { writeMask } from './tiers/write-targets.js';
 import { CacheSync } from './sync/cache-sync.js';
@@ -108,6 +110,8 @@ export class TierCache {
   /** Whether getOrSet hits check for eager refresh (cache-wide); per-call options also can. */
   readonly #eager: boolean;
   readonly #events = new CacheEmitter();
+  /** Detaches this cache's hooks from its tiers and frees them for another cache (close()). */
+  readonly #release: () => void;
   #closed = false;
 
   constructor(options: CacheOptions = {}) {
@@ -142,23 +146,7 @@ export class TierCache {
       lock: new DistributedLock(locks.part, resolveLock(options.lock ?? true)),
       tier: locks.index,
     };
-    if (memory !== undefined) {
-      const removals = this.#counters.tiers[0]!.removals;
-      memory.removalHook = (key, _entry, reason) => {
-        removals[reason]++;
-        if (this.#events.has('remove')) this.#events.emit('remove', { key, tier: memory.name, reason });
-      };
-    }
     const tombstoneTtl = fillWindow(plan, lock?.lock.options.ttl);
-    for (const tier of remotes) {
-      if (tier.tombstoneTtl !== undefined) tier.tombstoneTtl = tombstoneTtl;
-      tier.onCorrupt = (key, problem, cause) => {
-        this.#counters.corrupt++;
-        faults.report(new CorruptEntryError(key, tier.name, problem, cause), false);
-      };
-      tier.onBreaker = (state) => this.#events.emit('breaker', { tier: tier.name, state });
-      tier.onRepairError = (error) => faults.report(new TierError(tier.name, 'repair', error), false);
-    }
     const sync = (this.#sync = new CacheSync({
       remotes,
       bus: resolved.bus,
@@ -169,6 +157,7 @@ export class TierCache {
       faults,
       counters: this.#counters,
     }));
+    this.#release = this.#attach(tiers, faults, tombstoneTtl);
     const wakes = new Wakeups();
     const track = (work: Promise<void>): void => this.#track(work);
     this.#stack = new TierStack({
@@ -615,9 +604,49 @@ export class TierCache {
     this.#engine.abandon();
     await this.#sync.close();
     await Promise.allSettled(this.#stack.remotes.map((tier) => tier.close()));
+    this.#release();
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Takes the tiers up: each gets this cache's hooks (removals, tag checks, corrupt payloads,
+   * breaker changes, failed repairs) and its fill window (tombstone life) through its own
+   * attach(), nothing assigned onto it.
+   * resolveOptions already refused a tier another open cache runs.
+   */
+  #attach(tiers: readonly (MemoryTier | RemoteTier)[], faults: Faults, tombstoneTtl: number): () => void {
+    const detaches = [claimTiers(tiers)];
+    const memory = this.#memory;
+    if (memory !== undefined) {
+      const removals = this.#counters.tiers[0]!.removals;
+      const tags = this.#sync.tags;
+      detaches.push(
+        memory.attach({
+          removed: (key, _entry, reason) => {
+            removals[reason]++;
+            if (this.#events.has('remove')) this.#events.emit('remove', { key, tier: memory.name, reason });
+          },
+          tagged: (entry) => tags.isStale(entry),
+        }),
+      );
+    }
+    for (const tier of this.#options.remotes) {
+      const detach = tier.attach?.({
+        corrupt: (key, problem, cause) => {
+          this.#counters.corrupt++;
+          faults.report(new CorruptEntryError(key, tier.name, problem, cause), false);
+        },
+        breaker: (state) => this.#events.emit('breaker', { tier: tier.name, state }),
+        repairError: (error) => faults.report(new TierError(tier.name, 'repair', error), false),
+        tombstoneTtl,
+      });
+      if (detach !== undefined) detaches.push(detach);
+    }
+    return () => {
+      for (const detach of detaches) detach();
+    };
+  }
 
   /**
    * The L1 fast path of get/getOrSet: the node on a hit, MISS on a counted miss (or for any

@@ -11,6 +11,7 @@ import {
   type LockOptions,
 } from './loading/load-plan.js';
 import { MemoryTier } from './tiers/memory/memory-tier.js';
+import { TIER_IN_USE, isRunning } from './tiers/claims.js';
 import { offered } from './tiers/coordination.js';
 import type { RemoteTier } from './tiers/tier.js';
 import { resolveBus, type BusOptions, type ResolvedBus } from './sync/bus-options.js';
@@ -193,9 +194,8 @@ function closeUnusedTiers(options: CacheOptions): void {
   for (const tier of tiers as unknown[]) {
     if (typeof tier !== 'object' || tier === null) continue;
     const remote = tier as Partial<RemoteTier>;
-    // A tier some cache runs has its hooks set: closing it would break that cache.
-    if (remote.kind !== 'remote' || typeof remote.close !== 'function' || remote.onCorrupt !== undefined)
-      continue;
+    // Closing a tier another cache runs would break that cache.
+    if (remote.kind !== 'remote' || typeof remote.close !== 'function' || isRunning(remote)) continue;
     try {
       remote.close().catch(() => {});
     } catch {
@@ -232,6 +232,7 @@ function resolve(options: CacheOptions, defaultMemory: () => MemoryTier): Resolv
         `expected memoryTier() or redisTier(), got ${describe(tier)}`,
       );
     }
+    if (isRunning(tier)) throw new InvalidOptionError(`tiers[${i}]`, TIER_IN_USE);
     if (names.has(tier.name))
       throw new InvalidOptionError(`tiers[${i}].name`, `the name "${tier.name}" is used by two tiers`);
     names.add(tier.name);

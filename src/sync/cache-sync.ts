@@ -3,7 +3,6 @@
  * this instance (LocalSync), namespace versions and tag times. Built once per cache from its
  * resolved options.
  */
-import type { Entry } from '../entry.js';
 import type { CacheEmitter } from '../events.js';
 import type { Faults } from '../faults.js';
 import type { FillGuard } from '../loading/fill-guard.js';
@@ -73,7 +72,6 @@ export class CacheSync {
       bus?.subscribed === true ? Number.POSITIVE_INFINITY : untrustedFor,
     );
     local?.shared.push(this.tags);
-    if (store !== undefined) store.tagged = (entry: Entry) => this.tags.isStale(entry);
   }
 
   /** Tells the other instances (never rejects; a failed publish is retried by the bus). */

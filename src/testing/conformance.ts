@@ -15,7 +15,7 @@ export interface TestRegistrar {
   it: (name: string, body: () => Promise<void>) => unknown;
 }
 
-/** What `create()` is given: where the tier's keys live, and the hook for corrupt payloads. */
+/** What `create()` is given: where the tier's keys live. */
 export interface TierContext {
   /**
    * The tier's own key space (a Redis tier's key prefix), as `name:` with no other `:`. Fresh for every tier the suite makes;
@@ -23,8 +23,6 @@ export interface TierContext {
    * tier's `clear()` and `deleteMatching()` touch only its own.
    */
   readonly prefix: string;
-  /** Wire this as the tier's `onCorrupt` hook; the corrupt-entry tests read what it receives. */
-  readonly onCorrupt: (key: string, problem: string, cause?: unknown) => void;
 }
 
 export interface RemoteTierConformanceOptions<T extends RemoteTier = RemoteTier> {
@@ -38,7 +36,8 @@ export interface RemoteTierConformanceOptions<T extends RemoteTier = RemoteTier>
   destroy?: (tier: NoInfer<T>) => void | Promise<void>;
   /**
    * Stores under `key` (a key of `tier`, without its prefix) a payload the tier cannot decode.
-   * Given, the suite checks that such a payload reads as a miss and goes to `onCorrupt`.
+   * Given, the suite checks that such a payload reads as a miss and is reported to the hooks
+   * it attaches (`RemoteTier.attach`), as a cache would.
    */
   corrupt?: (tier: NoInfer<T>, key: string) => void | Promise<void>;
   /**
@@ -79,11 +78,7 @@ function circular(): unknown {
  * import { remoteTierConformance } from 'tiercache/testing';
  *
  * remoteTierConformance('my tier', { describe, it }, {
- *   create: ({ prefix, onCorrupt }) => {
- *     const tier = myTier({ prefix });
- *     tier.onCorrupt = onCorrupt;
- *     return tier;
- *   },
+ *   create: ({ prefix }) => myTier({ prefix }),
  * });
  * ```
  */
@@ -331,7 +326,10 @@ export function remoteTierConformance<T extends RemoteTier>(
 
     if (options.corrupt !== undefined) {
       const corrupt = options.corrupt;
-      test('reads a corrupt payload as a miss and reports it to onCorrupt', async ({ tier, reports }) => {
+      test('reads a corrupt payload as a miss and reports it to the attached hooks', async ({
+        tier,
+        reports,
+      }) => {
         const t = await tier();
         const now = Date.now();
         const good: Entry = { value: 'good', createdAt: now, expiresAt: now + 60_000 };
@@ -432,9 +430,12 @@ class Scope<T extends RemoteTier> {
 
   /** A fresh tier under a fresh prefix. */
   readonly tier = async (): Promise<T> => {
-    const tier = await this.create({
-      prefix: this.prefix(),
-      onCorrupt: (key, problem, cause) => this.reports.push({ key, problem, cause }),
+    const tier = await this.create({ prefix: this.prefix() });
+    // As a cache that takes the tier up would: the corrupt-entry tests read what arrives.
+    tier.attach?.({
+      corrupt: (key, problem, cause) => this.reports.push({ key, problem, cause }),
+      breaker: () => {},
+      repairError: () => {},
     });
     this.#made.push(tier);
     return tier;
@@ -510,7 +511,7 @@ function assertReported(
   const report = reports.find((r) => r.key === key);
   assert.ok(
     report !== undefined,
-    `${via} of a corrupt payload did not call onCorrupt: does create() wire context.onCorrupt to the tier?`,
+    `${via} of a corrupt payload was not reported: does the tier offer attach() and report corrupt payloads to the hooks it is given?`,
   );
   assert.ok(typeof report.problem === 'string' && report.problem.length > 0, 'the report says what is wrong');
 }

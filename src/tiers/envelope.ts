@@ -1,7 +1,7 @@
 import type { Entry } from '../entry.js';
 import { describe } from '../errors.js';
 import type { Serializer } from '../serializers/serializer.js';
-import type { RemoteTier, StoredEntry } from './tier.js';
+import type { StoredEntry, TierHooks } from './tier.js';
 
 /**
  * The stored-entry format, version 1: what a remote tier keeps under each key, before its
@@ -88,7 +88,7 @@ export function decodeStored(
   key: string,
   payload: string | Buffer,
   serializer: Serializer,
-  onCorrupt: RemoteTier['onCorrupt'],
+  onCorrupt: TierHooks['corrupt'] | undefined,
 ): StoredEntry | undefined {
   let raw: unknown;
   try {

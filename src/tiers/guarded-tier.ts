@@ -9,7 +9,15 @@ import { OptionNames, optionNames } from '../internal/option-names.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
 import { PASS_THROUGH, ReadBatch, type RawReply, type ReadHandler } from './read-batch.js';
-import type { Leased, PreparedWrite, RemoteTier, StoredEntry, TierHealth } from './tier.js';
+import {
+  TierHookSlot,
+  type Leased,
+  type PreparedWrite,
+  type RemoteTier,
+  type StoredEntry,
+  type TierHealth,
+  type TierHooks,
+} from './tier.js';
 
 export type { ReadHandler } from './read-batch.js';
 
@@ -174,9 +182,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   #perKey = 0;
   /** The inner tier's coordination, its calls bounded by this guard (see #guard). */
   readonly coordination: TierCoordination | undefined;
-  onBreaker: RemoteTier['onBreaker'] = undefined;
-  /** Receives the first failure of a streak of failed repairs; set by the cache that owns the tier. */
-  onRepairError: ((error: unknown) => void) | undefined = undefined;
+  /** The cache this tier serves: breaker changes and failed repairs go to it. */
+  readonly #hooks = new TierHookSlot();
 
   constructor(tier: T, options: GuardOptions = {}, hooks: GuardHooks = {}) {
     this.inner = tier;
@@ -202,7 +209,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       this.#breaker = new CircuitBreaker(
         breaker,
         hooks.clock ?? coarseClock(),
-        (state) => this.onBreaker?.(state),
+        (state) => this.#hooks.hooks?.breaker(state),
         `${path}.breaker`,
       );
     }
@@ -282,20 +289,14 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.inner.ttl;
   }
 
-  get tombstoneTtl(): number | undefined {
-    return this.inner.tombstoneTtl;
-  }
-
-  set tombstoneTtl(ms: number | undefined) {
-    if (this.inner.tombstoneTtl !== undefined && ms !== undefined) this.inner.tombstoneTtl = ms;
-  }
-
-  get onCorrupt(): RemoteTier['onCorrupt'] {
-    return this.inner.onCorrupt;
-  }
-
-  set onCorrupt(hook: RemoteTier['onCorrupt']) {
-    this.inner.onCorrupt = hook;
+  /** The cache's hooks, here for the guard's reports and passed on for the tier's own. */
+  attach(hooks: TierHooks): () => void {
+    const detach = this.#hooks.attach(hooks);
+    const inner = this.inner.attach?.(hooks);
+    return () => {
+      detach();
+      inner?.();
+    };
   }
 
   prepare(key: string, entry: Entry): PreparedWrite {
@@ -691,7 +692,7 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
       (error: unknown) => {
         // Still dirty: the next probe or successful call tries again. Said once per streak,
         // as a failing repair also keeps the breaker from closing.
-        if (!this.#repairFailing) this.onRepairError?.(error);
+        if (!this.#repairFailing) this.#hooks.hooks?.repairError(error);
         this.#repairFailing = true;
       },
     );

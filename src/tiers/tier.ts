@@ -82,19 +82,49 @@ export interface RemoteTier {
     leases: readonly unknown[],
   ): Promise<boolean[]>;
   /**
-   * How long, in ms, a delete keeps refusing fills whose read came before it (the life of its
-   * tombstone), for a tier with fill leases; set by the cache that owns the tier from its load
-   * timeouts and lock lease.
+   * Called once, when a cache takes the tier up, with where the tier's reports go; returns the
+   * detach the cache calls on close(). A tier serves one open cache at a time: a cache refuses
+   * a tier another open cache runs (give each cache its own tier; Redis tiers may share one
+   * client). A tier without it reports nothing (its corrupt payloads are plain misses).
    */
-  tombstoneTtl?: number | undefined;
-  /** Receives corrupt-payload reports; set by the cache that owns the tier. */
-  onCorrupt: ((key: string, problem: string, cause?: unknown) => void) | undefined;
-  /** Receives circuit-breaker state changes of a guarded tier; set by the cache that owns it. */
-  onBreaker?: ((state: BreakerState) => void) | undefined;
-  /** Receives a guarded tier's failed repair (first of a streak); set by the cache that owns it. */
-  onRepairError?: ((error: unknown) => void) | undefined;
+  attach?(hooks: TierHooks): () => void;
   /** Timeout and breaker counters of a guarded tier, for `stats()`. */
   health?(): TierHealth;
+}
+
+/** Where a remote tier's reports go: given by the cache that runs it (`RemoteTier.attach`). */
+export interface TierHooks {
+  /** A stored payload the tier cannot read (it reads as a miss): garbage, a newer format. */
+  corrupt(key: string, problem: string, cause?: unknown): void;
+  /** A guarded tier's circuit breaker changed state. */
+  breaker(state: BreakerState): void;
+  /** A guarded tier's repair of missed writes failed (the first of a streak). */
+  repairError(error: unknown): void;
+  /**
+   * For a tier with fill leases: how long, in ms, a delete keeps refusing fills whose read came
+   * before it (the life of its tombstone), from the cache's load timeouts and lock lease.
+   */
+  readonly tombstoneTtl?: number;
+}
+
+/**
+ * The hooks of the cache a tier serves, for tier implementations: `attach` is the tier's
+ * `attach`, `corrupt` a stable function to hand a decoder (it reports to whichever cache is
+ * attached at the time, and to nobody between caches).
+ */
+export class TierHookSlot {
+  hooks: TierHooks | undefined = undefined;
+
+  attach(hooks: TierHooks): () => void {
+    this.hooks = hooks;
+    return () => {
+      if (this.hooks === hooks) this.hooks = undefined;
+    };
+  }
+
+  readonly corrupt = (key: string, problem: string, cause?: unknown): void => {
+    this.hooks?.corrupt(key, problem, cause);
+  };
 }
 
 /** What a guarded tier reports beside the cache's own per-tier counters. */

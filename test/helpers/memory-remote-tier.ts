@@ -5,7 +5,13 @@ import type { Serializer } from '../../src/serializers/serializer.js';
 import { globMatcher } from '../../src/sync/glob.js';
 import { decodeStored, toWire } from '../../src/tiers/envelope.js';
 import type { RawReads } from '../../src/tiers/guarded-tier.js';
-import type { PreparedWrite, RemoteTier, StoredEntry } from '../../src/tiers/tier.js';
+import {
+  TierHookSlot,
+  type PreparedWrite,
+  type RemoteTier,
+  type StoredEntry,
+  type TierHooks,
+} from '../../src/tiers/tier.js';
 
 /** The keyspace several in-memory tiers share, as tiers under different prefixes share a Redis. */
 export class MemoryKeyspace {
@@ -53,7 +59,7 @@ export class MemoryRemoteTier implements RemoteTier {
   readonly prefix: string;
   readonly keyspace: MemoryKeyspace;
   readonly #serializer: Serializer;
-  onCorrupt: RemoteTier['onCorrupt'] = undefined;
+  readonly #hooks = new TierHookSlot();
   mode: Mode = 'ok';
   /** Calls made, faulty or not. */
   calls = 0;
@@ -67,6 +73,10 @@ export class MemoryRemoteTier implements RemoteTier {
     this.ttl = options.ttl ?? 60_000;
     this.prefix = options.prefix ?? '';
     this.#serializer = options.serializer ?? jsonSerializer();
+  }
+
+  attach(hooks: TierHooks): () => void {
+    return this.#hooks.attach(hooks);
   }
 
   prepare(key: string, entry: Entry): PreparedWrite {
@@ -138,7 +148,9 @@ export class MemoryRemoteTier implements RemoteTier {
   }
 
   protected decode(key: string, payload: string | Buffer | undefined): StoredEntry | undefined {
-    return payload === undefined ? undefined : decodeStored(key, payload, this.#serializer, this.onCorrupt);
+    return payload === undefined
+      ? undefined
+      : decodeStored(key, payload, this.#serializer, this.#hooks.corrupt);
   }
 
   /** Deletes this tier's live keys (cache keys, without the prefix) that `matches` accepts. */

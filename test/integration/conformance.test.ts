@@ -27,9 +27,8 @@ describe('in-memory tiers', () => {
     'the in-memory tier',
     { describe, it },
     {
-      create: ({ prefix, onCorrupt }) => {
+      create: ({ prefix }) => {
         const tier = new MemoryRemoteTier({ keyspace, prefix });
-        tier.onCorrupt = onCorrupt;
         return tier;
       },
       corrupt: (tier, key) => tier.plant(key, 'not a payload {'),
@@ -40,9 +39,8 @@ describe('in-memory tiers', () => {
     'guardTier(the in-memory tier)',
     { describe, it },
     {
-      create: ({ prefix, onCorrupt }: TierContext) => {
+      create: ({ prefix }: TierContext) => {
         const tier = guardTier(new MemoryRemoteTier({ keyspace, prefix }), { timeout: PATIENT });
-        tier.onCorrupt = onCorrupt;
         return tier;
       },
       corrupt,
@@ -53,10 +51,9 @@ describe('in-memory tiers', () => {
     'guardTier(the in-memory tier with raw reads, msgpack)',
     { describe, it },
     {
-      create: ({ prefix, onCorrupt }: TierContext) => {
+      create: ({ prefix }: TierContext) => {
         const inner = new RawMemoryRemoteTier({ keyspace, prefix, serializer: msgpackSerializer() });
         const tier = guardTier(inner, { timeout: PATIENT });
-        tier.onCorrupt = onCorrupt;
         return tier;
       },
       corrupt,

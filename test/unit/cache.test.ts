@@ -501,7 +501,6 @@ describe('events', () => {
           kind: 'remote',
           name: 'broken',
           ttl: 1000,
-          onCorrupt: undefined,
           prepare: (key, entry) => ({ key, entry, payload: '' }),
           get: () => Promise.reject(new Error('down')),
           getMany: () => Promise.reject(new Error('down')),

@@ -14,6 +14,7 @@ import {
 } from '../../src/index.js';
 import type { Entry } from '../../src/entry.js';
 import { GuardedTier } from '../../src/tiers/guarded-tier.js';
+import type { TierHooks } from '../../src/tiers/tier.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { trackUnhandled } from '../helpers/unhandled.js';
 
@@ -30,7 +31,11 @@ class ScriptedTier implements RemoteTier {
   /** Completers of hung calls: each does the call's work and resolves it, late. */
   readonly landing: (() => void)[] = [];
   readonly entries = new Map<string, Entry>();
-  onCorrupt: RemoteTier['onCorrupt'] = undefined;
+  attached: TierHooks | undefined;
+  attach(hooks: TierHooks): () => void {
+    this.attached = hooks;
+    return () => (this.attached = undefined);
+  }
 
   constructor(readonly name = 'remote') {}
 
@@ -350,9 +355,11 @@ describe('decorator', () => {
     expect(tier.name).toBe('remote');
     expect(tier.ttl).toBe(60_000);
     expect(tier.prepare('k', { value: 1, createdAt: 0, expiresAt: 1 }).payload).toBe('1');
-    const hook = () => {};
-    tier.onCorrupt = hook;
-    expect(inner.onCorrupt).toBe(hook);
+    const hooks = { corrupt: () => {}, breaker: () => {}, repairError: () => {} };
+    const detach = tier.attach(hooks);
+    expect(inner.attached).toBe(hooks);
+    detach();
+    expect(inner.attached).toBeUndefined();
     inner.entries.set('k', { value: 1, createdAt: 0, expiresAt: Infinity });
     expect(await tier.clear()).toBe(1);
   });

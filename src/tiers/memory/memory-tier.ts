@@ -90,6 +90,14 @@ export function memoryTier(options: MemoryTierOptions = {}): MemoryTier {
   return new MemoryTier(options);
 }
 
+/** What the cache that runs a memory tier gives it (see MemoryTier.attach). */
+export interface MemoryTierHooks {
+  /** Hears every removal, to count it and emit it as an event. */
+  removed: (key: string, entry: Entry, reason: RemovalReason) => void;
+  /** True when a tagged entry's tag was invalidated after it was created (see MemoryStore). */
+  tagged: (entry: Entry) => boolean;
+}
+
 export class MemoryTier {
   readonly kind = 'memory';
   readonly name: string;
@@ -100,8 +108,22 @@ export class MemoryTier {
   readonly #minHits: number;
   /** Extra life a key earns per unit of estimated frequency (0 without adaptive TTLs). */
   readonly #lifePerHit: number;
-  /** Set by the cache that owns this tier, to turn removals into events. */
-  removalHook: ((key: string, entry: Entry, reason: RemovalReason) => void) | undefined;
+  /** The removal hook of the cache that runs this tier (see attach). */
+  #removed: ((key: string, entry: Entry, reason: RemovalReason) => void) | undefined;
+
+  /**
+   * Wires the cache that takes this tier up; returns the detach its close() calls. A cache
+   * refuses a tier another open cache runs, so these are one cache's at a time.
+   */
+  attach(hooks: MemoryTierHooks): () => void {
+    this.#removed = hooks.removed;
+    this.store.tagged = hooks.tagged;
+    return () => {
+      if (this.#removed !== hooks.removed) return;
+      this.#removed = undefined;
+      this.store.tagged = undefined;
+    };
+  }
 
   constructor(options: MemoryTierOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -188,7 +210,7 @@ export class MemoryTier {
       policy: factory,
       onRemove: (key, entry, reason) => {
         userHook?.(key, entry, reason);
-        this.removalHook?.(key, entry, reason);
+        this.#removed?.(key, entry, reason);
       },
     });
   }

@@ -13,7 +13,14 @@ import type { TierCoordination } from '../coordination.js';
 import { decodeStored, toWire } from '../envelope.js';
 import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from '../guarded-tier.js';
 import type { RawReply } from '../read-batch.js';
-import type { Leased, PreparedWrite, RemoteTier, StoredEntry } from '../tier.js';
+import {
+  TierHookSlot,
+  type Leased,
+  type PreparedWrite,
+  type RemoteTier,
+  type StoredEntry,
+  type TierHooks,
+} from '../tier.js';
 import { redisCoordination } from './coordination.js';
 import {
   BURY_SCRIPT,
@@ -218,8 +225,9 @@ export class RedisStore implements RemoteTier, RawReads {
    * one: a planted huge value is transferred once per instance, not on every read.
    */
   readonly #oversized = new Set<string>();
-  onCorrupt: RemoteTier['onCorrupt'] = undefined;
-  /** Life of the tombstone a delete leaves, in ms (see fill-leases.ts); the owning cache sets it. */
+  /** The cache this tier serves: corrupt payloads are reported to it. */
+  readonly #hooks = new TierHookSlot();
+  /** Life of the tombstone a delete leaves, in ms (see fill-leases.ts); the cache's fill window, given by attach(). */
   tombstoneTtl = TOMBSTONE_TTL;
   /** The start of every tombstone this tier writes, for the delete script's count. */
   readonly #mark: string | Buffer;
@@ -307,6 +315,11 @@ export class RedisStore implements RemoteTier, RawReads {
     this.coordination = redisCoordination(this.client, this.prefix);
   }
 
+  attach(hooks: TierHooks): () => void {
+    if (hooks.tombstoneTtl !== undefined) this.tombstoneTtl = hooks.tombstoneTtl;
+    return this.#hooks.attach(hooks);
+  }
+
   prepare(key: string, entry: Entry): PreparedWrite {
     let payload: string | Uint8Array;
     try {
@@ -381,7 +394,7 @@ export class RedisStore implements RemoteTier, RawReads {
     known.delete(key);
     known.add(key);
     if (known.size > OVERSIZED_KEYS) known.delete(known.values().next().value!);
-    this.onCorrupt?.(
+    this.#hooks.corrupt(
       key,
       `the stored value is ${size} bytes, over maxValueBytes (${this.maxValueBytes}); not decoded`,
     );
@@ -725,7 +738,7 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   #decode(key: string, payload: string | Buffer): StoredEntry | undefined {
-    return decodeStored(key, payload, this.#serializer, this.onCorrupt);
+    return decodeStored(key, payload, this.#serializer, this.#hooks.corrupt);
   }
 }
 

@@ -32,9 +32,8 @@ export function redisTierConformance(backend: Backend): void {
     `RedisStore on ${backend.name} Redis`,
     { describe, it },
     {
-      create: ({ prefix, onCorrupt }: TierContext) => {
+      create: ({ prefix }: TierContext) => {
         const store = new RedisStore({ client: shared(), prefix });
-        store.onCorrupt = onCorrupt;
         return store;
       },
       corrupt,
@@ -45,9 +44,8 @@ export function redisTierConformance(backend: Backend): void {
     `redisTier on ${backend.name} Redis (json)`,
     { describe, it },
     {
-      create: ({ prefix, onCorrupt }: TierContext) => {
+      create: ({ prefix }: TierContext) => {
         const tier = redisTier({ client: shared(), prefix, timeout: PATIENT });
-        tier.onCorrupt = onCorrupt;
         return tier;
       },
       corrupt,
@@ -59,14 +57,13 @@ export function redisTierConformance(backend: Backend): void {
     `redisTier on ${backend.name} Redis (msgpack)`,
     { describe, it },
     {
-      create: ({ prefix, onCorrupt }: TierContext) => {
+      create: ({ prefix }: TierContext) => {
         const tier = redisTier({
           client: shared(),
           prefix,
           timeout: PATIENT,
           serializer: msgpackSerializer(),
         });
-        tier.onCorrupt = onCorrupt;
         return tier;
       },
       corrupt,
