@@ -10,6 +10,7 @@ export default defineConfig({
     express: 'src/http/express.ts',
     opentelemetry: 'src/metrics/opentelemetry.ts',
     testing: 'src/testing/index.ts',
+    extend: 'src/extend.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

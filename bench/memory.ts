@@ -1,4 +1,4 @@
-import type { Entry } from '../src/index.js';
+import type { Entry } from '../src/extend.js';
 import { memoryTier } from './library.js';
 import type { MemoryTierOptions } from '../src/index.js';
 

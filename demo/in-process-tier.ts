@@ -1,5 +1,6 @@
-import type { Entry } from '../src/index.js';
-import { jsonSerializer, type PreparedWrite, type RemoteTier, type StoredEntry } from '../src/index.js';
+import type { Entry } from '../src/extend.js';
+import { jsonSerializer } from '../src/index.js';
+import { type PreparedWrite, type RemoteTier, type StoredEntry } from '../src/extend.js';
 
 /**
  * The demo's stand-in for Redis when neither REDIS_URL nor a redis-server binary is available:

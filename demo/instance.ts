@@ -7,14 +7,8 @@
 import Fastify, { type FastifyRequest } from 'fastify';
 import { Counter, Registry } from 'prom-client';
 import { tierCachePlugin } from '../src/http/fastify.js';
-import {
-  createCache,
-  memoryTier,
-  redisTier,
-  type CacheStats,
-  type Duration,
-  type RemoteTier,
-} from '../src/index.js';
+import { createCache, memoryTier, redisTier, type CacheStats, type Duration } from '../src/index.js';
+import { type RemoteTier } from '../src/extend.js';
 import { prometheusMetrics } from '../src/metrics/prometheus.js';
 import { openCatalogue, type DatabaseConfig } from './catalogue.js';
 

@@ -59,6 +59,18 @@ for (const [name, mod] of [
     if (titles.length < 10) problems.push(`${name}('tiercache/testing') registered ${titles.length} tests`);
   }
 }
+for (const [name, mod] of [
+  ['import', await import('tiercache/extend')],
+  ['require', require('tiercache/extend')],
+]) {
+  for (const symbol of ['guardTier', 'GuardedTier', 'TierHookSlot', 'decodeStored', 'toWire'])
+    if (typeof mod[symbol] !== 'function')
+      problems.push(`${name}('tiercache/extend').${symbol} is ${typeof mod[symbol]}`);
+}
+// The main entry is what an application uses: internals and extension points stay out of it.
+for (const symbol of ['RedisStore', 'OWNED_CLIENT_OPTIONS', 'BUS_FORMAT_VERSION', 'guardTier', 'escapeGlob'])
+  if (symbol in esm || symbol in cjs)
+    problems.push(`tiercache exports ${symbol}, which is not for applications`);
 const { Registry } = require('prom-client');
 const registry = new Registry();
 for (const [sub, symbol] of [

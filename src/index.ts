@@ -1,3 +1,8 @@
+/**
+ * `tiercache`: what an application uses. Extension points (the remote tier contract, the guard,
+ * eviction policies, bus transports) are in `tiercache/extend`; the tier conformance suite in
+ * `tiercache/testing`.
+ */
 export { TierCache, createCache } from './cache.js';
 export type {
   BatchLoader,
@@ -28,37 +33,17 @@ export type {
 export type { FailSafeOptions, LoadOptions, LockOptions } from './loading/load-plan.js';
 export { LOAD_DEFAULTS } from './loading/load-plan.js';
 export type { LoaderContext } from './loading/load-context.js';
-export type { Entry, EntryInfo, RemovalReason } from './entry.js';
+export type { EntryInfo, RemovalReason } from './entry.js';
 export type { Duration } from './internal/duration.js';
 export type { Clock } from './internal/clock.js';
 export { memoryTier, MemoryTier, MEMORY_TIER_DEFAULTS } from './tiers/memory/memory-tier.js';
 export type { MemoryTierOptions, ValueMode } from './tiers/memory/memory-tier.js';
-export type {
-  EvictionPolicy,
-  PolicyBounds,
-  PolicyFactory,
-  PolicyNode,
-  EvictCallback,
-} from './tiers/memory/policy.js';
-export {
-  redisTier,
-  RedisTier,
-  RedisStore,
-  REDIS_TIER_DEFAULTS,
-  OWNED_CLIENT_OPTIONS,
-  escapeGlob,
-} from './tiers/redis/redis-tier.js';
+export { redisTier, RedisTier, REDIS_TIER_DEFAULTS } from './tiers/redis/redis-tier.js';
 export type { RedisTierOptions, ReplicasOptions } from './tiers/redis/redis-tier.js';
-export type { RemoteTier, StoredEntry, PreparedWrite, TierHealth } from './tiers/tier.js';
-export type {
-  BusTransportRequest,
-  LockStore,
-  TagTimeStore,
-  TierCoordination,
-  VersionStore,
-} from './tiers/coordination.js';
-export { guardTier, GuardedTier, GUARD_DEFAULTS } from './tiers/guarded-tier.js';
-export type { GuardOptions, ReadHandler } from './tiers/guarded-tier.js';
+export type { TierHealth } from './tiers/tier.js';
+// The guard's and breaker's options are the Redis tier's `timeout`, `breaker`… options.
+export { GUARD_DEFAULTS } from './tiers/guarded-tier.js';
+export type { GuardOptions } from './tiers/guarded-tier.js';
 export { BREAKER_DEFAULTS } from './tiers/circuit-breaker.js';
 export type { BreakerOptions, BreakerState } from './tiers/circuit-breaker.js';
 export { jsonSerializer } from './serializers/json.js';
@@ -66,10 +51,7 @@ export type { Serializer } from './serializers/serializer.js';
 export type { CacheStats, TierStats, TierOperation, RemovalCounts, BusStats } from './metrics/stats.js';
 export type { LatencySummary } from './metrics/histogram.js';
 export { BUS_DEFAULTS } from './sync/bus-options.js';
-export { defaultChannel } from './tiers/redis/coordination.js';
 export type { BusOptions, PubSubOptions } from './sync/bus-options.js';
-export type { BusTransport } from './sync/transport.js';
-export { BUS_FORMAT_VERSION } from './sync/message.js';
 export { createInvalidator } from './tiers/redis/invalidator.js';
 export type { CacheNamespace } from './sync/namespaces.js';
 export type { Invalidator, InvalidatorOptions } from './tiers/redis/invalidator.js';

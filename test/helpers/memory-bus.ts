@@ -2,11 +2,11 @@ import {
   createCache,
   memoryTier,
   type BusOptions,
-  type BusTransport,
   type CacheError,
   type CacheOptions,
   type TierCache,
 } from '../../src/index.js';
+import { type BusTransport } from '../../src/extend.js';
 import { FakeClock } from './fake-clock.js';
 
 /**

@@ -2,14 +2,14 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCache,
-  defaultChannel,
   memoryTier,
   redisTier,
   type BusOptions,
-  type BusTransport,
   type CacheError,
   type TierCache,
 } from '../../src/index.js';
+import { type BusTransport } from '../../src/extend.js';
+import { defaultChannel } from '../../src/tiers/redis/coordination.js';
 import { RedisPubSubTransport } from '../../src/sync/transport.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';

@@ -8,14 +8,8 @@
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import {
-  createCache,
-  memoryTier,
-  redisTier,
-  type BusTransport,
-  type CacheError,
-  type TierCache,
-} from '../../src/index.js';
+import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
+import { type BusTransport } from '../../src/extend.js';
 import { RedisPubSubTransport } from '../../src/sync/transport.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 import { redisFixture } from '../helpers/redis-fixture.js';

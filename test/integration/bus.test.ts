@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createInvalidator, escapeGlob, type TierCache } from '../../src/index.js';
+import { createInvalidator, type TierCache } from '../../src/index.js';
+import { escapeGlob } from '../../src/tiers/redis/redis-tier.js';
 import { singleBackend } from '../helpers/backends.js';
 import { redisFixture } from '../helpers/redis-fixture.js';
 import { startRedis } from '../helpers/redis-server.js';

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createCache,
-  guardTier,
-  hasErrorCode,
-  memoryTier,
-  redisTier,
-  type CacheError,
-} from '../../src/index.js';
+import { createCache, hasErrorCode, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import { guardTier } from '../../src/extend.js';
 import { msgpackSerializer } from '../../src/serializers/msgpack.js';
 import { remoteTierConformance, type TierContext } from '../../src/testing/index.js';
 import { PATIENT, singleBackend } from '../helpers/backends.js';

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { escapeGlob } from '../../src/index.js';
+import { escapeGlob } from '../../src/tiers/redis/redis-tier.js';
 import { globMatcher } from '../../src/sync/glob.js';
 import { GLOB_CASES } from '../helpers/glob-cases.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';

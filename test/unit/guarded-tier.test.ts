@@ -1,17 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
   createCache,
-  guardTier,
   hasErrorCode,
   memoryTier,
   TierError,
   type CacheError,
   type GuardOptions,
+} from '../../src/index.js';
+import {
+  guardTier,
   type ReadHandler,
   type PreparedWrite,
   type RemoteTier,
   type StoredEntry,
-} from '../../src/index.js';
+} from '../../src/extend.js';
 import type { Entry } from '../../src/entry.js';
 import { GuardedTier } from '../../src/tiers/guarded-tier.js';
 import type { TierHooks } from '../../src/tiers/tier.js';

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   createCache,
-  guardTier,
   InvalidOptionError,
   memoryTier,
   type CacheError,
   type TierCache,
 } from '../../src/index.js';
+import { guardTier } from '../../src/extend.js';
 import { MemoryRemoteTier } from '../helpers/memory-remote-tier.js';
 
 function refusal(make: () => unknown): InvalidOptionError {

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { RedisStore, redisTier, type RedisTier } from '../../../src/index.js';
+import { redisTier, type RedisTier } from '../../../src/index.js';
+import { RedisStore } from '../../../src/tiers/redis/redis-tier.js';
 import { msgpackSerializer } from '../../../src/serializers/msgpack.js';
 import { remoteTierConformance, type TierContext } from '../../../src/testing/index.js';
 import { PATIENT, type Backend } from '../../helpers/backends.js';
