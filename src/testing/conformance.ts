@@ -71,7 +71,9 @@ function circular(): unknown {
  * relies on: round trips of entries with their instants and tags, misses, getMany alignment,
  * per-write lives, delete counts, clear() and deleteMatching() confined to the tier's own
  * keys, prepare() refusing what it cannot encode, corrupt payloads read as misses and
- * reported, raw reads (when the tier offers them) agreeing with get(), and close() twice.
+ * reported, raw reads (when the tier offers them) agreeing with get(), fill leases (when it
+ * offers them: a fill refused after a delete, clear or pattern delete that followed its read),
+ * and close() twice.
  *
  * ```ts
  * import { describe, it } from 'vitest';
@@ -368,6 +370,91 @@ export function remoteTierConformance<T extends RemoteTier>(
         assertEntry(t.decodeRaw('k', raws[2]!), entry, 'readRawMany()[2]');
       }
       assert.deepEqual(reports, [], 'nothing was reported corrupt');
+    });
+
+    test('refuses a fill when a delete, clear or pattern delete came after its read, when it offers fill leases', async ({
+      tier,
+    }) => {
+      const t = await tier();
+      if (t.getLeased === undefined || t.getManyLeased === undefined || t.fillMany === undefined) return;
+      const now = Date.now();
+      const entry = (value: unknown): Entry => ({ value, createdAt: now, expiresAt: now + 60_000 });
+      const fill = async (key: string, lease: unknown, value: unknown): Promise<boolean> => {
+        const [done] = await t.fillMany!([t.prepare(key, entry(value))], [60_000], [lease]);
+        assert.equal(typeof done, 'boolean', 'fillMany() resolves with a boolean per write');
+        return done!;
+      };
+      const probe = await t.getLeased('probe');
+      assert.equal(probe.found, undefined, 'getLeased() of a missing key finds nothing');
+      if (probe.lease === undefined) {
+        // No leases after all (a wrapper around a tier without them): fills are plain writes.
+        assert.equal(await fill('probe', undefined, 1), true, 'a fill without a lease is written');
+        return;
+      }
+      assert.equal(await fill('probe', probe.lease, 1), true, 'a fill of a key unchanged since its read');
+      assertEntry(await t.get('probe'), entry(1), 'the filled key');
+
+      const empty = await t.getLeased('gone');
+      await t.delete(['gone']);
+      assert.equal(
+        await fill('gone', empty.lease, 'older'),
+        false,
+        'a delete after the read, of a missing key',
+      );
+      assert.equal(await t.get('gone'), undefined, 'the refused fill wrote nothing');
+      assert.equal(await t.has('gone'), false, 'has() after a delete');
+
+      await write(t, ['held'], [entry('v1')], 60_000);
+      const held = await t.getLeased('held');
+      assertEntry(held.found, entry('v1'), 'getLeased() finds what get() finds');
+      await t.delete(['held']);
+      assert.equal(
+        await fill('held', held.lease, 'v1 again'),
+        false,
+        'a delete after the read of a stored key',
+      );
+      assert.equal(await t.delete(['held']), 0, 'a deleted key counts as nothing to delete');
+
+      const first = await t.getLeased('raced');
+      const second = await t.getLeased('raced');
+      assert.equal(await fill('raced', second.lease, 'second'), true, 'the first fill of two');
+      assert.equal(await fill('raced', first.lease, 'first'), false, 'a fill after another changed the key');
+      assertEntry(await t.get('raced'), entry('second'), 'the fill that won');
+
+      await write(t, ['set'], [entry('s1')], 60_000);
+      await t.delete(['set']);
+      await write(t, ['set'], [entry('s2')], 60_000);
+      assertEntry(await t.get('set'), entry('s2'), 'setMany() writes over a deleted key unconditionally');
+
+      const cleared = await t.getLeased('cleared');
+      await t.clear();
+      assert.equal(await fill('cleared', cleared.lease, 'older'), false, 'a clear() after the read');
+      const after = await t.getLeased('cleared');
+      assert.equal(await fill('cleared', after.lease, 'newer'), true, 'a read after clear() fills');
+
+      if (t.deleteMatching !== undefined) {
+        const matched = await t.getLeased('user:9');
+        await t.deleteMatching('user:*');
+        assert.equal(
+          await fill('user:9', matched.lease, 'older'),
+          false,
+          'a deleteMatching() after the read',
+        );
+      }
+
+      await write(t, ['b'], [entry('b0')], 60_000);
+      const leased = await t.getManyLeased(['a', 'b', 'c']);
+      assert.equal(leased.length, 3, 'getManyLeased() answers every key');
+      assertEntry(leased[1]!.found, entry('b0'), 'getManyLeased()[1]');
+      await t.delete(['c']);
+      const done = await t.fillMany(
+        ['a', 'b', 'c'].map((key) => t.prepare(key, entry(`${key}1`))),
+        [60_000, 60_000, 60_000],
+        leased.map((one) => one.lease),
+      );
+      assert.deepEqual(done, [true, true, false], 'fillMany() answers per write, aligned');
+      assertEntry(await t.get('b'), entry('b1'), 'the batch fill of b');
+      assert.equal(await t.get('c'), undefined, 'the refused fill of c');
     });
 
     test('keeps every value under many concurrent writes and reads', async ({ tier }) => {

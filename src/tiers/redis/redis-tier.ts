@@ -520,6 +520,8 @@ export class RedisStore implements RemoteTier, RawReads {
         for (const key of slotKeys) pipeline.set(key, generation, 'PX', life);
         return undefined;
       });
+    // Reads from now on begin after the change: their fills may go ahead.
+    this.#generation = generation;
   }
 
   // --- fill leases (see fill-leases.ts) ---------------------------------------------------------
