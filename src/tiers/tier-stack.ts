@@ -19,7 +19,7 @@ import type { ReadHandler } from './read-batch.js';
 import { copyWithLife, expiries, staleEnds, type TierLife } from './lives.js';
 import type { MemoryTier } from './memory/memory-tier.js';
 import type { MemoryStore } from './memory/memory-store.js';
-import type { PreparedWrite, RemoteTier, StoredEntry } from './tier.js';
+import { UNREAD_LEASE, type PreparedWrite, type RemoteTier, type StoredEntry } from './tier.js';
 import type { WriteMask } from './write-targets.js';
 
 /** One entry to write to every tier. */
@@ -31,6 +31,11 @@ export interface WriteItem {
   keep?: number;
   /** When the value was produced, if not now: a tagged loader result dates from the load's start. */
   createdAt?: number;
+}
+
+/** Notes that a load's read of remote tier `index` failed, unless an earlier read noted a lease. */
+function unread(leases: unknown[], index: number): void {
+  if (leases[index] === undefined) leases[index] = UNREAD_LEASE;
 }
 
 /** A write encoded for every tier before anything is written. */
@@ -213,6 +218,7 @@ export class TierStack {
       } catch (error) {
         counters.time('get', now() - started);
         this.fault(i, 'get', error, key);
+        if (leases !== undefined) unread(leases, i);
         continue;
       }
       if (found?.entry.tags !== undefined && !(await this.#tagsCurrent([found]))[0]) found = undefined;
@@ -247,6 +253,7 @@ export class TierStack {
         }
       } catch (error) {
         this.fault(i, 'getMany', error);
+        if (leases !== undefined) for (const ticket of pending) unread(leases.get(ticket.key)!, i);
         continue;
       }
       if (stored.some((hit) => hit?.entry.tags !== undefined)) {
@@ -379,19 +386,7 @@ export class TierStack {
     const plan = this.#prepare(items, undefined);
     this.#claim(plan.written);
     this.#fillMemory(plan, plan.written);
-    await Promise.all(
-      this.remotes.map(async (tier, i) => {
-        await this.#drop(plan, i);
-        const writes = plan.perTier[i]!;
-        if (writes.length === 0) return;
-        try {
-          await this.timed(i, 'set', () => tier.setMany(writes, plan.lives[i]!));
-          this.remoteCounters[i]!.sets += writes.length;
-        } catch (error) {
-          this.fault(i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
-        }
-      }),
-    );
+    await this.#writeRemotes(plan, undefined);
     return plan.written;
   }
 
@@ -405,7 +400,7 @@ export class TierStack {
   async fill(
     items: readonly WriteItem[],
     tickets: ReadonlyMap<string, FillTicket>,
-    leases: ReadonlyMap<string, readonly unknown[]> | undefined,
+    leases: ReadonlyMap<string, readonly unknown[]>,
     out: Map<string, Entry>,
   ): Promise<void> {
     const guard = this.#o.guard;
@@ -414,20 +409,38 @@ export class TierStack {
     // any more. Fresh tickets then tell whether an invalidation came while the tiers answered.
     this.#claim(plan.written);
     const watch = new Map(plan.written.map((key) => [key, guard.begin(key)]));
+    const refused = await this.#writeRemotes(plan, leases);
+    // An invalidation heard while the remote tiers answered also keeps the value out of L1.
+    const filled = plan.written.filter((key) => !refused.has(key) && guard.isCurrent(watch.get(key)!));
+    for (const ticket of watch.values()) guard.end(ticket);
+    this.#fillMemory(plan, filled);
+    for (const key of filled) out.set(key, plan.first.get(key)!);
+  }
+
+  /**
+   * Writes a plan to every remote tier at once: unconditionally, or (given `leases`) as fills
+   * that a tier with fill leases may refuse. Resolves with the keys some tier refused. A tier
+   * that cannot answer is reported and refuses nothing: L1 is still filled, as it always was.
+   */
+  async #writeRemotes(
+    plan: WritePlan,
+    leases: ReadonlyMap<string, readonly unknown[]> | undefined,
+  ): Promise<Set<string>> {
     const refused = new Set<string>();
     await Promise.all(
       this.remotes.map(async (tier, i) => {
         await this.#drop(plan, i);
         const writes = plan.perTier[i]!;
         if (writes.length === 0) return;
+        const lives = plan.lives[i]!;
         try {
           const done = await this.timed(i, 'set', () =>
-            tier.fillMany === undefined
-              ? tier.setMany(writes, plan.lives[i]!).then(() => undefined)
+            leases === undefined || tier.fillMany === undefined
+              ? tier.setMany(writes, lives).then(() => undefined)
               : tier.fillMany(
                   writes,
-                  plan.lives[i]!,
-                  writes.map((w) => leases?.get(w.key)?.[i]),
+                  lives,
+                  writes.map((write) => leases.get(write.key)?.[i]),
                 ),
           );
           let sets = writes.length;
@@ -437,18 +450,13 @@ export class TierStack {
             sets--;
           });
           this.remoteCounters[i]!.sets += sets;
-          if (sets < writes.length) this.#o.counters.fillsRefused += writes.length - sets;
+          this.#o.counters.fillsRefused += writes.length - sets;
         } catch (error) {
-          // A tier that cannot answer degrades as it always did: L1 is still filled.
           this.fault(i, 'set', error, writes.length === 1 ? writes[0]!.key : undefined);
         }
       }),
     );
-    // An invalidation heard while the remote tiers answered also keeps the value out of L1.
-    const filled = plan.written.filter((key) => !refused.has(key) && guard.isCurrent(watch.get(key)!));
-    for (const ticket of watch.values()) guard.end(ticket);
-    this.#fillMemory(plan, filled);
-    for (const key of filled) out.set(key, plan.first.get(key)!);
+    return refused;
   }
 
   /** Encodes every item for every tier, skipping keys whose ticket went stale. */

@@ -18,6 +18,13 @@ export interface Leased {
   lease: unknown;
 }
 
+/**
+ * The lease a load hands a tier's `fillMany` when its read of that tier failed (a timeout, the
+ * breaker): what the key holds is unknown, so a tier with fill leases writes only a key that
+ * holds nothing (no entry, no tombstone).
+ */
+export const UNREAD_LEASE: unique symbol = Symbol('tiercache.unreadLease');
+
 /** A write prepared (encoded) before anything is written, so encoding errors write nothing. */
 export interface PreparedWrite {
   key: string;

@@ -27,6 +27,7 @@ import { GENERATION_KEY_PREFIX } from '../../sync/reserved-keys.js';
 import { STORED_FORMAT_VERSION } from '../envelope.js';
 import type { Entry } from '../../entry.js';
 import type { RawReply } from '../read-batch.js';
+import { UNREAD_LEASE } from '../tier.js';
 import { MIN_FILL_WINDOW } from '../../loading/load-plan.js';
 
 /**
@@ -82,10 +83,12 @@ function toBody(payload: string | Uint8Array): string | Buffer {
 }
 
 /**
- * The condition a fill sends for what its read saw: '' nothing, '*' anything (the reply was not
- * kept), else the SHA-1 of the bytes, which the script compares with redis.sha1hex of the key.
+ * The condition a fill sends for what its read saw: '' nothing (also when the read failed, so
+ * that only an empty key is filled), '*' anything (the reply was not kept), else the SHA-1 of
+ * the bytes, which the script compares with redis.sha1hex of the key.
  */
-export function seenOf(lease: RedisLease | undefined): string {
+export function seenOf(lease: RedisLease | typeof UNREAD_LEASE | undefined): string {
+  if (lease === UNREAD_LEASE) return '';
   const reply = lease?.reply;
   if (reply === undefined) return '*';
   if (reply === null) return '';

@@ -15,6 +15,7 @@ import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } fro
 import type { RawReply } from '../read-batch.js';
 import {
   TierHookSlot,
+  UNREAD_LEASE,
   type Leased,
   type PreparedWrite,
   type RemoteTier,
@@ -573,11 +574,11 @@ export class RedisStore implements RemoteTier, RawReads {
         const keys = [generationKey(this.prefix, full[positions[0]!]!, cluster)];
         const args: (string | Buffer | number)[] = [];
         for (const i of positions) {
-          const lease = leases[i] as RedisLease | undefined;
+          const lease = leases[i] as RedisLease | typeof UNREAD_LEASE | undefined;
           keys.push(full[i]!);
           const ttl = ttls[i]!;
           args.push(
-            lease?.generation ?? this.#generation,
+            (lease === UNREAD_LEASE ? undefined : lease?.generation) ?? this.#generation,
             seenOf(lease),
             this.#payload(writes[i]!)[1],
             ttl === FOREVER ? '' : toPx(ttl),
