@@ -6,7 +6,7 @@
  */
 export type { Entry } from './entry.js';
 export type { Leased, PreparedWrite, RemoteTier, StoredEntry, TierHealth, TierHooks } from './tiers/tier.js';
-export { TierHookSlot } from './tiers/tier.js';
+export { TierHookSlot, UNREAD_LEASE } from './tiers/tier.js';
 export type {
   BusTransportRequest,
   LockStore,

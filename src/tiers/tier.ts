@@ -21,9 +21,10 @@ export interface Leased {
 /**
  * The lease a load hands a tier's `fillMany` when its read of that tier failed (a timeout, the
  * breaker): what the key holds is unknown, so a tier with fill leases writes only a key that
- * holds nothing (no entry, no tombstone).
+ * holds nothing (no entry, no tombstone). A registered symbol, so every build of the package
+ * (ESM, CJS, each entry point) sees the same one.
  */
-export const UNREAD_LEASE: unique symbol = Symbol('tiercache.unreadLease');
+export const UNREAD_LEASE: unique symbol = Symbol.for('tiercache.unreadLease');
 
 /** A write prepared (encoded) before anything is written, so encoding errors write nothing. */
 export interface PreparedWrite {
