@@ -11,6 +11,7 @@ export default defineConfig({
     opentelemetry: 'src/metrics/opentelemetry.ts',
     testing: 'src/testing/index.ts',
     extend: 'src/extend.ts',
+    keyv: 'src/keyv/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

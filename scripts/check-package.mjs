@@ -71,6 +71,22 @@ for (const [name, mod] of [
 for (const symbol of ['RedisStore', 'OWNED_CLIENT_OPTIONS', 'BUS_FORMAT_VERSION', 'guardTier', 'escapeGlob'])
   if (symbol in esm || symbol in cjs)
     problems.push(`tiercache exports ${symbol}, which is not for applications`);
+for (const [name, mod] of [
+  ['import', await import('tiercache/keyv')],
+  ['require', require('tiercache/keyv')],
+]) {
+  if (typeof mod.TierCacheKeyv !== 'function')
+    problems.push(`${name}('tiercache/keyv') has no TierCacheKeyv`);
+}
+{
+  // The CommonJS adapter over a cache of the CommonJS build, through Keyv itself.
+  const { default: Keyv } = await import('keyv');
+  const keyvCache = cjs.createCache();
+  const keyv = new Keyv({ store: new (require('tiercache/keyv').TierCacheKeyv)(keyvCache) });
+  await keyv.set('k', 'v');
+  if ((await keyv.get('k')) !== 'v') problems.push('tiercache/keyv does not round-trip a value through Keyv');
+  await keyvCache.close();
+}
 const { Registry } = require('prom-client');
 const registry = new Registry();
 for (const [sub, symbol] of [

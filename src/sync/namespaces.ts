@@ -110,6 +110,12 @@ export class NamespaceVersions implements SharedStateCache {
   }
 }
 
+/** One write of a namespace's `setMany` (the cache's SetManyItem). */
+export interface NamespaceItem<T = unknown> extends WriteOptions {
+  key: string;
+  value: T;
+}
+
 /** The part of a cache a namespace view calls; keys are already prefixed. */
 interface NamespaceHost {
   get<T>(key: string): Promise<T | undefined>;
@@ -119,7 +125,10 @@ interface NamespaceHost {
     options?: GetOrSetOptions,
   ): Promise<T>;
   set<T>(key: string, value: T, options?: WriteOptions): Promise<void>;
+  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]>;
+  setMany<T>(items: readonly NamespaceItem<T>[], options?: WriteOptions): Promise<void>;
   delete(key: string): Promise<boolean>;
+  deleteMany(keys: readonly string[]): Promise<number>;
   has(key: string): Promise<boolean>;
   /** True once the cache is closed: the view refuses calls then, as the cache does. */
   readonly closed: boolean;
@@ -172,6 +181,31 @@ export class CacheNamespace {
     return full === undefined ? false : this.#host.delete(full);
   }
 
+  /** Values for `keys` (aligned), in one lookup per tier; all misses while the version cannot be read. */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    this.#open('namespace.getMany');
+    const full = await this.#keys(keys);
+    return full === undefined ? keys.map(() => undefined) : this.#host.getMany<T>(full);
+  }
+
+  /** Writes many entries in one round trip per tier; skipped like `set` while the version cannot be read. */
+  async setMany<T>(items: readonly NamespaceItem<T>[], options?: WriteOptions): Promise<void> {
+    this.#open('namespace.setMany');
+    const full = await this.#keys(items.map((item) => item.key));
+    if (full !== undefined)
+      await this.#host.setMany(
+        items.map((item, i) => ({ ...item, key: full[i]! })),
+        options,
+      );
+  }
+
+  /** Removes `keys` (one round trip per tier); how many tier copies went. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    this.#open('namespace.deleteMany');
+    const full = await this.#keys(keys);
+    return full === undefined ? 0 : this.#host.deleteMany(full);
+  }
+
   async has(key: string): Promise<boolean> {
     this.#open('namespace.has');
     const full = await this.#key(key);
@@ -189,9 +223,16 @@ export class CacheNamespace {
 
   /** The full key, or undefined while the namespace's version cannot be read. */
   async #key(key: string): Promise<string | undefined> {
-    if (typeof key !== 'string' || key === '')
-      throw new InvalidKeyError(key, 'a key must be a non-empty string');
+    return (await this.#keys([key]))?.[0];
+  }
+
+  /** The full keys, or undefined while the namespace's version cannot be read. */
+  async #keys(keys: readonly string[]): Promise<string[] | undefined> {
+    if (!Array.isArray(keys)) throw new InvalidKeyError(keys, 'expected an array of keys');
+    for (const key of keys)
+      if (typeof key !== 'string' || key === '')
+        throw new InvalidKeyError(key, 'a key must be a non-empty string');
     const prefix = await this.#versions.prefixOf(this.name);
-    return prefix === undefined ? undefined : prefix + key;
+    return prefix === undefined ? undefined : keys.map((key) => prefix + key);
   }
 }
