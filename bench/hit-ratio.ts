@@ -223,15 +223,14 @@ function memoryLine(): string {
     maxWeight: Number.POSITIVE_INFINITY,
     policy: tinyLfuPolicy({ seed: SEED }),
   });
-  const policy = store.policy as TinyLfuPolicy<never>;
+  const policy = store.policy as TinyLfuPolicy;
   const sketch = policy.sketchBytes / capacity;
   const ghosts = policy.climberBytes / capacity;
-  // The node's policy fields: prev, next, region, hash, mark, referenced; 8 bytes each, as
-  // Node's V8 is built without pointer compression (small integers and booleans are not boxed).
-  const fields = 6 * 8;
+  // The policy's per-slot cells: next, prev and a state word (region, mark, kept hits), Int32 each.
+  const fields = 3 * 4;
   return (
     `Memory (tinylfu, ${capacity.toLocaleString('en-US')} entries): sketch ${sketch.toFixed(2)} B + ghosts ${ghosts.toFixed(2)} B ` +
-    `+ node fields ${fields} B = ${(sketch + ghosts + fields).toFixed(2)} B per entry (lru: the same node fields, no sketch).`
+    `+ slot links ${fields} B = ${(sketch + ghosts + fields).toFixed(2)} B per entry (lru: the same slot links, no sketch).`
   );
 }
 

@@ -37,7 +37,7 @@ import {
 } from './options.js';
 import { isDue } from './tiers/lives.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
-import type { MemoryNode, MemoryStore } from './tiers/memory/memory-store.js';
+import type { MemoryStore } from './tiers/memory/memory-store.js';
 import { claimTiers } from './tiers/claims.js';
 import { offered } from './tiers/coordination.js';
 import type { RemoteTier } from './tiers/tier.js';
@@ -223,7 +223,7 @@ export class TierCache {
     if (hit === undefined) return this.#checked(key, 'getOrSet', () => this.#getOrLoad(key, loader, options));
     if (hit === MISS) return this.#getOrLoad(key, loader, options);
     if (this.#eager || options !== undefined)
-      this.#engine.eagerCheck(key, hit.entry, loader, options, this.#memory!.ttl);
+      this.#engine.eagerCheck(key, this.#store!.entryAt(hit), loader, options, this.#memory!.ttl);
     return this.#settled(hit) as Promise<T>;
   }
 
@@ -649,30 +649,31 @@ export class TierCache {
   }
 
   /**
-   * The L1 fast path of get/getOrSet: the node on a hit, MISS on a counted miss (or for any
+   * The L1 fast path of get/getOrSet: the L1 slot on a hit, MISS on a counted miss (or for any
    * valid key when there is no L1), undefined when the key needs validating (or the cache is
    * closed) on the slow path.
    */
-  #lookup(key: string): MemoryNode | typeof MISS | undefined {
+  #lookup(key: string): number | typeof MISS | undefined {
     if (!this.#keys.plainlyValid(key) || this.#closed) return undefined;
     const store = this.#store;
     // Without L1 a valid key goes straight below, uncounted (there are no L1 counters).
     if (store === undefined) return wellFormed(key) ? MISS : undefined;
     const counters = this.#memoryCounters!;
-    const node = store.hit(key, this.#readClock());
-    if (node !== undefined) {
+    const slot = store.hit(key, this.#readClock());
+    if (slot >= 0) {
       counters.hits++;
-      return node;
+      return slot;
     }
     if (!wellFormed(key)) return undefined; // a lone surrogate: check() refuses it on the slow path
     counters.misses++;
     return MISS;
   }
 
-  /** An L1 hit's answer: one settled promise per entry, shared by its hits, unless cloning. */
-  #settled(node: MemoryNode): Promise<unknown> {
-    if (this.#clone) return new Promise((resolve) => resolve(this.#output(node.entry.value)));
-    return (node.settled ??= Promise.resolve(node.entry.value));
+  /** An L1 hit's answer: a settled promise its hits share (MemoryStore#settled), unless cloning. */
+  #settled(slot: number): Promise<unknown> {
+    const store = this.#store!;
+    if (this.#clone) return new Promise((resolve) => resolve(this.#output(store.value(slot))));
+    return store.settled(slot);
   }
 
   /** The slow path's entry: validates the key, then answers from L1 or goes below it. */

@@ -22,7 +22,7 @@ export type {
   EvictCallback,
   PolicyBounds,
   PolicyFactory,
-  PolicyNode,
+  PolicySlots,
 } from './tiers/memory/policy.js';
 export type { BusTransport } from './sync/transport.js';
 export { STORED_FORMAT_VERSION, decodeStored, toWire } from './tiers/envelope.js';

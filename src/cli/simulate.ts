@@ -114,7 +114,7 @@ export function replay(trace: Trace, capacity: number, policy: PolicyFactory, wa
   let hits = 0;
   for (let i = 0; i < ids.length; i++) {
     const key = keys[ids[i]!]!;
-    if (store.get(key, 0) !== undefined) {
+    if (store.hit(key, 0) >= 0) {
       if (i >= warmup) hits++;
     } else {
       store.set(key, ENTRY, 1);

@@ -1,20 +1,25 @@
-import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicyNode } from './policy.js';
+import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicySlots } from './policy.js';
+import { SlotLinks } from './slot-links.js';
+
+const QUEUE = 0;
+const RESIDENT = 1;
 
 /**
- * Plain least-recently-used: a doubly linked list through the nodes, most recent at the head.
- * Kept as the baseline and for recency-only workloads.
+ * Plain least-recently-used: one queue of slots, most recent at its end. Kept as the baseline
+ * and for recency-only workloads.
  */
-export class LruPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
+export class LruPolicy implements EvictionPolicy {
   readonly name = 'lru';
-  #head: PolicyNode | null = null;
-  #tail: PolicyNode | null = null;
+  readonly #links = new SlotLinks(1, 0);
   #size = 0;
   #weight = 0;
   readonly #bounds: PolicyBounds;
-  readonly #evict: EvictCallback<N>;
+  readonly #slots: PolicySlots;
+  readonly #evict: EvictCallback;
 
-  constructor(bounds: PolicyBounds, evict: EvictCallback<N>) {
+  constructor(bounds: PolicyBounds, slots: PolicySlots, evict: EvictCallback) {
     this.#bounds = bounds;
+    this.#slots = slots;
     this.#evict = evict;
   }
 
@@ -26,10 +31,17 @@ export class LruPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return this.#weight;
   }
 
-  onHit(node: N): void {
-    if (this.#head === node) return;
-    this.#unlink(node);
-    this.#pushHead(node);
+  /** 1 when `slot` is resident, else 0. */
+  regionOf(slot: number): number {
+    return this.#links.state(slot);
+  }
+
+  grow(capacity: number): void {
+    this.#links.grow(capacity);
+  }
+
+  onHit(slot: number): void {
+    this.#links.moveToMru(QUEUE, slot);
   }
 
   onMiss(_key: string): void {}
@@ -38,61 +50,43 @@ export class LruPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return 0;
   }
 
-  add(node: N): void {
-    this.#pushHead(node);
-    node.region = 1;
+  add(slot: number): void {
+    if (this.#links.state(slot) === RESIDENT) return;
+    this.#links.pushMru(QUEUE, slot);
+    this.#links.setState(slot, RESIDENT);
     this.#size++;
-    this.#weight += node.weight;
+    this.#weight += this.#slots.weight(slot);
     this.#enforce();
   }
 
-  updateWeight(node: N, previousWeight: number): void {
-    this.#weight += node.weight - previousWeight;
+  updateWeight(slot: number, previousWeight: number): void {
+    if (this.#links.state(slot) !== RESIDENT) return;
+    this.#weight += this.#slots.weight(slot) - previousWeight;
     this.#enforce();
   }
 
-  remove(node: N): void {
-    if (node.region === 0) return;
-    this.#unlink(node);
-    node.region = 0;
+  remove(slot: number): void {
+    if (this.#links.state(slot) !== RESIDENT) return;
+    this.#links.unlink(slot);
+    this.#links.setState(slot, 0);
     this.#size--;
-    this.#weight -= node.weight;
+    this.#weight -= this.#slots.weight(slot);
   }
 
   clear(): void {
-    for (let node = this.#head; node !== null;) {
-      const next = node.next;
-      node.prev = node.next = null;
-      node.region = 0;
-      node = next;
-    }
-    this.#head = this.#tail = null;
+    const links = this.#links;
+    links.clear(QUEUE, (slot) => links.setState(slot, 0));
     this.#size = 0;
     this.#weight = 0;
   }
 
   #enforce(): void {
     const { maxEntries, maxWeight } = this.#bounds;
-    while ((this.#size > maxEntries || this.#weight > maxWeight) && this.#tail !== null) {
-      const victim = this.#tail as N;
+    while (this.#size > maxEntries || this.#weight > maxWeight) {
+      const victim = this.#links.lru(QUEUE);
+      if (victim < 0) break;
       this.remove(victim);
       this.#evict(victim);
     }
-  }
-
-  #pushHead(node: PolicyNode): void {
-    node.prev = null;
-    node.next = this.#head;
-    if (this.#head !== null) this.#head.prev = node;
-    this.#head = node;
-    if (this.#tail === null) this.#tail = node;
-  }
-
-  #unlink(node: PolicyNode): void {
-    if (node.prev !== null) node.prev.next = node.next;
-    else this.#head = node.next;
-    if (node.next !== null) node.next.prev = node.prev;
-    else this.#tail = node.prev;
-    node.prev = node.next = null;
   }
 }

@@ -1,30 +1,6 @@
 import type { Entry, RemovalReason } from '../../entry.js';
 import { hashKey } from '../../internal/hash.js';
-import type { EvictionPolicy, PolicyFactory, PolicyNode } from './policy.js';
-
-export class MemoryNode implements PolicyNode {
-  readonly key: string;
-  readonly hash: number;
-  entry: Entry;
-  weight: number;
-  prev: PolicyNode | null = null;
-  next: PolicyNode | null = null;
-  region = 0;
-  mark = -1;
-  referenced = false;
-  /**
-   * `Promise.resolve(entry.value)`, made at the first hit that asks and reused by the next ones:
-   * allocating a promise per hit was a visible share of an L1 hit. Cleared when the value changes.
-   */
-  settled: Promise<unknown> | undefined = undefined;
-
-  constructor(key: string, entry: Entry, weight: number) {
-    this.key = key;
-    this.hash = hashKey(key);
-    this.entry = entry;
-    this.weight = weight;
-  }
-}
+import type { EvictionPolicy, PolicyFactory, PolicySlots } from './policy.js';
 
 export interface MemoryStoreOptions {
   maxEntries: number;
@@ -34,33 +10,81 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * The L1 map. Lookups are one Map#get plus an expiry compare; expired nodes are dropped when
- * touched, and otherwise leave through eviction, so no timers run per entry.
+ * Settled promises kept for hits, at most this many per store (see `settled`). A power of two.
+ * At 1,000 entries every slot has its own; at 100,000 the hottest keys mostly keep theirs.
+ */
+const PROMISE_SLOTS = 8_192;
+
+/** Slots the store starts with and grows by at least. */
+const MIN_SLOTS = 64;
+
+/**
+ * The L1 map, laid out as arrays indexed by slot rather than an object per entry (see
+ * docs/l1.md#storage): a Map from key to slot, then per slot its key and value in plain arrays
+ * and its expiry and creation instants side by side in one Float64Array. An entry with tags or a
+ * stale period keeps its whole `Entry` in the value array instead, marked by a NaN creation
+ * instant; most entries have neither, and cost no object of their own. The policy keeps its
+ * links and marks per slot in typed arrays too. Freed slots are chained through the value
+ * array and reused before the arrays grow; they grow by doubling up to `maxEntries` + 1 (the
+ * newcomer is added before the policy evicts).
+ *
+ * Lookups are one Map#get plus an expiry compare; expired entries are dropped when touched, and
+ * otherwise leave through eviction, so no timers run per entry.
  */
 export class MemoryStore {
-  readonly #map = new Map<string, MemoryNode>();
-  readonly #policy: EvictionPolicy<MemoryNode>;
+  readonly #map = new Map<string, number>();
+  readonly #policy: EvictionPolicy;
   readonly #onRemove: MemoryStoreOptions['onRemove'];
+  readonly #maxSlots: number;
+  #capacity = 0;
+  /** Slots handed out at least once (0 … used-1); the rest are untouched. */
+  #used = 0;
+  /** The first free slot (each free slot's value is the next), or -1. */
+  #free = -1;
+  #keys: (string | undefined)[] = [];
+  #values: unknown[] = [];
+  /** Per slot: expiresAt at 2 × slot, createdAt (NaN when the value array holds the Entry) after. */
+  #times = new Float64Array(0);
+  /** Per slot weights, made at the first weight other than 1. */
+  #weights: Float64Array | undefined;
+  readonly #promises: (Promise<unknown> | undefined)[];
+  /** slot + 1 of the slot whose promise each `#promises` cell holds; 0 for none. */
+  readonly #promiseOwners: Int32Array;
+  readonly #promiseMask: number;
   evictions = 0;
   /**
    * Set by a cache that tags entries: true when a tagged entry's tag was invalidated after it
-   * was created. Asked only for entries with tags, so untagged hits pay one property check.
+   * was created. Asked only for entries with tags, so untagged hits pay nothing for it.
    */
   tagged: ((entry: Entry) => boolean) | undefined;
 
   constructor(options: MemoryStoreOptions) {
     this.#onRemove = options.onRemove;
-    this.#policy = options.policy<MemoryNode>(
+    this.#maxSlots = options.maxEntries + 1;
+    const promiseSlots = Math.min(
+      PROMISE_SLOTS,
+      2 ** Math.ceil(Math.log2(Math.min(this.#maxSlots, 2 ** 30))),
+    );
+    this.#promises = new Array<Promise<unknown> | undefined>(promiseSlots).fill(undefined);
+    this.#promiseOwners = new Int32Array(promiseSlots);
+    this.#promiseMask = promiseSlots - 1;
+    const slots: PolicySlots = {
+      hash: (slot) => hashKey(this.#keys[slot]!),
+      weight: (slot) => (this.#weights === undefined ? 1 : this.#weights[slot]!),
+    };
+    this.#policy = options.policy(
       { maxEntries: options.maxEntries, maxWeight: options.maxWeight },
-      (node) => {
-        this.#map.delete(node.key);
+      slots,
+      (slot) => {
+        const key = this.#keys[slot]!;
+        this.#map.delete(key);
         this.evictions++;
-        this.#onRemove?.(node.key, node.entry, 'evict');
+        this.#release(slot, key, 'evict');
       },
     );
   }
 
-  get policy(): EvictionPolicy<MemoryNode> {
+  get policy(): EvictionPolicy {
     return this.#policy;
   }
 
@@ -72,41 +96,76 @@ export class MemoryStore {
     return this.#policy.weight;
   }
 
-  /** The live entry for `key`, recording the access with the policy. */
-  get(key: string, now: number): Entry | undefined {
-    return this.hit(key, now)?.entry;
+  /** Slots the arrays hold now (they grow with the entries, up to maxEntries + 1). */
+  get capacity(): number {
+    return this.#capacity;
   }
 
-  /** `get`, answering with the live entry's node. */
-  hit(key: string, now: number): MemoryNode | undefined {
-    const node = this.#map.get(key);
-    if (node === undefined) {
+  /** The live entry for `key`, recording the access with the policy. */
+  get(key: string, now: number): Entry | undefined {
+    const slot = this.hit(key, now);
+    return slot < 0 ? undefined : this.#entry(slot);
+  }
+
+  /** `get` answering with the live entry's slot (-1 on a miss): read it with `value`/`settled`. */
+  hit(key: string, now: number): number {
+    const slot = this.#map.get(key);
+    if (slot === undefined) {
       this.#policy.onMiss(key);
-      return undefined;
+      return -1;
     }
-    if (node.entry.expiresAt <= now) {
+    const times = this.#times;
+    const createdAt = times[2 * slot + 1]!;
+    if (times[2 * slot]! <= now) {
       // A stale copy (grace, fail-safe) stays until its stale period ends; it is a miss here
       // and is reached through peekStale by the loading path.
-      if (!((node.entry.staleUntil ?? 0) > now)) this.#drop(node, 'expire');
+      if (!(createdAt !== createdAt && ((this.#values[slot] as Entry).staleUntil ?? 0) > now))
+        this.#drop(slot, 'expire');
       this.#policy.onMiss(key);
-      return undefined;
+      return -1;
     }
-    if (node.entry.tags !== undefined && this.tagged?.(node.entry)) {
-      this.#drop(node, 'invalidate');
+    if (createdAt !== createdAt && this.#invalidated(this.#values[slot] as Entry)) {
+      this.#drop(slot, 'invalidate');
       this.#policy.onMiss(key);
-      return undefined;
+      return -1;
     }
-    this.#policy.onHit(node);
-    return node;
+    this.#policy.onHit(slot);
+    return slot;
+  }
+
+  /** The value in a live slot `hit` answered with. */
+  value(slot: number): unknown {
+    const value = this.#values[slot];
+    const createdAt = this.#times[2 * slot + 1]!;
+    return createdAt === createdAt ? value : (value as Entry).value;
+  }
+
+  /**
+   * `Promise.resolve(value(slot))`, shared by the slot's next hits while it keeps its value, so a
+   * hit allocates nothing. Kept in a small table indexed by slot (two slots that share a cell
+   * take turns), not per entry: a promise per entry read was 56 bytes, a fifth of an entry.
+   */
+  settled(slot: number): Promise<unknown> {
+    const cell = slot & this.#promiseMask;
+    if (this.#promiseOwners[cell] === slot + 1) return this.#promises[cell]!;
+    const promise = Promise.resolve(this.value(slot));
+    this.#promises[cell] = promise;
+    this.#promiseOwners[cell] = slot + 1;
+    return promise;
+  }
+
+  /** The entry in a live slot `hit` answered with. */
+  entryAt(slot: number): Entry {
+    return this.#entry(slot);
   }
 
   /** The entry for `key` if it is live or still within its stale period; no access is counted. */
   peekStale(key: string, now: number): Entry | undefined {
-    const node = this.#map.get(key);
-    if (node === undefined) return undefined;
-    const entry = node.entry;
+    const slot = this.#map.get(key);
+    if (slot === undefined) return undefined;
+    const entry = this.#entry(slot);
     // A tag invalidation says the value is wrong, not old: it is never served stale either.
-    if (entry.tags !== undefined && this.tagged?.(entry)) return undefined;
+    if (this.#invalidated(entry)) return undefined;
     return entry.expiresAt > now || (entry.staleUntil ?? 0) > now ? entry : undefined;
   }
 
@@ -121,62 +180,68 @@ export class MemoryStore {
     return times <= 0 || this.frequency(key) >= times;
   }
 
-  /** The policy's frequency estimate for `key`, counting hits it keeps on a resident node. */
+  /** The policy's frequency estimate for `key`, counting hits it keeps for a resident slot. */
   frequency(key: string): number {
     return this.#policy.frequency(key, this.#map.get(key));
   }
 
-  /** Whether `key` has a node (live or expired); no access is counted. */
+  /** Whether `key` has a slot (live or expired); no access is counted. */
   has(key: string): boolean {
     return this.#map.has(key);
   }
 
   /** The live entry for `key` without counting an access. */
   peek(key: string, now: number): Entry | undefined {
-    const node = this.#map.get(key);
-    if (node === undefined || node.entry.expiresAt <= now) return undefined;
-    if (node.entry.tags !== undefined && this.tagged?.(node.entry)) return undefined;
-    return node.entry;
+    const slot = this.#map.get(key);
+    if (slot === undefined || this.#times[2 * slot]! <= now) return undefined;
+    const entry = this.#entry(slot);
+    return this.#invalidated(entry) ? undefined : entry;
   }
 
   set(key: string, entry: Entry, weight: number): void {
     const existing = this.#map.get(key);
     if (existing !== undefined) {
-      const previous = existing.entry;
-      const previousWeight = existing.weight;
-      existing.entry = entry;
-      existing.settled = undefined;
-      existing.weight = weight;
-      this.#onRemove?.(key, previous, 'replace');
+      const previous = this.#onRemove === undefined ? undefined : this.#entry(existing);
+      const previousWeight = this.#weightOf(existing);
+      this.#write(existing, entry, weight);
+      if (previous !== undefined) this.#onRemove!(key, previous, 'replace');
       this.#policy.onHit(existing);
       if (weight !== previousWeight) this.#policy.updateWeight(existing, previousWeight);
       return;
     }
-    const node = new MemoryNode(key, entry, weight);
-    this.#map.set(key, node);
-    this.#policy.add(node);
+    const slot = this.#allocate();
+    this.#keys[slot] = key;
+    this.#write(slot, entry, weight);
+    this.#map.set(key, slot);
+    this.#policy.add(slot);
   }
 
   delete(key: string, reason: RemovalReason = 'delete'): boolean {
-    const node = this.#map.get(key);
-    if (node === undefined) return false;
-    this.#drop(node, reason);
+    const slot = this.#map.get(key);
+    if (slot === undefined) return false;
+    this.#drop(slot, reason);
     return true;
   }
 
   clear(reason: RemovalReason = 'delete'): void {
     const onRemove = this.#onRemove;
-    if (onRemove !== undefined) for (const node of this.#map.values()) onRemove(node.key, node.entry, reason);
+    if (onRemove !== undefined) for (const [key, slot] of this.#map) onRemove(key, this.#entry(slot), reason);
     this.#map.clear();
     this.#policy.clear();
+    this.#keys.fill(undefined);
+    this.#values.fill(undefined);
+    void this.#promises.fill(undefined);
+    this.#promiseOwners.fill(0);
+    this.#used = 0;
+    this.#free = -1;
   }
 
   /** Drops every entry `matches` accepts, with `reason`; how many went. O(entries). */
   deleteWhere(matches: (key: string, entry: Entry) => boolean, reason: RemovalReason): number {
     let removed = 0;
-    for (const node of [...this.#map.values()]) {
-      if (matches(node.key, node.entry)) {
-        this.#drop(node, reason);
+    for (const [key, slot] of [...this.#map]) {
+      if (matches(key, this.#entry(slot))) {
+        this.#drop(slot, reason);
         removed++;
       }
     }
@@ -185,9 +250,13 @@ export class MemoryStore {
 
   /** Shortens every entry's life to end by `until` at the latest. O(entries). */
   capExpiry(until: number): void {
-    for (const node of this.#map.values()) {
-      const { entry } = node;
-      if (entry.expiresAt > until) node.entry = { ...entry, expiresAt: until };
+    const times = this.#times;
+    for (const slot of this.#map.values()) {
+      if (!(times[2 * slot]! > until)) continue;
+      times[2 * slot] = until;
+      const createdAt = times[2 * slot + 1]!;
+      if (createdAt !== createdAt)
+        this.#values[slot] = { ...(this.#values[slot] as Entry), expiresAt: until };
     }
   }
 
@@ -195,9 +264,85 @@ export class MemoryStore {
     return this.#map.keys();
   }
 
-  #drop(node: MemoryNode, reason: RemovalReason): void {
-    this.#map.delete(node.key);
-    this.#policy.remove(node);
-    this.#onRemove?.(node.key, node.entry, reason);
+  #invalidated(entry: Entry): boolean {
+    return entry.tags !== undefined && this.tagged !== undefined && this.tagged(entry);
   }
+
+  #entry(slot: number): Entry {
+    const createdAt = this.#times[2 * slot + 1]!;
+    if (createdAt !== createdAt) return this.#values[slot] as Entry;
+    return { value: this.#values[slot], createdAt, expiresAt: this.#times[2 * slot]! };
+  }
+
+  #weightOf(slot: number): number {
+    return this.#weights === undefined ? 1 : this.#weights[slot]!;
+  }
+
+  #write(slot: number, entry: Entry, weight: number): void {
+    const rich = entry.tags !== undefined || entry.staleUntil !== undefined;
+    this.#values[slot] = rich ? entry : entry.value;
+    this.#times[2 * slot] = entry.expiresAt;
+    this.#times[2 * slot + 1] = rich ? Number.NaN : entry.createdAt;
+    if (weight !== 1 && this.#weights === undefined) this.#weights = new Float64Array(this.#capacity).fill(1);
+    if (this.#weights !== undefined) this.#weights[slot] = weight;
+    this.#forgetPromise(slot);
+  }
+
+  #forgetPromise(slot: number): void {
+    const cell = slot & this.#promiseMask;
+    if (this.#promiseOwners[cell] !== slot + 1) return;
+    this.#promiseOwners[cell] = 0;
+    this.#promises[cell] = undefined;
+  }
+
+  #allocate(): number {
+    const free = this.#free;
+    if (free >= 0) {
+      this.#free = this.#values[free] as number;
+      return free;
+    }
+    if (this.#used === this.#capacity) this.#grow();
+    return this.#used++;
+  }
+
+  #grow(): void {
+    const capacity = Math.min(this.#maxSlots, Math.max(MIN_SLOTS, 2 * this.#capacity));
+    if (capacity <= this.#capacity) throw new RangeError(`the L1 store is full (${this.#capacity} slots)`);
+    this.#keys = grown(this.#keys, capacity);
+    this.#values = grown(this.#values, capacity);
+    const times = new Float64Array(2 * capacity);
+    times.set(this.#times);
+    this.#times = times;
+    if (this.#weights !== undefined) {
+      const weights = new Float64Array(capacity).fill(1);
+      weights.set(this.#weights);
+      this.#weights = weights;
+    }
+    this.#capacity = capacity;
+    this.#policy.grow(capacity);
+  }
+
+  #drop(slot: number, reason: RemovalReason): void {
+    const key = this.#keys[slot]!;
+    this.#map.delete(key);
+    this.#policy.remove(slot);
+    this.#release(slot, key, reason);
+  }
+
+  /** Frees a slot the policy no longer holds, reporting its entry as removed for `reason`. */
+  #release(slot: number, key: string, reason: RemovalReason): void {
+    const entry = this.#onRemove === undefined ? undefined : this.#entry(slot);
+    this.#forgetPromise(slot);
+    this.#keys[slot] = undefined;
+    this.#values[slot] = this.#free;
+    this.#free = slot;
+    if (entry !== undefined) this.#onRemove!(key, entry, reason);
+  }
+}
+
+/** `items` copied into a packed array of `capacity` cells (a sparse one would be a hash table). */
+function grown<T>(items: readonly T[], capacity: number): (T | undefined)[] {
+  const copy = new Array<T | undefined>(capacity).fill(undefined);
+  for (let i = 0; i < items.length; i++) copy[i] = items[i];
+  return copy;
 }

@@ -1,13 +1,10 @@
 import { describe, InvalidOptionError } from '../../errors.js';
 import { LruPolicy } from './lru-policy.js';
-import type { EvictCallback, PolicyBounds, PolicyFactory, PolicyNode } from './policy.js';
+import type { PolicyFactory } from './policy.js';
 import { tinyLfuPolicy } from './tinylfu-policy.js';
 
 /** Plain LRU as a `PolicyFactory`. */
-export const lruPolicy: PolicyFactory = <N extends PolicyNode>(
-  bounds: PolicyBounds,
-  evict: EvictCallback<N>,
-) => new LruPolicy<N>(bounds, evict);
+export const lruPolicy: PolicyFactory = (bounds, slots, evict) => new LruPolicy(bounds, slots, evict);
 
 /** The built-in policies by name. `tinylfu` (adaptive W-TinyLFU) is the default for L1. */
 export const policies = Object.freeze({

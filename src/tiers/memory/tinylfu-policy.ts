@@ -7,7 +7,8 @@ import {
   type HitRatioClimberSettings,
   type WindowClimber,
 } from './hill-climber.js';
-import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicyFactory, PolicyNode } from './policy.js';
+import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicyFactory, PolicySlots } from './policy.js';
+import { SlotLinks } from './slot-links.js';
 
 /**
  * W-TinyLFU (Einziger, Friedman, Manes, "TinyLFU: A Highly Efficient Cache Admission Policy",
@@ -30,12 +31,22 @@ import type { EvictCallback, EvictionPolicy, PolicyBounds, PolicyFactory, Policy
  * Both bounds hold at once: each region's limit is its share of `maxEntries` and of `maxWeight`.
  * A node heavier than `maxWeight` on its own is rejected as soon as it is added.
  *
- * The hit path is a sketch increment (one 64-byte block, hash read from the node) plus a few
- * link updates; it never allocates.
+ * Per slot the policy keeps links and one state word in a `SlotLinks` (see STATE below); the
+ * hit path updates that word and, outside the protected region, a few links. It never
+ * allocates.
  */
 const WINDOW = 1;
 const PROBATION = 2;
 const PROTECTED = 3;
+
+/**
+ * A slot's state word: bits 0–1 its region (0 when not resident), bit 2 the second-chance mark
+ * (read since it last reached protected's recent end), bits 3–6 the hits kept for it, bits 7–30
+ * the sketch epoch (mod 2^24) those hits belong to.
+ */
+const REGION = 3;
+const REFERENCED = 4;
+const EPOCH_MASK = 0xffffff;
 
 /** Candidates at least this frequent that lose are sometimes admitted anyway (Caffeine: 6). */
 const ADMIT_HASHDOS_THRESHOLD = 6;
@@ -91,15 +102,17 @@ export interface TinyLfuOptions {
   seed?: number | undefined;
 }
 
-export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
+export class TinyLfuPolicy implements EvictionPolicy {
   readonly name = 'tinylfu';
   readonly #bounds: PolicyBounds;
-  readonly #evict: EvictCallback<N>;
+  readonly #slots: PolicySlots;
+  readonly #evict: EvictCallback;
   readonly #sketch: FrequencySketch;
   readonly #climber: WindowClimber | null;
-  readonly #window = new AccessQueue();
-  readonly #probation = new AccessQueue();
-  readonly #protected = new AccessQueue();
+  readonly #links = new SlotLinks(4, 0);
+  readonly #window: AccessQueue;
+  readonly #probation: AccessQueue;
+  readonly #protected: AccessQueue;
   readonly #minWindowShare: number;
   readonly #maxWindowShare: number;
   /** Probation's share, kept as the window and protected trade capacity (as in Caffeine). */
@@ -116,9 +129,13 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   #full = false;
   #random: number;
 
-  constructor(bounds: PolicyBounds, evict: EvictCallback<N>, options: TinyLfuOptions = {}) {
+  constructor(bounds: PolicyBounds, slots: PolicySlots, evict: EvictCallback, options: TinyLfuOptions = {}) {
     this.#bounds = bounds;
+    this.#slots = slots;
     this.#evict = evict;
+    this.#window = new AccessQueue(WINDOW, this.#links, slots);
+    this.#probation = new AccessQueue(PROBATION, this.#links, slots);
+    this.#protected = new AccessQueue(PROTECTED, this.#links, slots);
     const { maxEntries, maxWeight } = bounds;
     const sketchCapacity = Number.isFinite(maxEntries) ? maxEntries : Math.min(maxWeight, 1_024);
     this.#random = mix32(options.seed ?? Math.floor(Math.random() * 0x7fffffff)) || 1;
@@ -158,36 +175,49 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return this.#climber?.byteSize ?? 0;
   }
 
-  onHit(node: N): void {
-    // A resident key's hits are kept on its node (4 bits, with the sketch epoch they belong
-    // to) instead of going to the sketch, whose random access was most of a hit's cost; they
-    // join the sketch's estimate when the node competes for admission and are applied to the
-    // sketch when the node leaves, so its frequency outlives its residency.
+  /** The region `slot` is in (0 when not resident; 1 window, 2 probation, 3 protected). */
+  regionOf(slot: number): number {
+    return this.#links.state(slot) & REGION;
+  }
+
+  grow(capacity: number): void {
+    this.#links.grow(capacity);
+  }
+
+  onHit(slot: number): void {
+    // A resident key's hits are kept in its state word (4 bits, with the sketch epoch they
+    // belong to) instead of going to the sketch, whose random access was most of a hit's cost;
+    // they join the sketch's estimate when the slot competes for admission and are applied to
+    // the sketch when it leaves, so its frequency outlives its residency.
+    const links = this.#links;
     const sketch = this.#sketch;
-    const pending = deferredHits(node, sketch.epoch);
+    let state = links.state(slot);
+    const epoch = sketch.epoch & EPOCH_MASK;
+    const pending = deferredHits(state, epoch);
     if (pending < 15) {
-      node.mark = sketch.epoch * 16 + pending + 1;
+      state = (state & (REGION | REFERENCED)) | ((pending + 1) << 3) | (epoch << 7);
       sketch.countDeferred();
     }
     if (this.#full) this.#climber?.onHit();
-    switch (node.region) {
+    switch (state & REGION) {
       case WINDOW:
-        this.#window.moveToMru(node);
+        links.setState(slot, state);
+        links.moveToMru(WINDOW, slot);
         break;
       case PROBATION:
-        if (node.weight > this.#protectedMaxWeight) {
-          this.#probation.moveToMru(node);
+        links.setState(slot, state);
+        if (this.#slots.weight(slot) > this.#protectedMaxWeight) {
+          links.moveToMru(PROBATION, slot);
           break;
         }
-        this.#probation.unlink(node);
-        this.#protected.pushMru(node);
-        node.region = PROTECTED;
+        this.#probation.unlink(slot);
+        this.#protected.pushMru(slot);
         this.#demoteFromProtected();
         break;
       case PROTECTED:
         // The largest region, so the one where relinking on every hit costs most: it is
         // ordered by second chance instead (see AccessQueue.coldest).
-        node.referenced = true;
+        links.setState(slot, state | REFERENCED);
         break;
     }
   }
@@ -199,25 +229,26 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   }
 
   /** The sketch's estimate, counting the doorkeeper's first sighting (0 … 16). */
-  frequency(key: string, node?: N): number {
-    return node !== undefined && node.region !== 0
-      ? this.#frequencyOf(node)
+  frequency(key: string, slot?: number): number {
+    return slot !== undefined && slot >= 0 && this.regionOf(slot) !== 0
+      ? this.#frequencyOf(slot)
       : this.#sketch.frequency(hashKey(key));
   }
 
-  /** `frequency` for a hash already computed (e.g. a node's). */
+  /** `frequency` for a hash already computed. */
   frequencyOfHash(hash: number): number {
     return this.#sketch.frequency(hash);
   }
 
-  add(node: N): void {
-    if (node.region !== 0) return;
-    node.region = WINDOW;
-    this.#window.pushMru(node);
+  add(slot: number): void {
+    if (this.regionOf(slot) !== 0) return;
+    this.#links.setState(slot, 0);
+    this.#window.pushMru(slot);
     this.#size++;
-    this.#weight += node.weight;
-    if (node.weight > this.#bounds.maxWeight) {
-      this.#evictNode(node);
+    const weight = this.#slots.weight(slot);
+    this.#weight += weight;
+    if (weight > this.#bounds.maxWeight) {
+      this.#evictSlot(slot);
       return;
     }
     if (this.#size > this.#sketch.capacity && !Number.isFinite(this.#bounds.maxEntries)) {
@@ -227,28 +258,31 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     this.#climb();
   }
 
-  updateWeight(node: N, previousWeight: number): void {
-    if (node.region === 0) return;
-    const delta = node.weight - previousWeight;
+  updateWeight(slot: number, previousWeight: number): void {
+    const region = this.regionOf(slot);
+    if (region === 0) return;
+    const weight = this.#slots.weight(slot);
+    const delta = weight - previousWeight;
     this.#weight += delta;
-    this.#queueOf(node).weight += delta;
-    if (node.weight > this.#bounds.maxWeight) {
-      this.#evictNode(node);
+    this.#queue(region).weight += delta;
+    if (weight > this.#bounds.maxWeight) {
+      this.#evictSlot(slot);
       return;
     }
-    if (node.region === PROTECTED) this.#demoteFromProtected();
+    if (region === PROTECTED) this.#demoteFromProtected();
     this.#evictEntries();
   }
 
-  remove(node: N): void {
-    if (node.region === 0) return;
-    const pending = deferredHits(node, this.#sketch.epoch);
-    if (pending > 0) this.#sketch.applyDeferred(node.hash, pending);
-    node.mark = -1;
-    this.#queueOf(node).unlink(node);
-    node.region = 0;
+  remove(slot: number): void {
+    const state = this.#links.state(slot);
+    const region = state & REGION;
+    if (region === 0) return;
+    const pending = deferredHits(state, this.#sketch.epoch & EPOCH_MASK);
+    if (pending > 0) this.#sketch.applyDeferred(this.#slots.hash(slot), pending);
+    this.#queue(region).unlink(slot);
+    this.#links.setState(slot, 0);
     this.#size--;
-    this.#weight -= node.weight;
+    this.#weight -= this.#slots.weight(slot);
   }
 
   clear(): void {
@@ -262,39 +296,34 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     this.#climber?.reset();
   }
 
-  #queueOf(node: PolicyNode): AccessQueue {
-    return node.region === WINDOW
-      ? this.#window
-      : node.region === PROBATION
-        ? this.#probation
-        : this.#protected;
+  #queue(region: number): AccessQueue {
+    return region === WINDOW ? this.#window : region === PROBATION ? this.#probation : this.#protected;
   }
 
   #overBounds(): boolean {
     return this.#size > this.#bounds.maxEntries || this.#weight > this.#bounds.maxWeight;
   }
 
-  /** Evicts `node`; `from` says which side lost (for the climber), 0 for a plain rejection. */
-  #evictNode(node: PolicyNode, from = 0): void {
+  /** Evicts `slot`; `from` says which side lost (for the climber), 0 for a plain rejection. */
+  #evictSlot(slot: number, from = 0): void {
     if (from !== 0) {
       this.#full = true;
-      this.#climber?.onEvict(node.hash, from !== WINDOW);
+      this.#climber?.onEvict(this.#slots.hash(slot), from !== WINDOW);
     }
-    this.remove(node as N);
-    this.#evict(node as N);
+    this.remove(slot);
+    this.#evict(slot);
   }
 
   /** Moves the window's overflow into probation, then evicts from main until the bounds hold. */
   #evictEntries(): void {
     const window = this.#window;
-    let candidate: PolicyNode | null = null;
+    let candidate = -1;
     while (window.count > this.#windowMaxEntries || window.weight > this.#windowMaxWeight) {
-      const node = window.lru();
-      if (node === null) break;
-      window.unlink(node);
-      this.#probation.pushMru(node);
-      node.region = PROBATION;
-      candidate ??= node;
+      const slot = window.lru();
+      if (slot < 0) break;
+      window.unlink(slot);
+      this.#probation.pushMru(slot);
+      if (candidate < 0) candidate = slot;
     }
     if (this.#overBounds()) this.#evictFromMain(candidate);
   }
@@ -302,20 +331,21 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
   /**
    * Caffeine's `evictFromMain`: candidates are taken from the new arrivals in probation (then the
    * window), victims from probation's LRU end (then protected, then the window); each round
-   * evicts whichever of the two the sketch has seen less.
+   * evicts whichever of the two the sketch has seen less. Slots are -1 for none.
    */
-  #evictFromMain(first: PolicyNode | null): void {
+  #evictFromMain(first: number): void {
     const maxWeight = this.#bounds.maxWeight;
+    const slots = this.#slots;
     let candidate = first;
     let candidateQueue = PROBATION;
     let victimQueue = PROBATION;
     let victim = this.#probation.lru();
     while (this.#overBounds()) {
-      if (candidate === null && candidateQueue === PROBATION) {
+      if (candidate < 0 && candidateQueue === PROBATION) {
         candidate = this.#window.lru();
         candidateQueue = WINDOW;
       }
-      if (candidate === null && victim === null) {
+      if (candidate < 0 && victim < 0) {
         if (victimQueue === PROBATION) {
           victim = this.#protected.lru();
           victimQueue = PROTECTED;
@@ -328,51 +358,46 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
         }
         break;
       }
-      if (victim !== null && victim.weight === 0) {
-        victim = this.#next(victim);
+      if (victim >= 0 && slots.weight(victim) === 0) {
+        victim = this.#links.after(victim);
         continue;
       }
-      if (candidate !== null && candidate.weight === 0) {
-        candidate = this.#next(candidate);
+      if (candidate >= 0 && slots.weight(candidate) === 0) {
+        candidate = this.#links.after(candidate);
         continue;
       }
-      if (victim === null) {
-        const evicted = candidate!;
-        candidate = this.#next(evicted);
-        this.#evictNode(evicted, WINDOW);
+      if (victim < 0) {
+        const evicted = candidate;
+        candidate = this.#links.after(evicted);
+        this.#evictSlot(evicted, WINDOW);
         continue;
       }
-      if (candidate === null) {
+      if (candidate < 0) {
         const evicted = victim;
-        victim = this.#next(evicted);
-        this.#evictNode(evicted, victimQueue);
+        victim = this.#links.after(evicted);
+        this.#evictSlot(evicted, victimQueue);
         continue;
       }
       if (candidate === victim) {
-        victim = this.#next(victim);
-        this.#evictNode(candidate, WINDOW);
-        candidate = null;
+        victim = this.#links.after(victim);
+        this.#evictSlot(candidate, WINDOW);
+        candidate = -1;
         continue;
       }
-      if (candidate.weight > maxWeight || !this.#admit(candidate, victim)) {
+      if (slots.weight(candidate) > maxWeight || !this.#admit(candidate, victim)) {
         const evicted = candidate;
-        candidate = this.#next(evicted);
-        this.#evictNode(evicted, WINDOW);
+        candidate = this.#links.after(evicted);
+        this.#evictSlot(evicted, WINDOW);
       } else {
         const evicted = victim;
-        victim = this.#next(evicted);
-        this.#evictNode(evicted, victimQueue);
-        candidate = this.#next(candidate);
+        victim = this.#links.after(evicted);
+        this.#evictSlot(evicted, victimQueue);
+        candidate = this.#links.after(candidate);
       }
     }
   }
 
-  /** The node after `node` towards its queue's MRU end, or null at the end. */
-  #next(node: PolicyNode): PolicyNode | null {
-    return this.#queueOf(node).after(node);
-  }
-
-  #admit(candidate: PolicyNode, victim: PolicyNode): boolean {
+  #admit(candidate: number, victim: number): boolean {
     const candidateFrequency = this.#frequencyOf(candidate);
     const victimFrequency = this.#frequencyOf(victim);
     if (candidateFrequency > victimFrequency) return true;
@@ -386,14 +411,15 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     return (x & 127) === 0;
   }
 
-  /** A resident node's frequency: the sketch's estimate plus the hits kept on the node. */
-  #frequencyOf(node: PolicyNode): number {
+  /** A resident slot's frequency: the sketch's estimate plus the hits kept for it. */
+  #frequencyOf(slot: number): number {
     const sketch = this.#sketch;
-    return Math.min(16, sketch.frequency(node.hash) + deferredHits(node, sketch.epoch));
+    const pending = deferredHits(this.#links.state(slot), sketch.epoch & EPOCH_MASK);
+    return Math.min(16, sketch.frequency(this.#slots.hash(slot)) + pending);
   }
 
   #demoteFromProtected(): void {
-    spill(this.#protected, this.#probation, PROBATION, this.#protectedMaxEntries, this.#protectedMaxWeight);
+    spill(this.#protected, this.#probation, this.#protectedMaxEntries, this.#protectedMaxWeight);
   }
 
   #climb(): void {
@@ -416,17 +442,19 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
     const window = this.#window;
     for (;;) {
       let from = this.#probation;
-      let node = from.lru();
-      if (node === null) {
+      let slot = from.lru();
+      if (slot < 0) {
         from = this.#protected;
-        node = from.coldest();
-        if (node === null) break;
+        slot = from.coldest();
+        if (slot < 0) break;
       }
-      if (window.count + 1 > this.#windowMaxEntries || window.weight + node.weight > this.#windowMaxWeight)
+      if (
+        window.count + 1 > this.#windowMaxEntries ||
+        window.weight + this.#slots.weight(slot) > this.#windowMaxWeight
+      )
         break;
-      from.unlink(node);
-      window.pushMru(node);
-      node.region = WINDOW;
+      from.unlink(slot);
+      window.pushMru(slot);
     }
   }
 
@@ -440,7 +468,7 @@ export class TinyLfuPolicy<N extends PolicyNode> implements EvictionPolicy<N> {
       Math.min(this.#protectedShare + share, 1 - this.#windowShare - this.#probationShare),
     );
     this.#resize();
-    spill(this.#window, this.#probation, PROBATION, this.#windowMaxEntries, this.#windowMaxWeight);
+    spill(this.#window, this.#probation, this.#windowMaxEntries, this.#windowMaxWeight);
   }
 
   #resize(): void {
@@ -462,125 +490,83 @@ function clamp(value: number, min: number, max: number): number {
 }
 
 /**
- * One region's access order: a circular doubly linked list through the nodes' own `prev`/`next`
- * around a sentinel, least recent first, with the region's count and weight.
+ * Hits kept in a slot's state word, halved once per aging reset since they were counted, as
+ * the sketch's counters were.
  */
-/**
- * Hits kept on `node` (its `mark`: epoch × 16 + count), halved once per aging reset since
- * they were counted, as the sketch's counters were.
- */
-function deferredHits(node: PolicyNode, epoch: number): number {
-  const mark = node.mark;
-  if (mark < 0) return 0;
-  const elapsed = epoch - (mark >> 4);
-  return elapsed === 0 ? mark & 15 : elapsed > 3 ? 0 : (mark & 15) >> elapsed;
+function deferredHits(state: number, epoch: number): number {
+  const count = (state >>> 3) & 15;
+  if (count === 0) return 0;
+  const elapsed = (epoch - (state >>> 7)) & EPOCH_MASK;
+  return elapsed === 0 ? count : elapsed > 3 ? 0 : count >> elapsed;
 }
 
-/** Moves `from`'s least recent nodes to `to`'s most recent end until `from` is within bounds. */
-function spill(
-  from: AccessQueue,
-  to: AccessQueue,
-  region: number,
-  maxEntries: number,
-  maxWeight: number,
-): void {
+/** Moves `from`'s least recent slots to `to`'s most recent end until `from` is within bounds. */
+function spill(from: AccessQueue, to: AccessQueue, maxEntries: number, maxWeight: number): void {
   while (from.count > maxEntries || from.weight > maxWeight) {
-    const node = from.coldest();
-    if (node === null) break;
-    from.unlink(node);
-    to.pushMru(node);
-    node.region = region;
+    const slot = from.coldest();
+    if (slot < 0) break;
+    from.unlink(slot);
+    to.pushMru(slot);
   }
 }
 
+/** One region's access order (a queue of the shared links) with the region's count and weight. */
 class AccessQueue {
   count = 0;
   weight = 0;
-  readonly #sentinel: PolicyNode;
+  readonly #region: number;
+  readonly #links: SlotLinks;
+  readonly #slots: PolicySlots;
 
-  constructor() {
-    const sentinel: PolicyNode = {
-      key: '',
-      hash: 0,
-      weight: 0,
-      prev: null,
-      next: null,
-      region: 0,
-      mark: -1,
-      referenced: false,
-    };
-    sentinel.prev = sentinel.next = sentinel;
-    this.#sentinel = sentinel;
+  constructor(region: number, links: SlotLinks, slots: PolicySlots) {
+    this.#region = region;
+    this.#links = links;
+    this.#slots = slots;
   }
 
   /**
-   * The least recent node not read since it reached the recent end; read ones on the way are
+   * The least recent slot not read since it reached the recent end; read ones on the way are
    * moved to the recent end with the mark cleared (CLOCK's second chance). Only the protected
-   * region marks nodes, so elsewhere this is `lru()`. Each mark costs at most one move, so a
+   * region marks slots, so elsewhere this is `lru()`. Each mark costs at most one move, so a
    * hot key pays one relink per trip through the queue instead of one per hit.
    */
-  coldest(): PolicyNode | null {
-    const sentinel = this.#sentinel;
-    let node = sentinel.next!;
-    while (node !== sentinel && node.referenced) {
-      node.referenced = false;
-      this.moveToMru(node);
-      node = sentinel.next!;
+  coldest(): number {
+    const links = this.#links;
+    let slot = links.lru(this.#region);
+    while (slot >= 0) {
+      const state = links.state(slot);
+      if ((state & REFERENCED) === 0) break;
+      links.setState(slot, state & ~REFERENCED);
+      links.moveToMru(this.#region, slot);
+      slot = links.lru(this.#region);
     }
-    return node === sentinel ? null : node;
+    return slot;
   }
 
-  lru(): PolicyNode | null {
-    const node = this.#sentinel.next!;
-    return node === this.#sentinel ? null : node;
+  lru(): number {
+    return this.#links.lru(this.#region);
   }
 
-  after(node: PolicyNode): PolicyNode | null {
-    const next = node.next;
-    return next === this.#sentinel ? null : next;
-  }
-
-  pushMru(node: PolicyNode): void {
-    const sentinel = this.#sentinel;
-    const tail = sentinel.prev!;
-    node.prev = tail;
-    node.next = sentinel;
-    tail.next = node;
-    sentinel.prev = node;
+  /** Appends `slot` at the recent end and marks it as this region's, unread. */
+  pushMru(slot: number): void {
+    const links = this.#links;
+    links.pushMru(this.#region, slot);
+    links.setState(slot, (links.state(slot) & ~(REGION | REFERENCED)) | this.#region);
     this.count++;
-    this.weight += node.weight;
+    this.weight += this.#slots.weight(slot);
   }
 
-  unlink(node: PolicyNode): void {
-    node.prev!.next = node.next;
-    node.next!.prev = node.prev;
-    node.prev = node.next = null;
-    node.referenced = false;
+  unlink(slot: number): void {
+    const links = this.#links;
+    links.unlink(slot);
+    links.setState(slot, links.state(slot) & ~(REGION | REFERENCED));
     this.count--;
-    this.weight -= node.weight;
-  }
-
-  moveToMru(node: PolicyNode): void {
-    const sentinel = this.#sentinel;
-    if (sentinel.prev === node) return;
-    node.prev!.next = node.next;
-    node.next!.prev = node.prev;
-    const tail = sentinel.prev!;
-    node.prev = tail;
-    node.next = sentinel;
-    tail.next = node;
-    sentinel.prev = node;
+    this.weight -= this.#slots.weight(slot);
   }
 
   clear(): void {
-    const sentinel = this.#sentinel;
-    for (let node = sentinel.next!; node !== sentinel;) {
-      const next = node.next!;
-      node.prev = node.next = null;
-      node.region = 0;
-      node = next;
-    }
-    sentinel.prev = sentinel.next = sentinel;
+    const links = this.#links;
+    links.clear(this.#region, (slot) => links.setState(slot, 0));
     this.count = 0;
     this.weight = 0;
   }
@@ -595,6 +581,5 @@ function createClimber(capacity: number, option: TinyLfuOptions['climber']): Win
 
 /** A `PolicyFactory` for W-TinyLFU with these options. */
 export function tinyLfuPolicy(options: TinyLfuOptions = {}): PolicyFactory {
-  return <N extends PolicyNode>(bounds: PolicyBounds, evict: EvictCallback<N>) =>
-    new TinyLfuPolicy<N>(bounds, evict, options);
+  return (bounds, slots, evict) => new TinyLfuPolicy(bounds, slots, evict, options);
 }
