@@ -46,8 +46,12 @@ export interface CacheEvents {
    * `bus.heartbeatTimeout` (a silent partition: the socket is open but nothing arrives).
    */
   'bus:disconnect': { reason: BusOutageReason };
-  /** The bus subscriber is subscribed (or heard) again; L1 was dropped, as invalidations may have been missed. */
-  'bus:reconnect': Record<string, never>;
+  /**
+   * The bus subscriber is subscribed (or heard) again. `replayed`: what was missed meanwhile was
+   * read from the replay log and applied, and the rest of L1 kept; false: L1 was dropped, as
+   * invalidations may have been missed (no log, or the log no longer reached back far enough).
+   */
+  'bus:reconnect': { replayed: boolean };
   /** A publisher's sequence number jumped: messages were lost, so L1 was dropped. */
   'bus:gap': { publisher: string; expected: number; received: number };
   /** The publish retry queue passed its bound and collapsed into one "drop everything" message. */

@@ -190,6 +190,12 @@ export interface BusStats {
   queued: number;
   /** Times the retry queue overflowed into one "drop everything" message. */
   overflows: number;
+  /** Outages and gaps made good from the replay log: L1 kept. */
+  replays: number;
+  /** Messages applied from the replay log. */
+  replayed: number;
+  /** Times the replay log could not say what was missed (trimmed, lost, unreadable): each dropped L1. */
+  logLosses: number;
 }
 
 export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
@@ -241,6 +247,9 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
       oversized: 0,
       queued: 0,
       overflows: 0,
+      replays: 0,
+      replayed: 0,
+      logLosses: 0,
     },
     staleServed: counters.staleServed,
   };

@@ -75,6 +75,7 @@ export const BUS_DEFAULTS = Object.freeze({
   publishTimeout: '250ms',
   heartbeat: '1s',
   shardChannels: 16,
+  replay: 10_000,
   maxMessageBytes: MESSAGE_LIMIT_DEFAULTS.maxBytes,
   maxMessageNames: MESSAGE_LIMIT_DEFAULTS.maxNames,
 } as const);
@@ -85,7 +86,7 @@ export const BUS_DEFAULTS = Object.freeze({
  */
 const HEARTBEAT_TIMEOUT_INTERVALS = 3;
 
-const PUBSUB_OPTION_NAMES = optionNames<PubSubOptions>({ pubsub: true, shardChannels: true });
+const PUBSUB_OPTION_NAMES = optionNames<PubSubOptions>({ pubsub: true, shardChannels: true, replay: true });
 const BUS_OPTION_NAMES = PUBSUB_OPTION_NAMES.with(
   ...optionNames<Omit<BusOptions, keyof PubSubOptions>>({
     tier: true,
@@ -233,6 +234,16 @@ export interface PubSubOptions {
    * @default 16
    */
   shardChannels?: number;
+  /**
+   * How many messages the replay log keeps per channel: a Redis Stream `<channel>:log` beside
+   * each channel (trimmed approximately, so a little more), written by the same script that
+   * publishes. A subscriber back from an outage (a dropped connection, a silent partition, a
+   * failover) reads what it missed there and keeps the rest of its L1; only when its place in
+   * the log is gone (trimmed, or lost with Redis's data) does it drop L1 as without a log.
+   * Each entry holds one message (typically 100 to 200 bytes). `false` publishes without a
+   * log; every instance should use the same setting. @default 10_000
+   */
+  replay?: number | false;
 }
 
 /**
@@ -258,5 +269,12 @@ export function transportRequest(
       `expected 'sharded' or 'classic', got ${describe(pubsub)}`,
     );
   }
-  return { channel, pubsub, shardChannels, optionPrefix };
+  const replay = options.replay ?? BUS_DEFAULTS.replay;
+  if (replay !== false && (!Number.isSafeInteger(replay) || replay < 1)) {
+    throw new InvalidOptionError(
+      `${optionPrefix}replay`,
+      `expected a positive integer or false, got ${describe(replay)}`,
+    );
+  }
+  return { channel, pubsub, shardChannels, replay, optionPrefix };
 }

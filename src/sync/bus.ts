@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { BusError, type CacheError } from '../errors.js';
 import { FOREVER } from '../internal/duration.js';
 import { within } from '../loading/deadline.js';
@@ -13,10 +14,12 @@ import {
   mergeInvalidation,
   MESSAGE_LIMIT_DEFAULTS,
   splitInvalidation,
+  type DecodedMessage,
   type Invalidation,
   type MessageLimits,
 } from './message.js';
 import { Heartbeat, type HeartbeatSend, type HeartbeatSettings, type HeartbeatStream } from './heartbeat.js';
+import { LogCursor } from './log-cursor.js';
 import { PublishQueue } from './publish-queue.js';
 import { ReportLimiter } from './report-limiter.js';
 import type { BusTransport } from './transport.js';
@@ -29,6 +32,8 @@ export interface BusTarget {
   resync(): void;
   /** The subscriber lost its connection: L1 can no longer be trusted beyond a short bound. */
   disconnected(): void;
+  /** Everything missed since disconnected() was replayed: L1 entries get their lives back. */
+  recovered(): void;
 }
 
 export interface BusSettings {
@@ -66,12 +71,26 @@ export class BusCounters {
    * each dropped all of L1 instead, as a "drop everything" message would.
    */
   oversized = 0;
+  /** Outages and gaps made good from the replay log, L1 kept. */
+  replays = 0;
+  /** Messages applied from the replay log. */
+  replayed = 0;
+  /**
+   * Times the replay log could not say what was missed (trimmed past this instance's place, lost
+   * with Redis's data, unreadable): each dropped all of L1.
+   */
+  logLosses = 0;
 }
 
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2_000;
 /** Publishers remembered for gap detection; the oldest-heard is forgotten beyond this. */
 const MAX_PUBLISHERS = 10_000;
+/**
+ * How long after a message without a log position (an older publisher, or one without a log)
+ * an outage is still made good by dropping L1: that publisher's messages are not in the log.
+ */
+const UNLOGGED_WINDOW_MS = 60_000;
 
 /**
  * The invalidation bus of one cache: batches this instance's invalidations into one message per
@@ -95,6 +114,12 @@ export class InvalidationBus {
   readonly #limits: MessageLimits;
   readonly #lastSeen = new Map<string, number>();
   readonly #heartbeat: Heartbeat | undefined;
+  /** This instance's place in each channel's replay log, when the transport keeps one. */
+  readonly #cursors = new Map<string, LogCursor>();
+  /** When a message without a log position from another publisher was last heard (monotonic ms). */
+  #unloggedAt = Number.NEGATIVE_INFINITY;
+  /** The catch-up after a (re)subscription, until it ends; replaced when the subscription is lost. */
+  #recovery: Promise<boolean> | undefined;
   /** Whether a heartbeat silence may reconnect the subscriber: again once one was heard back. */
   #mayReconnect = true;
   /** Invalidations of the current tick, and the promise their callers wait on. */
@@ -138,6 +163,18 @@ export class InvalidationBus {
       maxBytes: settings.maxMessageBytes ?? MESSAGE_LIMIT_DEFAULTS.maxBytes,
       maxNames: settings.maxMessageNames ?? MESSAGE_LIMIT_DEFAULTS.maxNames,
     };
+    const log = transport.log;
+    if (log !== undefined) {
+      const hooks = {
+        replay: (message: string) => this.#replay(message),
+        lost: () => {
+          this.counters.logLosses++;
+          this.#target.resync();
+        },
+      };
+      for (const channel of transport.channels ?? [])
+        this.#cursors.set(channel, new LogCursor(channel, log, hooks));
+    }
     if (settings.heartbeat !== undefined) {
       this.#heartbeat = new Heartbeat(this.#heartbeatStreams(), settings.heartbeat, {
         silent: () => {
@@ -159,7 +196,7 @@ export class InvalidationBus {
       });
     }
     transport.subscribe(
-      (payload) => this.#receive(payload),
+      (payload, channel) => this.#receive(payload, channel),
       (connected) => this.#onConnection(connected),
       (error) => {
         if (!this.#closed) this.#report(error);
@@ -281,10 +318,10 @@ export class InvalidationBus {
    * typo), so nothing it carries may throw out of here: the transport's event handler would
    * turn that into an uncaught exception and end the process.
    */
-  #receive(payload: string | Buffer): void {
+  #receive(payload: string | Buffer, channel: string | undefined): void {
     if (this.#closed) return;
     try {
-      this.#handle(payload);
+      this.#handle(payload, channel);
     } catch (error) {
       // Some of the message may have been applied and some not: only dropping L1 is safe.
       this.counters.invalid++;
@@ -297,39 +334,27 @@ export class InvalidationBus {
     }
   }
 
-  #handle(payload: string | Buffer): void {
-    const { maxBytes, maxNames } = this.#limits;
-    // Chars never outnumber UTF-8 bytes, and take at most 3 each: count bytes only in between.
-    const size =
-      typeof payload !== 'string'
-        ? payload.length
-        : payload.length > maxBytes
-          ? payload.length
-          : payload.length * 3 <= maxBytes
-            ? 0
-            : Buffer.byteLength(payload);
-    if (size > maxBytes) {
-      // Reading it could take seconds (a million keys took 1.2 s): drop L1 in O(1) instead.
-      this.#oversized(`${size} bytes (bus.maxMessageBytes is ${maxBytes})`);
-      return;
-    }
-    const decoded = decodeMessage(payload);
-    if (typeof decoded === 'string') {
-      this.counters.invalid++;
-      this.#receiveErrors.report(new BusError('receive', new Error(`ignored a bus message: ${decoded}`)));
-      return;
-    }
-    const { publisher, sequence, inv, heartbeat } = decoded;
-    const names = inv.keys.size + inv.patterns.size + inv.tags.size + inv.namespaces.size;
-    if (names > maxNames) {
-      this.#oversized(`${names} names (bus.maxMessageNames is ${maxNames})`);
-      return;
-    }
+  #handle(payload: string | Buffer, channel: string | undefined): void {
+    const decoded = this.#read(payload);
+    if (decoded === undefined) return;
+    const { publisher, sequence, inv, heartbeat, position } = decoded;
     if (heartbeat !== undefined && this.#heartbeat?.hear(publisher, heartbeat) === true) {
       this.#mayReconnect = true;
       return;
     }
+    const cursor = position === undefined || channel === undefined ? undefined : this.#cursors.get(channel);
+    if (cursor !== undefined) {
+      // Logged: ordered by its place in the channel's log (own messages take places too), and
+      // what was missed is read back from the log rather than paid for with L1.
+      cursor.receive(position!, () => {
+        if (publisher === this.id) return;
+        this.#cacheCounters.busMessagesIn++;
+        this.#target.apply(inv);
+      });
+      return;
+    }
     if (publisher === this.id) return;
+    if (this.#cursors.size > 0) this.#unloggedAt = performance.now();
     if (heartbeat === undefined) this.#cacheCounters.busMessagesIn++;
     const last = this.#lastSeen.get(publisher);
     // Re-inserting keeps the map in order of last message, so the oldest is forgotten first.
@@ -346,6 +371,52 @@ export class InvalidationBus {
       this.#target.resync();
     }
     if (heartbeat === undefined || !isEmpty(inv)) this.#target.apply(inv);
+  }
+
+  /** A message read back from the log; handled like a live one, except for its order. */
+  #replay(message: string): void {
+    try {
+      const decoded = this.#read(message);
+      if (decoded === undefined || decoded.publisher === this.id) return;
+      this.counters.replayed++;
+      this.#target.apply(decoded.inv);
+    } catch (error) {
+      this.counters.invalid++;
+      this.#receiveErrors.report(new BusError('receive', error));
+      this.#target.resync();
+    }
+  }
+
+  /** The message in `payload` within the bounds, or undefined (counted, reported) when it is not one. */
+  #read(payload: string | Buffer): DecodedMessage | undefined {
+    const { maxBytes, maxNames } = this.#limits;
+    // Chars never outnumber UTF-8 bytes, and take at most 3 each: count bytes only in between.
+    const size =
+      typeof payload !== 'string'
+        ? payload.length
+        : payload.length > maxBytes
+          ? payload.length
+          : payload.length * 3 <= maxBytes
+            ? 0
+            : Buffer.byteLength(payload);
+    if (size > maxBytes) {
+      // Reading it could take seconds (a million keys took 1.2 s): drop L1 in O(1) instead.
+      this.#oversized(`${size} bytes (bus.maxMessageBytes is ${maxBytes})`);
+      return undefined;
+    }
+    const decoded = decodeMessage(payload);
+    if (typeof decoded === 'string') {
+      this.counters.invalid++;
+      this.#receiveErrors.report(new BusError('receive', new Error(`ignored a bus message: ${decoded}`)));
+      return undefined;
+    }
+    const { inv } = decoded;
+    const names = inv.keys.size + inv.patterns.size + inv.tags.size + inv.namespaces.size;
+    if (names > maxNames) {
+      this.#oversized(`${names} names (bus.maxMessageNames is ${maxNames})`);
+      return undefined;
+    }
+    return decoded;
   }
 
   /**
@@ -373,42 +444,75 @@ export class InvalidationBus {
   /** Trusts L1 again, or stops, once the connection or the heartbeat changed what we know. */
   #update(reason: BusOutageReason): void {
     if (this.#closed) return;
-    const subscribed = this.#connected && this.#heartbeat?.silent !== true;
-    if (subscribed === this.#subscribed) return;
-    this.#subscribed = subscribed;
-    if (!subscribed) {
+    const up = this.#connected && this.#heartbeat?.silent !== true;
+    if (!up) {
+      this.#recovery = undefined;
+      for (const cursor of this.#cursors.values()) cursor.cancel();
+      if (!this.#subscribed) return;
+      this.#subscribed = false;
       this.counters.disconnects++;
       this.#target.disconnected();
       this.#events.emit('bus:disconnect', { reason });
       return;
     }
-    if (!this.#everSubscribed) {
-      // Before the first subscription there was nothing to miss but the first few ms; entries
-      // filled meanwhile carry the capped life, so a fresh instance keeps its warm L1.
-      this.#everSubscribed = true;
+    if (this.#subscribed || this.#recovery !== undefined) return;
+    const first = !this.#everSubscribed;
+    this.#everSubscribed = true;
+    if (this.#cursors.size === 0) {
+      this.#resubscribed(first, false);
       return;
     }
-    // Whatever was published while we were away is lost: start over, sequence tracking too.
-    this.#lastSeen.clear();
-    this.#target.resync();
-    this.#events.emit('bus:reconnect', {});
+    // Subscribed again, but trusted only once what was missed meanwhile was read from the log.
+    const recovery = this.#catchUp();
+    this.#recovery = recovery;
+    void recovery.then((replayed) => {
+      if (this.#recovery !== recovery || this.#closed) return;
+      this.#recovery = undefined;
+      this.#resubscribed(first, replayed);
+    });
   }
 
-  /** The heartbeats to send, one stream per channel the transport listens on. */
+  /** Every channel caught up from its log; true when nothing missed can be left in L1. */
+  async #catchUp(): Promise<boolean> {
+    const caughtUp = await Promise.all([...this.#cursors.values()].map((cursor) => cursor.catchUp()));
+    // What a publisher without a log sent meanwhile is in no log.
+    return caughtUp.every(Boolean) && performance.now() - this.#unloggedAt > UNLOGGED_WINDOW_MS;
+  }
+
+  #resubscribed(first: boolean, replayed: boolean): void {
+    this.#subscribed = true;
+    // Before the first subscription there was nothing to miss but the first few ms; entries
+    // filled meanwhile carry the capped life, so a fresh instance keeps its warm L1.
+    if (first) return;
+    if (replayed) {
+      this.counters.replays++;
+      this.#target.recovered();
+    } else {
+      // Whatever was published while we were away is lost: start over, sequence tracking too.
+      this.#lastSeen.clear();
+      this.#target.resync();
+    }
+    this.#events.emit('bus:reconnect', { replayed });
+  }
+
+  /**
+   * The heartbeats to send: one per private heartbeat channel when the transport has them, else
+   * one per channel the transport listens on.
+   */
   #heartbeatStreams(): HeartbeatStream[] {
-    const main: HeartbeatStream = { publisher: this.id, send: (sentAt) => this.#beat(sentAt) };
     const transport = this.#transport;
-    const { channels, publishChannel } = transport;
-    if (channels === undefined || transport.publishTo === undefined) return [main];
+    const { channels, publishChannel, heartbeatChannels } = transport;
+    const publishTo = transport.publishTo?.bind(transport);
+    const stream = (publisher: string, channel: string): HeartbeatStream =>
+      sequencedStream(publisher, this.#settings.publishTimeout, (message) => publishTo!(channel, message));
+    if (heartbeatChannels !== undefined && publishTo !== undefined)
+      return heartbeatChannels.map((channel, index) => stream(`${this.id}.h${index}`, channel));
+    const main: HeartbeatStream = { publisher: this.id, send: (sentAt) => this.#beat(sentAt) };
+    if (channels === undefined || publishTo === undefined) return [main];
     const streams = [main];
     for (const [index, channel] of channels.entries()) {
-      if (channel === publishChannel) continue;
       // Own publisher id per channel: see the wire format (message.ts) for why.
-      streams.push(
-        sequencedStream(`${this.id}.${index}`, this.#settings.publishTimeout, async (message) =>
-          transport.publishTo!(channel, message),
-        ),
-      );
+      if (channel !== publishChannel) streams.push(stream(`${this.id}.${index}`, channel));
     }
     return streams;
   }

@@ -81,4 +81,8 @@ export class LocalSync implements BusTarget {
   disconnected(): void {
     this.#store?.capExpiry(this.#clock() + this.#disconnectedTtl);
   }
+
+  recovered(): void {
+    this.#store?.restoreExpiry();
+  }
 }

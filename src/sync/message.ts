@@ -1,3 +1,5 @@
+import { isPosition, type LogPosition } from './replay-log.js';
+
 /**
  * The bus's wire format, version 1. Stable: other services (and `createInvalidator`) publish it,
  * so fields are only ever added, never renamed or given a new meaning. A receiver ignores fields
@@ -13,9 +15,17 @@
  *   "p": ["user:*"],        Redis glob patterns: drop every L1 key that matches
  *   "t": { "catalog": 1732… } tags and their invalidation times (epoch ms)
  *   "n": { "products": 7 }  namespaces and their new versions
- *   "h": 81234 }            heartbeat (see below): the sender's own clock when it sent it
+ *   "h": 81234,             heartbeat (see below): the sender's own clock when it sent it
+ *   "x": "42-8812…" }       position in the channel's replay log (see below)
  * ```
  * Keys are the cache's keys, without the Redis tier's prefix.
+ *
+ * Replay log (added in the same version: older readers ignore `"x"`): a publisher with a log
+ * appends each message to a Redis Stream beside the channel and publishes it in one script,
+ * which puts the entry id first, `"x":"<seq>-<nonce>"`: `seq` counts the channel's messages, and
+ * the nonce tells entries of a replaced log apart. Readers with a log follow `seq` per channel
+ * and replay what they missed from the stream; the entry itself holds the message without `"x"`.
+ * Messages without `"x"` (older publishers) are checked by their `"q"` as before.
  *
  * Heartbeats: every cache instance publishes, every `bus.heartbeat`, one message with `"h"` and
  * nothing to invalidate on each channel it listens on, and counts its subscription as lost when
@@ -29,6 +39,9 @@
  *   1, 2, 3… on that channel alone, so no reader ever sees a sequence number out of order.
  * `"h"` is the sender's monotonic clock in ms; only the sender reads it (how old the newest
  * heartbeat it heard back is). Heartbeats are not counted in `messagesIn`/`messagesOut`.
+ * A transport with private heartbeat channels (the Redis ones) sends them there instead, one
+ * per subscriber connection, numbered on their own: no other instance hears them, so an
+ * instance's idle traffic does not grow with the fleet.
  */
 export const BUS_FORMAT_VERSION = 1;
 
@@ -44,6 +57,8 @@ export interface BusMessage {
   n?: Record<string, number>;
   /** Heartbeat: the sender's clock when it sent it. */
   h?: number;
+  /** Position in the channel's replay log, put in by the script that appends and publishes. */
+  x?: string;
 }
 
 /** What one message invalidates, before a publisher id and sequence number are attached. */
@@ -180,6 +195,8 @@ export interface DecodedMessage {
   inv: Invalidation;
   /** Set on a heartbeat: the sender's clock when it sent it. */
   heartbeat?: number;
+  /** Its position in the channel's replay log, when it was published with one. */
+  position?: LogPosition;
 }
 
 /** The message in `raw`, or a sentence saying why it is not one this version can apply. */
@@ -206,10 +223,19 @@ export function decodeMessage(raw: string | Buffer): DecodedMessage | string {
   if (!numbersInto(m['t'], inv.tags, isTime)) return 'tags ("t") are not an object of times';
   if (!numbersInto(m['n'], inv.namespaces, Number.isSafeInteger))
     return 'namespaces ("n") are not an object of versions (non-negative integers)';
+  const decoded: DecodedMessage = { publisher: m['i'], sequence, inv };
   const heartbeat = m['h'];
-  if (heartbeat === undefined) return { publisher: m['i'], sequence, inv };
-  if (typeof heartbeat !== 'number' || !Number.isFinite(heartbeat)) return 'heartbeat ("h") is not a number';
-  return { publisher: m['i'], sequence, inv, heartbeat };
+  if (heartbeat !== undefined) {
+    if (typeof heartbeat !== 'number' || !Number.isFinite(heartbeat))
+      return 'heartbeat ("h") is not a number';
+    decoded.heartbeat = heartbeat;
+  }
+  const position = m['x'];
+  if (position !== undefined) {
+    if (typeof position !== 'string' || !isPosition(position)) return 'log position ("x") is not one';
+    decoded.position = position;
+  }
+  return decoded;
 }
 
 /** A message is an object of arrays and objects of scalars: depth 2. Leeway for added fields. */

@@ -4,7 +4,8 @@ import { BusError } from '../errors.js';
 import { keySlot } from '../internal/key-slot.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
 import { within } from '../loading/deadline.js';
-import type { BusTransport } from './transport.js';
+import { RedisBusLog, type BusLog } from './replay-log.js';
+import { heartbeatChannel, type BusTransport } from './transport.js';
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
@@ -58,9 +59,14 @@ export class ShardedPubSubTransport implements BusTransport {
   readonly channels: readonly string[];
   /** The channel this instance publishes on. */
   readonly publishChannel: string;
+  /** One private heartbeat channel per shard channel, in its slot (so on its master and connection). */
+  readonly heartbeatChannels: readonly string[];
+  readonly log: BusLog | undefined;
   readonly #client: Cluster;
+  /** Every channel subscribed to, shard and heartbeat ones. */
+  readonly #listened: Set<string>;
   #connections: Redis[] = [];
-  #onMessage: ((payload: string | Buffer) => void) | undefined;
+  #onMessage: ((payload: string | Buffer, channel?: string) => void) | undefined;
   #onState: ((subscribed: boolean) => void) | undefined;
   #onError: ((error: BusError) => void) | undefined;
   /** Refused attempts in a row, for the refusal back-off. */
@@ -80,23 +86,34 @@ export class ShardedPubSubTransport implements BusTransport {
   #refreshing = false;
   readonly #onRefresh = (): void => this.#checkOwners();
 
-  constructor(client: Cluster, base: string, shards: number) {
+  /** `logLength`: entries each shard channel's replay log keeps (approximately), or false for none. */
+  constructor(client: Cluster, base: string, shards: number, logLength: number | false = false) {
     this.#client = client;
     this.channels = shardChannels(base, shards);
     this.publishChannel = this.channels[randomInt(shards)]!;
+    this.heartbeatChannels = this.channels.map(heartbeatChannel);
+    this.#listened = new Set([...this.channels, ...this.heartbeatChannels]);
+    this.log = logLength === false ? undefined : new RedisBusLog(client, logLength, true);
     this.#wasReady = client.status === 'ready';
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
     client.on('refresh', this.#onRefresh);
   }
 
   publish(message: string): Promise<void> {
-    return this.publishTo(this.publishChannel, message);
+    const log = this.log;
+    if (log === undefined) return this.publishTo(this.publishChannel, message);
+    return this.#sent(() => log.publish(this.publishChannel, message));
   }
 
-  async publishTo(channel: string, message: string): Promise<void> {
+  publishTo(channel: string, message: string): Promise<void> {
+    return this.#sent(() => this.#client.spublish(channel, message));
+  }
+
+  /** Sends what `send` sends, refreshing the slot map while it stays unanswered (see above). */
+  async #sent(send: () => Promise<unknown>): Promise<void> {
     const client = this.#client;
     if (this.#wasReady && client.status !== 'ready') throw new Error(`the Redis client is ${client.status}`);
-    const sent = client.spublish(channel, message);
+    const sent = send();
     let stalled = false;
     const timer = setTimeout(() => {
       stalled = true;
@@ -113,7 +130,7 @@ export class ShardedPubSubTransport implements BusTransport {
   }
 
   subscribe(
-    onMessage: (payload: string | Buffer) => void,
+    onMessage: (payload: string | Buffer, channel?: string) => void,
     onState: (subscribed: boolean) => void,
     onError?: (error: BusError) => void,
   ): void {
@@ -179,10 +196,10 @@ export class ShardedPubSubTransport implements BusTransport {
       });
       guardSocketErrors(connection);
       connection.on('close', () => this.#lost(generation));
-      connection.on('smessageBuffer', (channel: Buffer, payload: Buffer) => {
-        if (generation === this.#generation && this.channels.includes(channel.toString())) {
-          this.#onMessage?.(payload);
-        }
+      connection.on('smessageBuffer', (channelName: Buffer, payload: Buffer) => {
+        const channel = channelName.toString();
+        if (generation === this.#generation && this.#listened.has(channel))
+          this.#onMessage?.(payload, channel);
       });
       return { connection, channels };
     });
@@ -190,12 +207,14 @@ export class ShardedPubSubTransport implements BusTransport {
     await Promise.all(
       connections.map(async ({ connection, channels }) => {
         await connection.connect();
-        // One SSUBSCRIBE per channel: a single call may only name channels of one slot.
+        // One SSUBSCRIBE per shard channel and its heartbeat channel (one slot per call).
         await Promise.all(
           channels.map((channel) =>
-            connection.ssubscribe(channel).catch((error: unknown) => {
-              throw error instanceof ReplyError ? new BusError('subscribe', error, channel) : error;
-            }),
+            connection
+              .ssubscribe(channel, this.heartbeatChannels[this.channels.indexOf(channel)]!)
+              .catch((error: unknown) => {
+                throw error instanceof ReplyError ? new BusError('subscribe', error, channel) : error;
+              }),
           ),
         );
       }),

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import { BusError } from '../errors.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
+import { RedisBusLog, type BusLog } from './replay-log.js';
 
 /**
  * How the bus reaches Redis. The bus only knows this seam, so sharded pub/sub on a cluster
@@ -9,12 +11,13 @@ import { guardSocketErrors } from '../internal/socket-errors.js';
 export interface BusTransport {
   publish(message: string): Promise<void>;
   /**
-   * Starts listening. `onMessage` gets every payload on the channel; `onState(true)` comes once
-   * the subscription is in place (again, after every reconnect), `onState(false)` as soon as the
-   * connection is lost, since messages published from then on may never arrive.
+   * Starts listening. `onMessage` gets every payload on the channel(s), with the channel it came
+   * on; `onState(true)` comes once the subscription is in place (again, after every reconnect),
+   * `onState(false)` as soon as the connection is lost, since messages published from then on
+   * may never arrive.
    */
   subscribe(
-    onMessage: (payload: string | Buffer) => void,
+    onMessage: (payload: string | Buffer, channel?: string) => void,
     onState: (subscribed: boolean) => void,
     onError?: (error: BusError) => void,
   ): void;
@@ -29,6 +32,19 @@ export interface BusTransport {
   /** The one of `channels` that `publish` sends on. */
   readonly publishChannel?: string;
   publishTo?(channel: string, message: string): Promise<void>;
+  /**
+   * Private channels `subscribe` also listens on, which no other instance uses: one per
+   * subscriber connection (in the slot of each shard channel, for sharded pub/sub). When given,
+   * the heartbeat goes there through `publishTo` instead of on the shared `channels`, so it
+   * proves each connection end to end at a cost that does not grow with the fleet.
+   */
+  readonly heartbeatChannels?: readonly string[];
+  /**
+   * The replay log kept beside `channels`, when there is one: `publish` then appends every
+   * message to it (and publishes it with its position), and the bus reads back what it missed
+   * while away instead of dropping L1.
+   */
+  readonly log?: BusLog | undefined;
   /**
    * Drops the subscriber connection(s) and connects again. The bus calls it when its own
    * heartbeats stop coming back while the connection looks open (a silent partition, a NAT or
@@ -45,6 +61,10 @@ export interface BusTransport {
  */
 export class RedisPubSubTransport implements BusTransport {
   readonly channel: string;
+  readonly channels: readonly string[];
+  readonly publishChannel: string;
+  readonly heartbeatChannels: readonly string[];
+  readonly log: BusLog | undefined;
   readonly #publisher: Redis | Cluster;
   #subscriber: Redis | Cluster | undefined;
   #closed = false;
@@ -53,24 +73,39 @@ export class RedisPubSubTransport implements BusTransport {
   /** Timers of SUBSCRIBE retries after a refusal, cleared on close. */
   readonly #retries = new Set<NodeJS.Timeout>();
 
-  constructor(client: Redis | Cluster, channel: string) {
+  /** `logLength`: entries the replay log keeps (approximately), or false for no log. */
+  constructor(client: Redis | Cluster, channel: string, logLength: number | false = false) {
     this.#publisher = client;
-    this.channel = channel;
+    this.channel = this.publishChannel = channel;
+    this.channels = [channel];
+    this.heartbeatChannels = [heartbeatChannel(channel)];
+    this.log = logLength === false ? undefined : new RedisBusLog(client, logLength, false);
     this.#wasReady = client.status === 'ready';
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
   }
 
   async publish(message: string): Promise<void> {
-    const publisher = this.#publisher;
-    // Once connected, a client that lost its connection would queue the PUBLISH for the
-    // reconnect; failing now sends the invalidation to the retry queue instead.
-    if (this.#wasReady && publisher.status !== 'ready')
-      throw new Error(`the Redis client is ${publisher.status}`);
-    await publisher.publish(this.channel, message);
+    this.#checkReady();
+    if (this.log !== undefined) await this.log.publish(this.channel, message);
+    else await this.#publisher.publish(this.channel, message);
+  }
+
+  async publishTo(channel: string, message: string): Promise<void> {
+    this.#checkReady();
+    await this.#publisher.publish(channel, message);
+  }
+
+  /**
+   * Once connected, a client that lost its connection would queue the PUBLISH for the
+   * reconnect; failing now sends the invalidation to the retry queue instead.
+   */
+  #checkReady(): void {
+    const status = this.#publisher.status;
+    if (this.#wasReady && status !== 'ready') throw new Error(`the Redis client is ${status}`);
   }
 
   subscribe(
-    onMessage: (payload: string | Buffer) => void,
+    onMessage: (payload: string | Buffer, channel?: string) => void,
     onState: (subscribed: boolean) => void,
     onError?: (error: BusError) => void,
   ): void {
@@ -97,13 +132,14 @@ export class RedisPubSubTransport implements BusTransport {
     guardSocketErrors(subscriber);
     subscriber.on('close', lost);
     subscriber.on('end', lost);
+    const listened = new Set([this.channel, ...this.heartbeatChannels]);
     subscriber.on('message', (channel: string, payload: string) => {
-      if (channel === this.channel) onMessage(payload);
+      if (listened.has(channel)) onMessage(payload, channel);
     });
     let refusals = 0;
     const trySubscribe = (): void => {
       if (this.#closed || subscribed) return;
-      subscriber.subscribe(this.channel).then(
+      subscriber.subscribe(...listened).then(
         () => {
           refusals = 0;
           if (this.#closed || subscribed) return;
@@ -152,4 +188,13 @@ export class RedisPubSubTransport implements BusTransport {
     subscriber.disconnect();
     await Promise.resolve();
   }
+}
+
+/**
+ * A private channel beside `channel` for one subscriber's heartbeat: random, so no other
+ * instance listens, and in `channel`'s hash slot (its `{tag}` comes first), so on a Cluster it
+ * lives on the same master and connection as the shard channel it proves.
+ */
+export function heartbeatChannel(channel: string): string {
+  return `${channel}:hb:${randomBytes(6).toString('base64url')}`;
 }

@@ -62,6 +62,8 @@ export interface BusTransportRequest {
   pubsub: 'sharded' | 'classic' | undefined;
   /** `bus.shardChannels`, checked. */
   shardChannels: number;
+  /** `bus.replay`, checked: entries each channel's replay log keeps, or false for no log. */
+  replay: number | false;
   /** How option errors name the options: `bus.` for a cache, empty for an invalidator. */
   optionPrefix: string;
 }

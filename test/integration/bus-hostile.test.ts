@@ -290,8 +290,8 @@ describe('a SUBSCRIBE the ACL refuses', () => {
     expect(refusal.message).toContain('NOPERM');
     expect((refusal as { channel?: string }).channel).toBe(channel);
     expect(cache.stats().bus.subscribed).toBe(false);
-    // Once the ACL allows it, the retry subscribes.
-    await redis.server.cli('ACL', 'SETUSER', 'nosub', `&${channel}`);
+    // Once the ACL allows it (the channel and its private heartbeat channels), the retry subscribes.
+    await redis.server.cli('ACL', 'SETUSER', 'nosub', `&${channel}*`);
     await until('the bus to subscribe', () => cache.stats().bus.subscribed, 15_000);
   });
 });

@@ -42,6 +42,7 @@ describe('the receive path', () => {
       },
       resync: () => calls.push('resync'),
       disconnected: () => calls.push('disconnected'),
+      recovered: () => calls.push('recovered'),
     };
     const errors: CacheError[] = [];
     const bus = new InvalidationBus(

@@ -51,6 +51,14 @@ export class MemoryStore {
   /** slot + 1 of the slot whose promise each `#promises` cell holds; 0 for none. */
   readonly #promiseOwners: Int32Array;
   readonly #promiseMask: number;
+  /**
+   * Entries capExpiry shortened, by slot: the key, the value array's cell and expiry as capped,
+   * and the full expiry (and whole Entry, for entries kept whole), until restored or cleared.
+   */
+  readonly #capped = new Map<
+    number,
+    { key: string; cell: unknown; until: number; full: number; whole?: Entry }
+  >();
   evictions = 0;
   /**
    * Set by a cache that tags entries: true when a tagged entry's tag was invalidated after it
@@ -227,6 +235,7 @@ export class MemoryStore {
     const onRemove = this.#onRemove;
     if (onRemove !== undefined) for (const [key, slot] of this.#map) onRemove(key, this.#entry(slot), reason);
     this.#map.clear();
+    this.#capped.clear();
     this.#policy.clear();
     this.#keys.fill(undefined);
     this.#values.fill(undefined);
@@ -248,16 +257,54 @@ export class MemoryStore {
     return removed;
   }
 
-  /** Shortens every entry's life to end by `until` at the latest. O(entries). */
+  /**
+   * Shortens every entry's life to end by `until` at the latest. O(entries). The full lives are
+   * remembered until `restoreExpiry()` or `clear()`.
+   */
   capExpiry(until: number): void {
     const times = this.#times;
     for (const slot of this.#map.values()) {
-      if (!(times[2 * slot]! > until)) continue;
+      const full = times[2 * slot]!;
+      if (!(full > until)) continue;
+      const earlier = this.#capped.get(slot);
+      const kept = earlier !== undefined && this.#stillCapped(slot, earlier) ? earlier : undefined;
       times[2 * slot] = until;
       const createdAt = times[2 * slot + 1]!;
-      if (createdAt !== createdAt)
-        this.#values[slot] = { ...(this.#values[slot] as Entry), expiresAt: until };
+      const whole = createdAt !== createdAt ? (this.#values[slot] as Entry) : undefined;
+      if (whole !== undefined) this.#values[slot] = { ...whole, expiresAt: until };
+      this.#capped.set(slot, {
+        key: this.#keys[slot]!,
+        cell: this.#values[slot],
+        until,
+        full: kept?.full ?? full,
+        ...((kept?.whole ?? whole) !== undefined && { whole: kept?.whole ?? whole }),
+      });
     }
+  }
+
+  /**
+   * Gives the entries `capExpiry` shortened their full lives back, those still held and not
+   * replaced since (even if the cap has passed); how many. O(capped entries).
+   */
+  restoreExpiry(): number {
+    let restored = 0;
+    for (const [slot, capped] of this.#capped) {
+      if (!this.#stillCapped(slot, capped)) continue;
+      this.#times[2 * slot] = capped.full;
+      if (capped.whole !== undefined) this.#values[slot] = capped.whole;
+      restored++;
+    }
+    this.#capped.clear();
+    return restored;
+  }
+
+  /** Whether `slot` still holds the entry capExpiry capped (not dropped, replaced or reused). */
+  #stillCapped(slot: number, capped: { key: string; cell: unknown; until: number }): boolean {
+    return (
+      this.#map.get(capped.key) === slot &&
+      this.#values[slot] === capped.cell &&
+      this.#times[2 * slot] === capped.until
+    );
   }
 
   keys(): IterableIterator<string> {

@@ -104,12 +104,12 @@ export function redisBusTransport(
 ): BusTransport {
   const channel = request.channel ?? defaultChannel(prefix);
   const pubsub = request.pubsub ?? (client.isCluster ? 'sharded' : 'classic');
-  if (pubsub === 'classic') return new RedisPubSubTransport(client, channel);
+  if (pubsub === 'classic') return new RedisPubSubTransport(client, channel, request.replay);
   if (!client.isCluster) {
     throw new InvalidOptionError(
       `${request.optionPrefix}pubsub`,
       `'sharded' needs an ioredis Cluster client; got a single-node client`,
     );
   }
-  return new ShardedPubSubTransport(client as Cluster, channel, request.shardChannels);
+  return new ShardedPubSubTransport(client as Cluster, channel, request.shardChannels, request.replay);
 }

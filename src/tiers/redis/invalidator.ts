@@ -60,6 +60,7 @@ const INVALIDATOR_OPTION_NAMES = optionNames<InvalidatorOptions>({
   maxMessageNames: true,
   pubsub: true,
   shardChannels: true,
+  replay: true,
 });
 
 /** Creates a publish-only {@link Invalidator}. Rejections are `BusError`s or Redis errors. */

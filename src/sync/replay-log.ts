@@ -1,0 +1,164 @@
+import { createHash, randomInt } from 'node:crypto';
+import { ReplyError, type Cluster, type Redis } from 'ioredis';
+
+/**
+ * Where a message sits in a channel's replay log: the stream entry id `<seq>-<nonce>`. `seq`
+ * counts the channel's messages 1, 2, 3…; `nonce` is drawn by the publisher for each entry, so
+ * two logs (one lost with a restarted or failed-over Redis and the one written since) never
+ * hold the same position, even where their numbers meet.
+ */
+export type LogPosition = string;
+
+/** One entry read back from the log: its position and the message as published without it. */
+export type LogEntry = readonly [position: LogPosition, message: string];
+
+/** What a replay read found after a position. */
+export type LogRead =
+  /** The position is still in the log: what follows it, oldest first (at most the count asked). */
+  | { found: true; entries: LogEntry[] }
+  /**
+   * The position is not in the log (trimmed past it, or the log was lost with Redis's data):
+   * what was published since cannot be told. `tail` is the log's newest position now.
+   */
+  | { found: false; tail: LogPosition };
+
+/**
+ * The replay log the bus keeps beside its channels: every message is appended to a Redis Stream
+ * (`<channel>:log`, same hash slot as a shard channel) in the same script that publishes it, so
+ * a subscriber that was away reads what it missed instead of dropping its L1.
+ */
+export interface BusLog {
+  /** Appends `message` to `channel`'s log and publishes it with its position (`"x"`). */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Up to `count` entries after `position`, or, if that is not in the log, the log's newest
+   * position. Without a position it only reads that (writing a first entry to an empty log, so
+   * every subscriber starts from a position a lost log cannot repeat).
+   */
+  read(channel: string, position: LogPosition | undefined, count: number): Promise<LogRead>;
+}
+
+/** The sequence number of a position (0 for one that is not a log position). */
+export function sequenceOf(position: LogPosition): number {
+  const dash = position.indexOf('-');
+  const seq = Number(position.slice(0, dash));
+  return Number.isSafeInteger(seq) ? seq : 0;
+}
+
+/** Whether `text` is a position as this log writes them. */
+export function isPosition(text: string): boolean {
+  return /^[1-9][0-9]{0,15}-[0-9]{1,16}$/.test(text);
+}
+
+/** The log of `channel`: one key per channel, in the channel's hash slot (`…:{3}` keeps `{3}`). */
+export function logKey(channel: string): string {
+  return `${channel}:log`;
+}
+
+/**
+ * The id of the next entry of KEYS[1] with nonce `nonce`: one past the newest entry, or past the
+ * last id the stream ever generated when it is empty (trimmed to nothing: XADD refuses ids at or
+ * below that).
+ */
+const NEXT_ID = `local function nextId(key, nonce)
+  local top = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  local last = top[1] and top[1][1]
+  if not last and redis.call('EXISTS', key) == 1 then
+    local info = redis.call('XINFO', 'STREAM', key)
+    for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last = info[i + 1] end end
+  end
+  local seq = 1
+  if last then seq = tonumber(string.match(last, '^(%d+)')) + 1 end
+  return string.format('%d-%s', seq, nonce)
+end
+`;
+
+/**
+ * Appends and publishes in one step, so a message is never delivered without being in the log
+ * (a subscriber that replays finds everything it could have heard). The message is a JSON object;
+ * its position goes in as a first field, `"x"`, which older readers ignore.
+ * KEYS[1] log; ARGV: channel, message, nonce, max length, PUBLISH or SPUBLISH.
+ */
+const APPEND = `${NEXT_ID}local id = nextId(KEYS[1], ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], id, 'm', ARGV[2])
+redis.call(ARGV[5], ARGV[1], '{"x":"' .. id .. '",' .. string.sub(ARGV[2], 2))
+return id`;
+
+/**
+ * What follows ARGV[1] in the log, if it is there; else the newest position, writing an empty
+ * entry to an empty log so that the position returned is an entry (a later read can find it).
+ * KEYS[1] log; ARGV: position or '', count, nonce, max length.
+ */
+const READ = `${NEXT_ID}if ARGV[1] ~= '' and #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) > 0 then
+  return {1, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+end
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then return {0, top[1][1]} end
+local id = nextId(KEYS[1], ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], id, 'm', '')
+return {0, id}`;
+
+/** A stream log on the bus's own Redis client. */
+export class RedisBusLog implements BusLog {
+  readonly #client: Redis | Cluster;
+  readonly #maxLength: string;
+  readonly #command: 'PUBLISH' | 'SPUBLISH';
+
+  /** `sharded`: publish with SPUBLISH (a shard channel), else PUBLISH. */
+  constructor(client: Redis | Cluster, maxLength: number, sharded: boolean) {
+    this.#client = client;
+    this.#maxLength = String(maxLength);
+    this.#command = sharded ? 'SPUBLISH' : 'PUBLISH';
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await runScript(this.#client, APPEND, logKey(channel), [
+      channel,
+      message,
+      nonce(),
+      this.#maxLength,
+      this.#command,
+    ]);
+  }
+
+  async read(channel: string, position: LogPosition | undefined, count: number): Promise<LogRead> {
+    const reply = (await runScript(this.#client, READ, logKey(channel), [
+      position ?? '',
+      String(count),
+      nonce(),
+      this.#maxLength,
+    ])) as [number, unknown];
+    if (reply[0] === 0) return { found: false, tail: String(reply[1]) };
+    const entries: LogEntry[] = [];
+    for (const [id, fields] of reply[1] as [string, string[]][]) {
+      // Field pairs; the first entry of a log has an empty message and nothing to apply.
+      const message = fields[1];
+      entries.push([id, message ?? '']);
+    }
+    return { found: true, entries };
+  }
+}
+
+/** A per-entry nonce: 1 to 2^48, decimal. */
+function nonce(): string {
+  return String(randomInt(1, 2 ** 48));
+}
+
+const SHA = new Map(
+  [APPEND, READ].map((script) => [script, createHash('sha1').update(script).digest('hex')]),
+);
+
+/** EVALSHA (the script is sent once, not with every message), EVAL when the server lacks it. */
+async function runScript(
+  client: Redis | Cluster,
+  script: string,
+  key: string,
+  args: string[],
+): Promise<unknown> {
+  try {
+    return await client.evalsha(SHA.get(script)!, 1, key, ...args);
+  } catch (error) {
+    if (!(error instanceof ReplyError) || !(error as Error).message.startsWith('NOSCRIPT')) throw error;
+    return client.eval(script, 1, key, ...args);
+  }
+}
