@@ -189,7 +189,7 @@ describe('the bus heartbeat on a real Redis', () => {
     }
     // Nothing was invalidated meanwhile: the replay log says so, and L1 is kept.
     expect(b!.cache.stats().memory!.entries).toBe(1);
-    expect(b!.cache.stats().bus.replays).toBe(1);
+    expect(b!.cache.stats().bus.replays).toBeGreaterThanOrEqual(1);
     await heard([b!.cache], () => a!.cache.set('k', 2));
     expect(await b!.cache.get('k')).toBe(2);
   });

@@ -57,7 +57,7 @@ export class MemoryStore {
    */
   readonly #capped = new Map<
     number,
-    { key: string; cell: unknown; until: number; full: number; whole?: Entry }
+    { key: string; cell: unknown; until: number; full: number; whole: Entry | undefined }
   >();
   evictions = 0;
   /**
@@ -277,7 +277,7 @@ export class MemoryStore {
         cell: this.#values[slot],
         until,
         full: kept?.full ?? full,
-        ...((kept?.whole ?? whole) !== undefined && { whole: kept?.whole ?? whole }),
+        whole: kept?.whole ?? whole,
       });
     }
   }
