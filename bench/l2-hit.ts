@@ -1,12 +1,57 @@
 import { Redis } from 'ioredis';
 import { createCache, GUARD_DEFAULTS, redisTier } from './library.js';
-import { comparePair, concurrentRate, fmtRate, verdict } from './harness.js';
+import { comparePair, concurrentRate, fmtRate, sequentialRate, verdict } from './harness.js';
 
 const KEYS = 5_000;
 // Short runs, many rounds: see comparePair.
 const OPS = 20_000;
 const ROUNDS = 21;
 const WORKERS = 64;
+
+const SEQUENTIAL_OPS = 5_000;
+
+/**
+ * L2 hits one at a time (one caller, each read awaited before the next), against raw ioredis
+ * GET + JSON.parse of the same payloads: nothing to batch or pipeline, so this is the cache's
+ * per-read overhead on top of the round trip (guard, decode, envelope, counters).
+ */
+export async function l2HitSequential(
+  url: string,
+  batchReads: number | false = GUARD_DEFAULTS.batchReads,
+): Promise<boolean> {
+  const prefix = 'bench-l2s:';
+  const raw = new Redis(url, { enableAutoPipelining: true });
+  const client = new Redis(url, { enableAutoPipelining: true });
+  const ours = createCache({ tiers: [redisTier({ client, prefix, batchReads })] });
+  const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
+  await ours.setMany(keys.map((key, i) => ({ key, value: product(i), ttl: '10m' })));
+  const result = await comparePair(
+    {
+      baseline: () =>
+        sequentialRate(SEQUENTIAL_OPS, async (i) => {
+          const payload = await raw.get(prefix + keys[i % KEYS]!);
+          return JSON.parse(payload!) as unknown;
+        }),
+      subject: () => sequentialRate(SEQUENTIAL_OPS, (i) => ours.get(keys[i % KEYS]!)),
+    },
+    ROUNDS,
+  );
+  await ours.clear();
+  await ours.close();
+  client.disconnect();
+  raw.disconnect();
+  const ok = result.ratio >= 0.95;
+  console.log(
+    `L2 hit, sequential${batchReads === false ? ', batchReads: false' : ''}: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
+      ` → ${result.ratio.toFixed(2)}x (target ≥ 0.95x) ${verdict(ok)}`,
+  );
+  return ok;
+}
+
+/** The value every L2 scenario stores. */
+function product(i: number) {
+  return { id: i, name: `Product ${i}`, price: 12.5, tags: ['a', 'b', 'c'], stock: { eu: 3, us: 7 } };
+}
 
 /**
  * L2 hits with L1 out of the way (a Redis-only cache), 64 concurrent callers, against raw ioredis
@@ -23,13 +68,6 @@ export async function l2Hit(
   const client = new Redis(url, { enableAutoPipelining: true });
   const ours = createCache({ tiers: [redisTier({ client, prefix, batchReads })] });
   const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
-  const product = (i: number) => ({
-    id: i,
-    name: `Product ${i}`,
-    price: 12.5,
-    tags: ['a', 'b', 'c'],
-    stock: { eu: 3, us: 7 },
-  });
   await ours.setMany(keys.map((key, i) => ({ key, value: product(i), ttl: '10m' })));
   const result = await comparePair(
     {

@@ -7,7 +7,7 @@ import { getMany } from './get-many.js';
 import { hitRatios } from './hit-ratio.js';
 import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
-import { l2Hit } from './l2-hit.js';
+import { l2Hit, l2HitSequential } from './l2-hit.js';
 import { resilienceHit } from './resilience.js';
 import { redisDown } from './redis-down.js';
 
@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   if (redis !== undefined) {
     try {
       results.push(await l2Hit(redis.url));
+      results.push(await l2HitSequential(redis.url));
       // One GET per read, as on a cluster: the cache's own cost per read, for the record.
       await l2Hit(redis.url, false);
       results.push(await resilienceHit(redis.url));
