@@ -82,16 +82,22 @@ export class InvalidValueError extends CacheError {
   }
 }
 
+/**
+ * A value cannot be cached: a tier's serializer failed on it, or (no serializer named) it holds
+ * something no tier keeps faithfully, found at `path` before anything was written.
+ */
 export class SerializationError extends CacheError {
-  constructor(key: string, serializer: string, cause: unknown) {
+  /** Where inside the value the problem is, e.g. `value.items[3]`, when one part is to blame. */
+  readonly path: string | undefined;
+  constructor(key: string, serializer: string | undefined, cause: unknown, path?: string) {
     super(
       'E_SERIALIZATION',
-      `Cannot encode the value for key "${key}" with the ${serializer} serializer: ${messageOf(cause)}`,
-      {
-        key,
-        cause,
-      },
+      serializer === undefined
+        ? `Cannot cache the value for key "${key}": ${path === undefined ? '' : `${path}: `}${messageOf(cause)}`
+        : `Cannot encode the value for key "${key}" with the ${serializer} serializer: ${messageOf(cause)}`,
+      typeof cause === 'string' ? { key } : { key, cause },
     );
+    this.path = path;
   }
 }
 

@@ -10,6 +10,7 @@ import { staleEnd, type Entry } from '../entry.js';
 import { SerializationError, TierError, isCacheError } from '../errors.js';
 import type { Faults } from '../faults.js';
 import { now } from '../internal/clock.js';
+import { checkValue } from '../internal/values.js';
 import type { FillGuard, FillTicket } from '../loading/fill-guard.js';
 import type { Wakeups } from '../loading/wakeups.js';
 import type { CacheCounters, TierCounters, TierOperation } from '../metrics/stats.js';
@@ -473,6 +474,8 @@ export class TierStack {
       drops: this.names.map(() => []),
       first: new Map(),
     };
+    // Every tier, L1 included, refuses what another tier would change or lose (values.ts).
+    for (const item of items) checkValue(item.key, item.value);
     for (const item of items) {
       if (tickets !== undefined && !guard.isCurrent(tickets.get(item.key)!)) continue;
       plan.written.push(item.key);

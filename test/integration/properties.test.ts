@@ -1,6 +1,6 @@
 /**
  * Property tests: over keys and values of every shape, what the cache returns is what was
- * stored (JSON semantics once a value went through Redis, Dates kept), or a typed CacheError;
+ * stored (see values.test.ts for values JSON has no form for), or a typed CacheError;
  * never a crash or an untyped rejection.
  */
 import fc from 'fast-check';
@@ -29,30 +29,14 @@ const { value } = fc.letrec<{ value: unknown }>((tie) => ({
     { depthSize: 'small', withCrossShrink: true },
     leaf,
     fc.array(tie('value'), { maxLength: 5 }),
-    fc.dictionary(text, tie('value'), { maxKeys: 5 }),
+    // an own __proto__ key is refused (values.test.ts checks it)
+    fc.dictionary(
+      text.filter((k) => k !== '__proto__'),
+      tie('value'),
+      { maxKeys: 5 },
+    ),
   ),
 }));
-
-/** What JSON (with Dates kept) makes of `v`: the contract of a value that went through Redis. */
-function viaJson(v: unknown): unknown {
-  if (v instanceof Date) return new Date(v.getTime());
-  if (typeof v === 'number') return Number.isFinite(v) ? (Object.is(v, -0) ? 0 : v) : null;
-  if (Array.isArray(v)) return v.map((item) => (item === undefined ? null : viaJson(item)));
-  if (typeof v === 'object' && v !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, item] of Object.entries(v)) {
-      if (item !== undefined)
-        Object.defineProperty(out, k, {
-          value: viaJson(item),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-    }
-    return out;
-  }
-  return v;
-}
 
 /** Runs `op`: it must resolve, or reject with a CacheError; anything else fails the property. */
 async function typed<T>(op: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
@@ -111,15 +95,15 @@ describe('properties: memory + Redis', () => {
     await Promise.all([writer.close(), reader.close()]);
   });
 
-  it('another instance reads back what was stored, with JSON semantics', async () => {
+  it('another instance reads back what was stored', async () => {
     await fc.assert(
       fc.asyncProperty(key, value, async (k, v) => {
         await writer.set(k, v);
-        expect(await reader.get(k)).toEqual(viaJson(v));
+        expect(await reader.get(k)).toEqual(v);
         await writer.delete(k);
         expect(await reader.get(k)).toBeUndefined();
         expect(await writer.getOrSet(k, () => v)).toBe(v);
-        expect(await reader.getOrSet(k, () => 'other')).toEqual(viaJson(v));
+        expect(await reader.getOrSet(k, () => 'other')).toEqual(v);
         await writer.delete(k);
       }),
       { numRuns: 150 },
