@@ -19,7 +19,7 @@ import { within } from './loading/deadline.js';
 import { DistributedLock } from './loading/distributed-lock.js';
 import { FillGuard } from './loading/fill-guard.js';
 import { LoadEngine, type BatchLoader, type LockSeat, type Loader } from './loading/load-engine.js';
-import { fillWindow, resolveLock, resolvePlan } from './loading/load-plan.js';
+import { fillWindow, resolveLock, resolvePlan, type LoadPlan } from './loading/load-plan.js';
 import { Wakeups } from './loading/wakeups.js';
 import { exposeMetrics } from './metrics/source.js';
 import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
@@ -109,6 +109,9 @@ export class TierCache {
   readonly #clone: boolean;
   /** Whether getOrSet hits check for eager refresh (cache-wide); per-call options also can. */
   readonly #eager: boolean;
+  /** The cache-wide load plan; `#grace` is its grace, what getEntry reports stale periods by. */
+  readonly #plan: LoadPlan;
+  readonly #grace: number;
   readonly #events = new CacheEmitter();
   /** Detaches this cache's hooks from its tiers and frees them for another cache (close()). */
   readonly #release: () => void;
@@ -140,6 +143,8 @@ export class TierCache {
       lock: options.lock === undefined ? undefined : options.lock !== false,
     });
     this.#eager = plan.eagerRefresh > 0;
+    this.#plan = plan;
+    this.#grace = plan.grace;
     const locks = offered(remotes, 'locks');
     // resolveOptions refused `lock` when no tier holds locks.
     const lock: LockSeat | undefined = locks && {
@@ -260,7 +265,8 @@ export class TierCache {
     const flight = this.#engine.flight(key, loader, options);
     const value = await flight;
     const info = this.#engine.infoOf(flight);
-    if (info?.entry !== undefined) return this.#info<T>(info.entry, info.tier);
+    if (info?.entry !== undefined)
+      return this.#info<T>(info.entry, info.tier, resolvePlan(options ?? {}, this.#plan).grace);
     const at = this.#clock();
     return { value: this.#output(value) as T, createdAt: at, expiresAt: at, tier: 'origin' };
   }
@@ -714,15 +720,21 @@ export class TierCache {
     return this.#info(entry, this.#memory!.name);
   }
 
-  #info<T>(entry: Entry, tier: string): EntryInfo<T> {
+  /**
+   * The entry as getEntry reports it. A copy is kept past its expiry for grace and for
+   * fail-safe alike, but only grace serves it stale while a refresh runs (fail-safe serves it
+   * only when the loader fails): `staleUntil` is the end of grace, never of the fail-safe keep,
+   * or cacheHeaders would announce stale-while-revalidate for an entry that has no grace.
+   */
+  #info<T>(entry: Entry, tier: string, grace = this.#grace): EntryInfo<T> {
     const info = {
       value: this.#output(entry.value) as T,
       createdAt: entry.createdAt,
       expiresAt: entry.expiresAt,
       tier,
     };
-    const staleUntil = entry.staleUntil;
-    return staleUntil === undefined || staleUntil <= entry.expiresAt ? info : { ...info, staleUntil };
+    const staleUntil = Math.min(entry.staleUntil ?? entry.expiresAt, entry.expiresAt + grace);
+    return staleUntil <= entry.expiresAt ? info : { ...info, staleUntil };
   }
 
   #output(value: unknown): unknown {

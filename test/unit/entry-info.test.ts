@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createCache, memoryTier } from '../../src/index.js';
+import { cacheHeaders, createCache, memoryTier } from '../../src/index.js';
 import { FakeClock, gate } from '../helpers/fake-clock.js';
 
 function setup() {
@@ -97,5 +97,42 @@ describe('entries with metadata', () => {
     const a = await cache.getEntry<{ n: number }>('k');
     a!.value.n = 2;
     expect((await cache.getEntry<{ n: number }>('k'))!.value).toEqual({ n: 1 });
+  });
+});
+
+describe('a stale period is reported for grace only (issue 13 §7)', () => {
+  it('a plain write under fail-safe (kept, but no grace) reports no staleUntil and no stale-* headers', async () => {
+    const clock = new FakeClock();
+    const cache = createCache({
+      tiers: [memoryTier({ ttl: '30s' })],
+      clock: clock.read,
+      failSafe: { maxStaleAge: '29s' },
+    });
+    await cache.set('k', 1);
+    const entry = await cache.getEntry('k');
+    expect(entry).toEqual({ value: 1, createdAt: clock.now, expiresAt: clock.now + 30_000, tier: 'memory' });
+    expect(cacheHeaders(entry!, {}, clock.now)['cache-control']).toBe('public, max-age=30');
+    const loaded = await cache.getOrSetEntry('l', () => 2);
+    expect(loaded.staleUntil).toBeUndefined();
+    await cache.close();
+  });
+
+  it('grace is reported up to its end, not to the longer fail-safe keep; a call can give its own', async () => {
+    const clock = new FakeClock();
+    const cache = createCache({
+      tiers: [memoryTier({ ttl: '30s' })],
+      clock: clock.read,
+      grace: '10s',
+      failSafe: { maxStaleAge: '5m' },
+    });
+    await cache.set('k', 1);
+    const entry = (await cache.getEntry('k'))!;
+    expect(entry.staleUntil).toBe(entry.expiresAt + 10_000);
+    expect(cacheHeaders(entry, {}, clock.now)['cache-control']).toBe(
+      'public, max-age=30, stale-while-revalidate=10, stale-if-error=10',
+    );
+    const own = await cache.getOrSetEntry('o', () => 1, { grace: '20s' });
+    expect(own.staleUntil).toBe(own.expiresAt + 20_000);
+    await cache.close();
   });
 });
