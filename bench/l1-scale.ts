@@ -42,8 +42,8 @@ async function hitChild(size: number, keysDrawn: string, policy: Policy): Promis
   // Ranks are spread over the key space, as a real hot set is over a cache's insertion order.
   const byRank = shuffled(keys, mulberry32(11));
   const sequence = Array.from({ length: SEQUENCE }, () => byRank[draw()]!);
-  const lru = new LRUCache<string, object>({ max: size, ttl: 60_000 });
-  const cache = createCache({ tiers: [memoryTier({ maxEntries: size, policy })] });
+  const lru = new LRUCache<string, object>({ max: size, ttl: 3_600_000 });
+  const cache = createCache({ tiers: [memoryTier({ maxEntries: size, policy, ttl: '1h' })] });
   for (const key of keys) {
     lru.set(key, { key });
     await cache.set(key, { key });

@@ -22,7 +22,7 @@ const MIN_SLOTS = 64;
  * The L1 map, laid out as arrays indexed by slot rather than an object per entry (see
  * docs/l1.md#storage): a Map from key to slot, then per slot its key and value in plain arrays
  * and its expiry and creation instants side by side in one Float64Array. An entry with tags or a
- * stale period keeps its whole `Entry` in the value array instead, marked by a NaN creation
+ * stale period (`staleUntil` after `expiresAt`) keeps its whole `Entry` in the value array instead, marked by a NaN creation
  * instant; most entries have neither, and cost no object of their own. The policy keeps its
  * links and marks per slot in typed arrays too. Freed slots are chained through the value
  * array and reused before the arrays grow; they grow by doubling up to `maxEntries` + 1 (the
@@ -326,7 +326,8 @@ export class MemoryStore {
   }
 
   #write(slot: number, entry: Entry, weight: number): void {
-    const rich = entry.tags !== undefined || entry.staleUntil !== undefined;
+    // A stale limit at or before expiry is no stale period (the facade always writes one).
+    const rich = entry.tags !== undefined || (entry.staleUntil ?? 0) > entry.expiresAt;
     this.#values[slot] = rich ? entry : entry.value;
     this.#times[2 * slot] = entry.expiresAt;
     this.#times[2 * slot + 1] = rich ? Number.NaN : entry.createdAt;
