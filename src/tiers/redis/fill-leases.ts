@@ -122,6 +122,7 @@ return n`;
  */
 export const FILL = `local g = redis.call('GET', KEYS[1]) or ''
 local out = {}
+local all = 1
 for i = 2, #KEYS do
   local a = (i - 2) * 4
   local seen = ARGV[a + 2]
@@ -135,8 +136,12 @@ for i = 2, #KEYS do
     if ARGV[a + 4] == '' then redis.call('SET', KEYS[i], ARGV[a + 3])
     else redis.call('SET', KEYS[i], ARGV[a + 3], 'PX', ARGV[a + 4]) end
     out[i - 1] = 1
-  else out[i - 1] = 0 end
+  else
+    out[i - 1] = 0
+    all = 0
+  end
 end
+if all == 1 then return 1 end
 out[#KEYS] = g
 return out`;
 
@@ -147,17 +152,16 @@ export class Script {
     this.sha = createHash('sha1').update(body).digest('hex');
   }
 
-  async run(
+  run(
     client: Redis | Cluster,
     keys: readonly string[],
     args: readonly (string | Buffer | number)[],
   ): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
+    // No async frame: this is every fill.
+    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
       return client.eval(this.body, keys.length, ...keys, ...args);
-    }
+    });
   }
 }
 

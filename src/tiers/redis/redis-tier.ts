@@ -559,37 +559,64 @@ export class RedisStore implements RemoteTier, RawReads {
    * whether it was written. A write without a lease (undefined) checks nothing but the generation
    * it cannot know either: it is written as by setMany.
    */
-  async fillMany(
+  fillMany(
     writes: readonly PreparedWrite[],
     ttls: readonly number[],
     leases: readonly unknown[],
   ): Promise<boolean[]> {
     if (this.#oversized.size !== 0) for (const write of writes) this.#oversized.delete(write.key);
-    const filled = new Array<boolean>(writes.length).fill(false);
+    if (writes.length === 1) {
+      // The getOrSet miss: no grouping, one script call.
+      const full = this.prefix + writes[0]!.key;
+      return this.#fill([full], writes, ttls, leases, [0]).then((reply) => [reply === 1 || reply[0] === 1]);
+    }
     const full = writes.map((write) => this.prefix + write.key);
     const groups = this.#cluster === undefined ? [writes.map((_, i) => i)] : [...groupBySlot(full).values()];
-    await Promise.all(
-      groups.map(async (positions) => {
-        const cluster = this.#cluster !== undefined;
-        const keys = [generationKey(this.prefix, full[positions[0]!]!, cluster)];
-        const args: (string | Buffer | number)[] = [];
-        for (const i of positions) {
-          const lease = leases[i] as RedisLease | typeof UNREAD_LEASE | undefined;
-          keys.push(full[i]!);
-          const ttl = ttls[i]!;
-          args.push(
-            (lease === UNREAD_LEASE ? undefined : lease?.generation) ?? this.#generation,
-            seenOf(lease),
-            this.#payload(writes[i]!)[1],
-            ttl === FOREVER ? '' : toPx(ttl),
-          );
-        }
-        const reply = (await this.#runScript(FILL_SCRIPT, keys, args)) as (number | string)[];
-        positions.forEach((i, j) => (filled[i] = reply[j] === 1));
-        this.#generation = String(reply[positions.length] ?? '');
-      }),
-    );
-    return filled;
+    const filled = new Array<boolean>(writes.length).fill(true);
+    return Promise.all(
+      groups.map((positions) =>
+        this.#fill(
+          positions.map((i) => full[i]!),
+          writes,
+          ttls,
+          leases,
+          positions,
+        ).then((reply) => {
+          if (reply !== 1) positions.forEach((i, j) => (filled[i] = reply[j] === 1));
+        }),
+      ),
+    ).then(() => filled);
+  }
+
+  /**
+   * One fill script call for the writes at `positions` (keys `fullKeys`, all in one slot):
+   * 1 when all were written, else a flag per write (the current generation is learned).
+   */
+  #fill(
+    fullKeys: string[],
+    writes: readonly PreparedWrite[],
+    ttls: readonly number[],
+    leases: readonly unknown[],
+    positions: readonly number[],
+  ): Promise<1 | number[]> {
+    const keys = [generationKey(this.prefix, fullKeys[0]!, this.#cluster !== undefined), ...fullKeys];
+    const args: (string | Buffer | number)[] = [];
+    for (const i of positions) {
+      const lease = leases[i] as RedisLease | typeof UNREAD_LEASE | undefined;
+      const ttl = ttls[i]!;
+      args.push(
+        (lease === UNREAD_LEASE ? undefined : lease?.generation) ?? this.#generation,
+        seenOf(lease),
+        this.#payload(writes[i]!)[1],
+        ttl === FOREVER ? '' : toPx(ttl),
+      );
+    }
+    return this.#runScript(FILL_SCRIPT, keys, args).then((reply) => {
+      if (reply === 1) return 1;
+      const flags = reply as (number | string)[];
+      this.#generation = String(flags[positions.length] ?? '');
+      return flags as number[];
+    });
   }
 
   /** SCAN (never KEYS) for `match` in batches of scanCount, UNLINKing each batch. */
@@ -708,18 +735,21 @@ export class RedisStore implements RemoteTier, RawReads {
    * Runs a script of writes (EVALSHA, EVAL when Redis does not know it); with `replicas`, in a
    * pipeline of its own followed by WAIT, like every other write.
    */
-  async #runScript(
+  #runScript(
     script: Script,
     keys: readonly string[],
     args: readonly (string | Buffer | number)[],
   ): Promise<unknown> {
     if (this.#replicas === undefined) return script.run(this.client, keys, args);
-    try {
-      return (await this.#exec(this.client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args)))[0];
-    } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      return (await this.#exec(this.client.pipeline().eval(script.body, keys.length, ...keys, ...args)))[0];
-    }
+    return this.#exec(this.client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args)).then(
+      (replies) => replies[0],
+      (error: unknown) => {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        return this.#exec(this.client.pipeline().eval(script.body, keys.length, ...keys, ...args)).then(
+          (replies) => replies[0],
+        );
+      },
+    );
   }
 
   /** Runs a pipeline of writes, WAITing for replicas after them when asked; the writes' replies. */
