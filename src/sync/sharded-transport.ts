@@ -213,7 +213,7 @@ export class ShardedPubSubTransport implements BusTransport {
             connection
               .ssubscribe(channel, this.heartbeatChannels[this.channels.indexOf(channel)]!)
               .catch((error: unknown) => {
-                throw error instanceof ReplyError ? new BusError('subscribe', error, channel) : error;
+                throw isRefusal(error) ? new BusError('subscribe', error, channel) : error;
               }),
           ),
         );
@@ -312,6 +312,14 @@ export class ShardedPubSubTransport implements BusTransport {
     for (const connection of this.#connections) connection.disconnect();
     this.#connections = [];
   }
+}
+
+/**
+ * An ACL refusal (NOPERM), as opposed to the replies of a cluster in the middle of a failover
+ * (CLUSTERDOWN, MOVED, TRYAGAIN), which the usual quick retries outlast and nobody needs to hear of.
+ */
+function isRefusal(error: unknown): boolean {
+  return error instanceof ReplyError && (error as Error).message.startsWith('NOPERM');
 }
 
 function sameOwners(a: Map<string, string[]>, b: Map<string, string[]>): boolean {
