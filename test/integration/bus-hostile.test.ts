@@ -164,6 +164,16 @@ function instances(
   return { caches, errors, slowest: () => slowest };
 }
 
+/** `n` subscribed instances under a new prefix, each holding `warm` in L1, and a client to publish with. */
+async function warmed(n: number) {
+  const prefix = `hostile${++prefixCounter}:`;
+  const set = instances(prefix, n);
+  await subscribed(...set.caches);
+  await set.caches[0]!.set('warm', 1);
+  for (const c of set.caches) await c.get('warm');
+  return { ...set, channel: `tiercache:bus:${prefix}`, raw: redis.server.client() };
+}
+
 /** Resolves once every cache processed everything published on `channel` before this call. */
 async function drained(channel: string, caches: TierCache[], marker: string): Promise<void> {
   const gapped = new Set<TierCache>();
@@ -213,13 +223,7 @@ async function stillConsistent(caches: TierCache[]): Promise<void> {
 
 describe('hostile bus messages', () => {
   it('crafted ones (issue 19) crash nothing, block nothing for long, poison nothing', async () => {
-    const prefix = `hostile${++prefixCounter}:`;
-    const channel = `tiercache:bus:${prefix}`;
-    const { caches, slowest } = instances(prefix, 3);
-    await subscribed(...caches);
-    await caches[0]!.set('warm', 1);
-    for (const c of caches) await c.get('warm');
-    const raw = redis.server.client();
+    const { caches, slowest, channel, raw } = await warmed(3);
     const crafted = craftedMessages();
     for (const message of crafted) await raw.publish(channel, message);
     await drained(channel, caches, 'end-crafted');
@@ -249,13 +253,7 @@ describe('hostile bus messages', () => {
   });
 
   it('shapes the first probes did not try do the same', async () => {
-    const prefix = `hostile${++prefixCounter}:`;
-    const channel = `tiercache:bus:${prefix}`;
-    const { caches, slowest } = instances(prefix, 2);
-    await subscribed(...caches);
-    await caches[0]!.set('warm', 1);
-    for (const c of caches) await c.get('warm');
-    const raw = redis.server.client();
+    const { caches, slowest, channel, raw } = await warmed(2);
     for (const message of fc.sample(unseenMessage, { numRuns: 2_000, seed: SEED + 1 })) {
       void raw.publish(channel, message);
     }
