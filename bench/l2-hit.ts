@@ -1,82 +1,48 @@
 import { Redis } from 'ioredis';
 import { createCache, GUARD_DEFAULTS, redisTier } from './library.js';
-import { comparePair, concurrentRate, fmtRate, sequentialRate, verdict } from './harness.js';
+import { comparePair, concurrentRate, fmtRate, sequentialRate, verdict, type PairResult } from './harness.js';
 
 const KEYS = 5_000;
 // Short runs, many rounds: see comparePair.
 const OPS = 20_000;
 const ROUNDS = 21;
 const WORKERS = 64;
-
 const SEQUENTIAL_OPS = 5_000;
 
-/**
- * L2 hits one at a time (one caller, each read awaited before the next), against raw ioredis
- * GET + JSON.parse of the same payloads: nothing to batch or pipeline, so this is the cache's
- * per-read overhead on top of the round trip (guard, decode, envelope, counters).
- */
-export async function l2HitSequential(
-  url: string,
-  batchReads: number | false = GUARD_DEFAULTS.batchReads,
-): Promise<boolean> {
-  const prefix = 'bench-l2s:';
-  const raw = new Redis(url, { enableAutoPipelining: true });
-  const client = new Redis(url, { enableAutoPipelining: true });
-  const ours = createCache({ tiers: [redisTier({ client, prefix, batchReads })] });
-  const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
-  await ours.setMany(keys.map((key, i) => ({ key, value: product(i), ttl: '10m' })));
-  const result = await comparePair(
-    {
-      baseline: () =>
-        sequentialRate(SEQUENTIAL_OPS, async (i) => {
-          const payload = await raw.get(prefix + keys[i % KEYS]!);
-          return JSON.parse(payload!) as unknown;
-        }),
-      subject: () => sequentialRate(SEQUENTIAL_OPS, (i) => ours.get(keys[i % KEYS]!)),
-    },
-    ROUNDS,
-  );
-  await ours.clear();
-  await ours.close();
-  client.disconnect();
-  raw.disconnect();
-  const ok = result.ratio >= 0.95;
-  console.log(
-    `L2 hit, sequential${batchReads === false ? ', batchReads: false' : ''}: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
-      ` → ${result.ratio.toFixed(2)}x (target ≥ 0.95x) ${verdict(ok)}`,
-  );
-  return ok;
-}
-
-/** The value every L2 scenario stores. */
-function product(i: number) {
-  return { id: i, name: `Product ${i}`, price: 12.5, tags: ['a', 'b', 'c'], stock: { eu: 3, us: 7 } };
-}
+/** How a scenario drives reads: `count` calls of `read(i)`, returning ops/s. */
+type Driver = (count: number, read: (i: number) => Promise<unknown>) => Promise<number>;
 
 /**
- * L2 hits with L1 out of the way (a Redis-only cache), 64 concurrent callers, against raw ioredis
- * with auto-pipelining doing GET + JSON.parse of the very same payloads. With the default
- * `batchReads` the cache sends each tick's reads as one MGET; `batchReads: false` (one GET per
- * read, as on a cluster) is printed for the record: it measures the cache's own per-read cost.
+ * L2 hits with L1 out of the way (a Redis-only cache) against raw ioredis with auto-pipelining
+ * doing GET + JSON.parse of the very same payloads, both driven by `drive`.
  */
-export async function l2Hit(
+async function compareL2(
   url: string,
-  batchReads: number | false = GUARD_DEFAULTS.batchReads,
-): Promise<boolean> {
+  batchReads: number | false,
+  count: number,
+  drive: Driver,
+): Promise<PairResult> {
   const prefix = 'bench-l2:';
   const raw = new Redis(url, { enableAutoPipelining: true });
   const client = new Redis(url, { enableAutoPipelining: true });
   const ours = createCache({ tiers: [redisTier({ client, prefix, batchReads })] });
   const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
+  const product = (i: number) => ({
+    id: i,
+    name: `Product ${i}`,
+    price: 12.5,
+    tags: ['a', 'b', 'c'],
+    stock: { eu: 3, us: 7 },
+  });
   await ours.setMany(keys.map((key, i) => ({ key, value: product(i), ttl: '10m' })));
   const result = await comparePair(
     {
       baseline: () =>
-        concurrentRate(OPS, WORKERS, async (i) => {
+        drive(count, async (i) => {
           const payload = await raw.get(prefix + keys[i % KEYS]!);
           return JSON.parse(payload!) as unknown;
         }),
-      subject: () => concurrentRate(OPS, WORKERS, (i) => ours.get(keys[i % KEYS]!)),
+      subject: () => drive(count, (i) => ours.get(keys[i % KEYS]!)),
     },
     ROUNDS,
   );
@@ -84,10 +50,38 @@ export async function l2Hit(
   await ours.close();
   client.disconnect();
   raw.disconnect();
+  return result;
+}
+
+/**
+ * L2 hits, 64 concurrent callers. With the default `batchReads` the cache sends each tick's
+ * reads as one MGET; `batchReads: false` (one GET per read, as on a cluster) is printed for the
+ * record: it measures the cache's own per-read cost.
+ */
+export async function l2Hit(
+  url: string,
+  batchReads: number | false = GUARD_DEFAULTS.batchReads,
+): Promise<boolean> {
+  const result = await compareL2(url, batchReads, OPS, (count, read) => concurrentRate(count, WORKERS, read));
   const ok = result.ratio >= 0.9;
   console.log(
     `L2 hit, ${WORKERS} concurrent, ${batchReads === false ? 'batchReads: false' : 'reads batched'}: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
       ` → ${result.ratio.toFixed(2)}x ${batchReads === false ? '(for the record)' : `(target ≥ 0.90x) ${verdict(ok)}`}`,
+  );
+  return ok;
+}
+
+/**
+ * L2 hits one at a time (one caller, each read awaited before the next): nothing to batch or
+ * pipeline, so this is the cache's per-read overhead on top of the round trip (guard, decode,
+ * envelope, counters).
+ */
+export async function l2HitSequential(url: string): Promise<boolean> {
+  const result = await compareL2(url, GUARD_DEFAULTS.batchReads, SEQUENTIAL_OPS, sequentialRate);
+  const ok = result.ratio >= 0.95;
+  console.log(
+    `L2 hit, sequential: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
+      ` → ${result.ratio.toFixed(2)}x (target ≥ 0.95x) ${verdict(ok)}`,
   );
   return ok;
 }
