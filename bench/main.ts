@@ -3,6 +3,7 @@
  * Uses REDIS_URL when set, else a private redis-server started for the run.
  */
 import { clusterScenario } from './cluster.js';
+import { fleetScenario } from './fleet.js';
 import { getMany } from './get-many.js';
 import { hitRatios } from './hit-ratio.js';
 import { memoryFootprint } from './memory.js';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       // The miss path (read, loader, conditional fill), for the record beside raw GET+SET.
       await missPath(redis.url);
       results.push(await getMany(redis.url));
+      results.push(await fleetScenario(redis.url));
       results.push(await onCluster(redis.url));
       results.push(await redisDown());
     } finally {
