@@ -4,11 +4,10 @@ import {
   cacheHeaders,
   createCache,
   createInvalidator,
-  isCacheError,
   memoryTier,
   redisTier,
-  type CacheError,
 } from '../../src/index.js';
+import { refusal } from '../helpers/refusal.js';
 import { closest } from '../../src/internal/option-names.js';
 import { stableStringify } from '../../src/internal/stable-key.js';
 import { wellFormed } from '../../src/internal/keys.js';
@@ -17,17 +16,6 @@ import { FakeClock } from '../helpers/fake-clock.js';
 function setup(memory: Parameters<typeof memoryTier>[0] = {}) {
   const clock = new FakeClock();
   return createCache({ tiers: [memoryTier(memory)], clock: clock.read });
-}
-
-/** The error `run` throws or rejects with; fails when it is not a CacheError. */
-async function refusal(run: () => unknown): Promise<CacheError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isCacheError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 const entry = { value: 1, createdAt: 0, expiresAt: 60_000, tier: 'memory' };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createCache, isCacheError, jsonSerializer, memoryTier, type CacheError } from '../../src/index.js';
+import { createCache, jsonSerializer, memoryTier, type CacheError } from '../../src/index.js';
+import { refusal } from '../helpers/refusal.js';
 import { checkValue } from '../../src/internal/values.js';
 import { msgpackSerializer } from '../../src/serializers/msgpack.js';
 
@@ -105,16 +106,6 @@ describe('the JSON format', () => {
     expect(() => json.encode([Symbol('s')])).toThrow(/symbol/);
   });
 });
-
-async function refusal(run: () => unknown): Promise<CacheError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isCacheError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 const circular: Record<string, unknown> = { a: { b: [] } };
 ((circular['a'] as Record<string, unknown>)['b'] as unknown[]).push(circular);

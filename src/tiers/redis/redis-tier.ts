@@ -60,7 +60,7 @@ export interface RedisTierOptions extends GuardOptions {
    * @default 'tc:'
    */
   prefix?: string;
-  /** @default jsonSerializer() (Dates kept); `msgpackSerializer()` from 'tiercache/msgpack' is faster */
+  /** @default jsonSerializer() (see docs/values.md); `msgpackSerializer()` from 'tiercache/msgpack' is faster */
   serializer?: Serializer;
   /** Keys per SCAN/UNLINK batch in `clear()`. @default 500 */
   scanCount?: number;
