@@ -74,7 +74,8 @@ export function clusterBackend(): Backend & { cluster(): RedisClusterHandle } {
   };
 }
 
-function callsIn(info: string, command: string): number {
+/** Calls of `command` in an INFO commandstats reply. */
+export function callsIn(info: string, command: string): number {
   const line = info.split('\n').find((l) => l.startsWith(`cmdstat_${command}:`));
   return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1]);
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, redisTier, type CacheError, type TierCache } from '../../src/index.js';
+import { callsIn } from '../helpers/backends.js';
 import { startRedis, stopAllRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { storedEntry } from '../helpers/stored.js';
 import { until } from '../helpers/wait-for.js';
@@ -29,15 +30,15 @@ describe('redisTier replicas: WAIT after writes and deletes', () => {
     await stopAllRedis();
   });
 
-  function instance(prefix: string, errors: CacheError[] = []): TierCache {
+  /** `waitMs`: the WAIT's timeout; generous by default, as on a loaded machine a replica can take 100 ms to acknowledge. */
+  function instance(prefix: string, errors: CacheError[] = [], waitMs = 1_000): TierCache {
     const cache = createCache({
       tiers: [
         redisTier({
           client: master.client(),
           prefix,
           timeout: '5s',
-          // Generous: on a loaded machine a replica can take 100 ms to acknowledge.
-          replicas: { wait: 1, timeout: '1s' },
+          replicas: { wait: 1, timeout: waitMs },
           breaker: false,
         }),
       ],
@@ -71,7 +72,8 @@ describe('redisTier replicas: WAIT after writes and deletes', () => {
 
   it('a delete the replica did not acknowledge is reported, and done again once it does', async () => {
     const errors: CacheError[] = [];
-    const cache = instance('w2:', errors);
+    // A short WAIT pauses WAITs to the master for 10 of these: keep that short, the repair waits it out.
+    const cache = instance('w2:', errors, 200);
     await cache.set('k', 'old');
     expect(errors).toEqual([]);
     await replica.pause();
@@ -86,11 +88,50 @@ describe('redisTier replicas: WAIT after writes and deletes', () => {
       await replica.resume();
     }
     // The next call that gets through repairs the key: deleted again, with the replica's ack.
-    await until('the repair to run', async () => {
-      await cache.get('other');
-      return cache.stats().tiers[0]!.repair?.pending === 0;
-    });
+    await until(
+      'the repair to run',
+      async () => {
+        await cache.get('other');
+        return cache.stats().tiers[0]!.repair?.pending === 0;
+      },
+      20_000,
+    );
     expect(await replicaHolds('w2:k')).toBe(false);
+  });
+
+  it('after a short WAIT, writes to that master skip WAIT for a while, so it holds no connection for its whole timeout again', async () => {
+    const errors: CacheError[] = [];
+    const cache = instance('w3:', errors, 200);
+    const waits = async (): Promise<number> =>
+      callsIn(String(await master.cli('INFO', 'commandstats')), 'wait');
+    await replica.pause();
+    try {
+      const before = await waits();
+      await cache.delete('first');
+      expect(await waits()).toBe(before + 1);
+      // Within the pause (2 s here): no WAIT sent, and each write still reported as unacknowledged.
+      for (const key of ['a', 'b', 'c']) await cache.set(key, 1);
+      await cache.deleteMany(['a', 'b']);
+      expect(await waits()).toBe(before + 1);
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/WAIT: 0 of 1 replicas acknowledged/),
+        ...Array.from({ length: 4 }, (): unknown =>
+          expect.stringMatching(/WAIT skipped: .*fewer than 1 replicas/),
+        ),
+      ]);
+    } finally {
+      await replica.resume();
+    }
+    // Once the pause ends, writes WAIT again, and the replica's acknowledgement makes them good.
+    await until(
+      'writes to be acknowledged again',
+      async () => {
+        const reported = errors.length;
+        await cache.set('d', 1);
+        return errors.length === reported;
+      },
+      20_000,
+    );
   });
 
   it('refuses replicas options that would block or mean nothing', () => {

@@ -23,6 +23,7 @@ import {
   type TierHooks,
 } from '../tier.js';
 import { redisCoordination } from './coordination.js';
+import { ReplicaWait, type ReplicasOptions } from './replica-wait.js';
 import {
   BURY_SCRIPT,
   FILL_SCRIPT,
@@ -85,18 +86,15 @@ export interface RedisTierOptions extends GuardOptions {
    * answers (the repair), so a lost invalidation is made good after the failover. Costs one
    * replication round trip per write, within the tier's `timeout`. `WAIT` does not make a write
    * durable: with more replicas than `wait`, the one promoted may not be one that acknowledged.
-   * Tag times, namespace versions and `clear()` are not waited for. @default undefined (no WAIT)
+   * Tag times, namespace versions and `clear()` are not waited for. WAIT holds the connection
+   * that sent it, so once a master answers short (it lacks the replicas), writes to it skip the
+   * WAIT and count as unacknowledged for the next second (or ten timeouts, if longer) instead of
+   * holding every command queued behind them for the whole timeout. @default undefined (no WAIT)
    */
   replicas?: ReplicasOptions;
 }
 
-/** {@link RedisTierOptions.replicas}: how many replicas must acknowledge a write, and how long to wait. */
-export interface ReplicasOptions {
-  /** Replicas that must acknowledge (a positive integer, at most the replicas each master has). */
-  wait: number;
-  /** Longest wait for them, finite and above 0 (`WAIT` with 0 would block for ever). */
-  timeout: Duration;
-}
+export type { ReplicasOptions };
 
 export const REDIS_TIER_DEFAULTS = Object.freeze({
   name: 'redis',
@@ -127,7 +125,6 @@ const REDIS_OPTION_NAMES = GUARD_OPTION_NAMES.with(
     replicas: true,
   }).names,
 );
-const REPLICAS_OPTION_NAMES = optionNames<ReplicasOptions>({ wait: true, timeout: true });
 
 /**
  * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
@@ -218,7 +215,7 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly #scanCount: number;
   readonly maxValueBytes: number;
   /** WAIT after writes and deletes (RedisTierOptions.replicas), the timeout in ms. */
-  readonly #replicas: Replicas | undefined;
+  readonly #replicas: ReplicaWait | undefined;
   /** Locks, tag times and namespace versions beside the entries; the bus on pub/sub. */
   readonly coordination: TierCoordination;
   /**
@@ -298,7 +295,8 @@ export class RedisStore implements RemoteTier, RawReads {
       );
     }
     this.maxValueBytes = maxValueBytes;
-    this.#replicas = options.replicas === undefined ? undefined : checkReplicas(options.replicas, this.name);
+    this.#replicas =
+      options.replicas === undefined ? undefined : new ReplicaWait(options.replicas, `${this.name}.replicas`);
     this.#mark = tombstoneMark(this.#serializer);
     // Last, once every option is known good: a client made from a URL starts connecting at once,
     // and one made before a throw would go on reconnecting for the life of the process.
@@ -453,7 +451,7 @@ export class RedisStore implements RemoteTier, RawReads {
     if (this.#cluster === undefined) {
       const pipeline = this.client.pipeline();
       bodies.forEach((_, i) => queue(pipeline, i));
-      await this.#exec(pipeline);
+      await this.#exec(pipeline, bodies[0]![0]);
       return;
     }
     await this.#perNode(
@@ -702,13 +700,13 @@ export class RedisStore implements RemoteTier, RawReads {
     }
     const keysOf = (positions: number[]): string[] => positions.map((i) => fullKeys[i]!);
     await Promise.all(
-      [...byNode.values()].map(async (groups) => {
+      [...byNode].map(async ([node, groups]) => {
         // A pipeline spanning slots that gets MOVED (the client's slot map is stale after a
         // failover) fails as a whole in ioredis: each command's redirect names its own slot,
         // so it cannot follow them. Such a slot's commands are sent again in a pipeline of their
         // own, which ioredis does redirect (and then refreshes its slot map). A MOVED or ASK
         // command was not run, so sending it again cannot apply it twice.
-        const replicas = this.#replicas;
+        const replicas = this.#replicas === undefined ? undefined : { wait: this.#replicas, node };
         const redirected = await runGroups(cluster.pipeline(), groups, keysOf, queue, replicas);
         await Promise.all(
           redirected.map(async (positions) => {
@@ -726,7 +724,7 @@ export class RedisStore implements RemoteTier, RawReads {
       // One pipeline, so the WAIT follows the SET on the connection (the node) that took it.
       const pipeline = this.client.pipeline();
       void (ttl === FOREVER ? pipeline.set(full, body) : pipeline.set(full, body, 'PX', toPx(ttl)));
-      return this.#exec(pipeline);
+      return this.#exec(pipeline, full);
     }
     return ttl === FOREVER ? this.client.set(full, body) : this.client.set(full, body, 'PX', toPx(ttl));
   }
@@ -741,23 +739,30 @@ export class RedisStore implements RemoteTier, RawReads {
     args: readonly (string | Buffer | number)[],
   ): Promise<unknown> {
     if (this.#replicas === undefined) return script.run(this.client, keys, args);
-    return this.#exec(this.client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args)).then(
+    const key = keys[0]!;
+    return this.#exec(this.client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args), key).then(
       (replies) => replies[0],
       (error: unknown) => {
         if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-        return this.#exec(this.client.pipeline().eval(script.body, keys.length, ...keys, ...args)).then(
+        return this.#exec(this.client.pipeline().eval(script.body, keys.length, ...keys, ...args), key).then(
           (replies) => replies[0],
         );
       },
     );
   }
 
-  /** Runs a pipeline of writes, WAITing for replicas after them when asked; the writes' replies. */
-  async #exec(pipeline: ChainableCommander): Promise<unknown[]> {
+  /**
+   * Runs a pipeline of writes (to the master of `key`), WAITing for replicas after them when
+   * asked; the writes' replies.
+   */
+  async #exec(pipeline: ChainableCommander, key: string): Promise<unknown[]> {
     const replicas = this.#replicas;
-    if (replicas !== undefined) pipeline.wait(replicas.wait, replicas.timeout);
+    if (replicas === undefined) return throwFirstError(await pipeline.exec());
+    // A single Redis is one master; on a Cluster, the one the client's slot map names.
+    const node = this.#cluster === undefined ? '' : (this.#cluster.slots[keySlot(key)]?.[0] ?? '?');
+    const waited = replicas.append(pipeline, node);
     const replies = throwFirstError(await pipeline.exec());
-    if (replicas !== undefined) checkAcknowledged(replies.pop(), replicas);
+    replicas.check(node, waited, waited ? replies.pop() : undefined);
     return replies;
   }
 
@@ -796,40 +801,6 @@ type QueueSlot = (
   positions: number[],
 ) => ((reply: unknown) => void) | undefined;
 
-interface Replicas {
-  readonly wait: number;
-  readonly timeout: number;
-}
-
-function checkReplicas(options: ReplicasOptions, tier: string): Replicas {
-  const path = `${tier}.replicas`;
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError(path, `expected { wait, timeout }, got ${describe(options)}`);
-  }
-  REPLICAS_OPTION_NAMES.check(options, path);
-  const { wait } = options;
-  if (!Number.isInteger(wait) || wait < 1) {
-    throw new InvalidOptionError(`${path}.wait`, `expected a positive integer, got ${describe(wait)}`);
-  }
-  const timeout = parseDuration(options.timeout, { timer: true });
-  if (typeof timeout === 'string') throw new InvalidOptionError(`${path}.timeout`, timeout);
-  if (timeout === FOREVER || timeout < 1) {
-    throw new InvalidOptionError(
-      `${path}.timeout`,
-      `expected a finite duration of at least 1 ms, got ${describe(options.timeout)}`,
-    );
-  }
-  return { wait, timeout: Math.ceil(timeout) };
-}
-
-/** A WAIT reply that counts fewer replicas than asked for fails the write it followed. */
-function checkAcknowledged(reply: unknown, replicas: Replicas): void {
-  if (typeof reply === 'number' && reply >= replicas.wait) return;
-  throw new Error(
-    `WAIT: ${String(reply)} of ${replicas.wait} replicas acknowledged the write within ${replicas.timeout} ms`,
-  );
-}
-
 /** Redis refused a command because its slot is served (or being moved) elsewhere: it did not run. */
 function isRedirect(error: Error): boolean {
   return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
@@ -845,7 +816,7 @@ async function runGroups(
   groups: readonly number[][],
   keysOf: (positions: number[]) => string[],
   queue: QueueSlot,
-  replicas: Replicas | undefined,
+  replicas: { readonly wait: ReplicaWait; readonly node: string } | undefined,
 ): Promise<number[][] & { error?: Error }> {
   const spans = groups.map((positions) => {
     const from = pipeline.length;
@@ -853,9 +824,9 @@ async function runGroups(
     return { from, to: pipeline.length, handler, positions };
   });
   // WAIT has no key: the pipeline goes to the master of its writes, and the WAIT after them.
-  if (replicas !== undefined) pipeline.wait(replicas.wait, replicas.timeout);
+  const waited = replicas?.wait.append(pipeline, replicas.node) ?? false;
   const results = (await pipeline.exec()) ?? [];
-  const acknowledged = replicas === undefined ? undefined : results.pop();
+  const acknowledged = waited ? results.pop() : undefined;
   const redirected: number[][] & { error?: Error } = [];
   for (const { from, to, handler, positions } of spans) {
     const failed = results.slice(from, to).find(([error]) => error !== null)?.[0];
@@ -869,9 +840,9 @@ async function runGroups(
     handler?.(results[from]?.[1]);
   }
   // Only what this node ran needs its replicas' acknowledgement.
-  if (acknowledged !== undefined && redirected.length < spans.length) {
-    if (acknowledged[0] !== null) throw acknowledged[0];
-    checkAcknowledged(acknowledged[1], replicas!);
+  if (replicas !== undefined && redirected.length < spans.length) {
+    if (acknowledged !== undefined && acknowledged[0] !== null) throw acknowledged[0];
+    replicas.wait.check(replicas.node, waited, acknowledged?.[1]);
   }
   return redirected;
 }
