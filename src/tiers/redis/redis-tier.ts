@@ -692,8 +692,7 @@ export class RedisStore implements RemoteTier, RawReads {
     const cluster = this.#cluster!;
     const byNode = new Map<string, number[][]>();
     for (const [slot, positions] of groupBySlot(fullKeys)) {
-      // Before the slot map is known, each slot goes on its own and ioredis routes it.
-      const node = cluster.slots[slot]?.[0] ?? `slot:${slot}`;
+      const node = this.#masterOf(slot);
       const groups = byNode.get(node);
       if (groups === undefined) byNode.set(node, [positions]);
       else groups.push(positions);
@@ -752,14 +751,21 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   /**
-   * Runs a pipeline of writes (to the master of `key`), WAITing for replicas after them when
+   * The master the client's slot map names for `slot` on a Cluster; before the slot map is known,
+   * a name of the slot's own, so it goes alone and ioredis routes it.
+   */
+  #masterOf(slot: number): string {
+    return this.#cluster!.slots[slot]?.[0] ?? `slot:${slot}`;
+  }
+
+  /**
+   * Runs a pipeline of writes (to the master of `key`; a single Redis is one master, ''), WAITing for replicas after them when
    * asked; the writes' replies.
    */
   async #exec(pipeline: ChainableCommander, key: string): Promise<unknown[]> {
     const replicas = this.#replicas;
     if (replicas === undefined) return throwFirstError(await pipeline.exec());
-    // A single Redis is one master; on a Cluster, the one the client's slot map names.
-    const node = this.#cluster === undefined ? '' : (this.#cluster.slots[keySlot(key)]?.[0] ?? '?');
+    const node = this.#cluster === undefined ? '' : this.#masterOf(keySlot(key));
     const waited = replicas.append(pipeline, node);
     const replies = throwFirstError(await pipeline.exec());
     replicas.check(node, waited, waited ? replies.pop() : undefined);

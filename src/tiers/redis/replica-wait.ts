@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { ChainableCommander } from 'ioredis';
 import { InvalidOptionError, describe } from '../../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../../internal/duration.js';
