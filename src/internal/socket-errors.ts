@@ -39,8 +39,15 @@ function guardCluster(cluster: Cluster): () => void {
   const guarded = new Map<Redis, () => void>();
   const add = (node: Redis | undefined | null): void => {
     if (node === undefined || node === null || guarded.has(node)) return;
-    guarded.set(node, guardRedis(node));
-    node.once('end', () => guarded.delete(node));
+    const unguard = guardRedis(node);
+    const forget = (): void => void guarded.delete(node);
+    node.once('end', forget);
+    // Stopping takes the 'end' listener off too: a client the caller keeps would otherwise
+    // gather one per cache made and closed on it.
+    guarded.set(node, () => {
+      node.off('end', forget);
+      unguard();
+    });
   };
   const scan = (): void => {
     for (const node of cluster.nodes('all')) add(node);

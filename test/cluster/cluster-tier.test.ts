@@ -22,6 +22,21 @@ describe('Redis Cluster', () => {
 
   const keys = Array.from({ length: 200 }, (_, i) => `item:${i}`);
 
+  it('caches made and closed on a Cluster client the caller keeps leave no listeners on its nodes', async () => {
+    const client = fixture.cluster.client();
+    await client.ping();
+    const listeners = (): number[] =>
+      client.nodes('all').flatMap((node) => ['end', 'error', 'connect'].map((e) => node.listenerCount(e)));
+    const before = listeners();
+    for (let i = 0; i < 12; i++) {
+      const cache = createCache({ tiers: [redisTier({ client, prefix: 'listeners:' })], bus: false });
+      await cache.set('k', i);
+      await cache.close();
+    }
+    expect(listeners()).toEqual(before);
+    client.disconnect();
+  });
+
   it('spreads the test keys over every master (so the tests below cross slots and nodes)', async () => {
     const masters = new Set(
       await Promise.all(keys.map(async (key) => (await fixture.cluster.masterFor(`c0:${key}`)).port)),
