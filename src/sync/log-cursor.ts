@@ -7,6 +7,9 @@ const MAX_ROUNDS = 20;
 /** Positions remembered, to tell a message replayed and then delivered again from a lost log. */
 const RECENT = 1_024;
 
+/** What a held message's place needs applied: it was applied when it arrived. */
+const NOTHING = (): void => {};
+
 /** What a cursor does to the bus. */
 export interface CursorHooks {
   /** Applies a message read back from the log (as published, without its position). */
@@ -15,16 +18,12 @@ export interface CursorHooks {
   lost(): void;
 }
 
-interface Held {
-  readonly position: LogPosition;
-  readonly apply: () => void;
-}
-
 /**
  * This instance's place in one channel's replay log. Messages arrive over pub/sub in log order
  * (each was appended and published in one script), so a position that is not the next one means
- * messages were missed: the cursor reads them from the log, applies them, and only then the
- * messages that arrived meanwhile. After an outage the bus asks it to catch up the same way.
+ * messages were missed: the cursor reads them from the log and applies them; the messages that
+ * arrive meanwhile are applied at once and take their places after. After an outage the bus
+ * asks it to catch up the same way.
  *
  * Applying an invalidation twice is harmless and skipping one is not, so a message is skipped
  * only when this very position (number and nonce) was applied already; a number that goes back
@@ -38,8 +37,8 @@ export class LogCursor {
   #sequence = 0;
   /** Sequence → position of what was applied lately. */
   readonly #recent = new Map<number, LogPosition>();
-  /** While catching up: the messages that arrived meanwhile, in order. */
-  #held: Held[] | undefined;
+  /** While catching up: the positions of the messages that arrived (and were applied) meanwhile, in order. */
+  #held: LogPosition[] | undefined;
   /** The catch-up running, if any. */
   #run: Promise<boolean> | undefined;
   /** Bumped by cancel(), so a catch-up that outlived its subscription drops its answers. */
@@ -58,12 +57,17 @@ export class LogCursor {
 
   /** A message heard live at `position`; `apply` applies it (once, or not at all if heard already). */
   receive(position: LogPosition, apply: () => void): void {
+    if (this.#held === undefined && this.#take(position, apply, false)) return;
+    // Past a gap, or while catching up: applied now, and its place taken once the log was read.
+    // Invalidations may be applied early and out of order (deletes are idempotent, tag times and
+    // namespace versions only rise); held back, the message would leave L1 serving what it
+    // names for as long as the log read takes.
+    apply();
     if (this.#held !== undefined) {
-      this.#held.push({ position, apply });
+      this.#held.push(position);
       return;
     }
-    if (this.#take(position, apply, false)) return;
-    this.#held = [{ position, apply }];
+    this.#held = [position];
     void this.catchUp();
   }
 
@@ -118,17 +122,17 @@ export class LogCursor {
         const held = this.#held;
         let taken = 0;
         const lenient = initial || !complete;
-        while (taken < held.length && this.#take(held[taken]!.position, held[taken]!.apply, lenient)) taken++;
+        while (taken < held.length && this.#take(held[taken]!, NOTHING, lenient)) taken++;
         held.splice(0, taken);
         if (held.length === 0) break;
         if (round >= MAX_ROUNDS) throw new Error('messages do not follow the log');
       }
     } catch {
       // Redis could not say what was missed (or the log does not hold what arrives): drop
-      // everything, apply what is held, and take the next message heard as the new start.
+      // everything (what is held was applied as it came), and take the next message heard as
+      // the new start.
       if (generation !== this.#generation) return false;
       this.#hooks.lost();
-      for (const { apply } of this.#held ?? []) apply();
       this.#position = undefined;
       this.#sequence = 0;
       this.#recent.clear();
