@@ -67,16 +67,19 @@ function runChildren(prefix: string, runMs = RUN_MS, fixture = 'bus-child.ts'): 
 
 async function results(
   prefix: string,
-): Promise<{ phase1: Phase1Report[]; histories: HistoryOp[][]; total: number }> {
+): Promise<{ phase1: Phase1Report[]; histories: HistoryOp[][]; stats: unknown[]; total: number }> {
   const ns = `bus-mp:${prefix}`;
   const admin = server.client();
   const phase1 = (await admin.lrange(`${ns}:phase1`, 0, -1)).map((r) => JSON.parse(r) as Phase1Report);
   const histories: HistoryOp[][] = [];
+  const stats: unknown[] = [];
   for (let i = 0; i < PROCESSES; i++) {
     const raw = await admin.get(`${ns}:history:${i}`);
-    histories.push((JSON.parse(raw!) as { history: HistoryOp[] }).history);
+    const report = JSON.parse(raw!) as { history: HistoryOp[]; stats: unknown };
+    histories.push(report.history);
+    stats.push(report.stats);
   }
-  return { phase1, histories, total: histories.reduce((sum, h) => sum + h.length, 0) };
+  return { phase1, histories, stats, total: histories.reduce((sum, h) => sum + h.length, 0) };
 }
 
 function checkPhase1(phase1: Phase1Report[]): void {
@@ -118,6 +121,7 @@ describe('the bus across processes', () => {
     );
     const at = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     await at(700);
+    const killedAt = performance.timeOrigin + performance.now();
     expect(await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBeGreaterThanOrEqual(PROCESSES);
     await at(700);
     const lostBefore = performance.timeOrigin + performance.now() + 1;
@@ -126,11 +130,13 @@ describe('the bus across processes', () => {
     await server.restart();
     const upAt = performance.timeOrigin + performance.now();
     await children;
-    const { histories } = await results(prefix);
+    const { histories, stats } = await results(prefix);
     // Writes that completed before the restart were lost with Redis's data: a read after it may
     // find nothing, but never an older version than one written and published after it.
     const stale = findStaleReads(histories, BOUND_MS, Math.max(lostBefore, upAt));
-    expect(stale).toEqual([]);
+    // What a failure needs to be read: when the faults came, and what each bus went through.
+    const context = { killedAt, lostBefore, upAt, stats };
+    expect(stale, JSON.stringify(context)).toEqual([]);
     const afterRestart = histories.flat().filter((op) => op.t === 'w' && op.ok && op.s > upAt).length;
     // The caches recovered: writes reached the restarted Redis and were checked like the rest.
     expect(afterRestart).toBeGreaterThan(0);
