@@ -439,6 +439,19 @@ export class InvalidationBus {
     if (connected) this.#heartbeat?.watch();
     else this.#heartbeat?.unwatch();
     this.#update('connection');
+    if (connected) this.#retryNow();
+  }
+
+  /**
+   * Redis answers again: what failed to publish goes now, not after the back-off (up to 2 s),
+   * during which every other instance's L1 would go on serving what those writes replaced.
+   */
+  #retryNow(): void {
+    if (this.#closed || this.#queue.empty) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#retryDelay = RETRY_MIN_MS;
+    void this.#flush();
   }
 
   /** Trusts L1 again, or stops, once the connection or the heartbeat changed what we know. */

@@ -5,7 +5,7 @@ import { singleBackend } from '../helpers/backends.js';
 import { redisFixture } from '../helpers/redis-fixture.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { busSuite } from './suites/bus-suite.js';
-import { waitFor, done, notYet } from '../helpers/wait-for.js';
+import { waitFor, done, notYet, until } from '../helpers/wait-for.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 
 const redis = redisFixture();
@@ -141,6 +141,29 @@ describe('subscriber outages', () => {
     expect([undefined, 'v2']).toContain(await b.get('k'));
     await own.stop();
   });
+});
+
+describe('the bus retry queue', () => {
+  it('sends what failed to publish as soon as the subscription is back, not after the back-off', async () => {
+    const own = await startRedis();
+    const prefix = `retry-now${++prefixCounter}:`;
+    const [a, b] = [instance(prefix, {}, own), instance(prefix, {}, own)];
+    await subscribed(a, b);
+    await own.kill();
+    await a.set('k', 'v2'); // the publish fails and is queued
+    // Let the back-off grow to its 2 s ceiling (50, 100, … ms between tries).
+    await until('six failed retries', () => a.stats().bus.publishErrors >= 7, 20_000);
+    // Restart right after a failure, so the next timed retry is about 2 s away.
+    const failed = a.stats().bus.publishErrors;
+    await until('one more failed retry', () => a.stats().bus.publishErrors > failed, 20_000);
+    await own.restart();
+    await subscribed(a);
+    const back = performance.now();
+    await until('the retry queue to drain', () => a.stats().bus.queued === 0, 20_000, 2);
+    // Without the retry on resubscription this took the rest of the back-off, about 1.7 s.
+    expect(performance.now() - back).toBeLessThan(1_000);
+    await own.stop();
+  }, 60_000);
 });
 
 async function heardCount(cache: TierCache, write: () => Promise<unknown>): Promise<number> {
