@@ -100,6 +100,11 @@ interface Flight {
   /** An expired copy still kept for grace / fail-safe, and the tier it came from. */
   kept: Entry | undefined;
   keptTier: string;
+  /**
+   * The kept copy is a suspect: L1 held it when the bus lost track of invalidations, so it is
+   * answered only when the load fails under fail-safe (or backs off after a failure).
+   */
+  suspect: boolean;
   readonly info: FlightInfo;
   /** Set when the callers have a value already: this load refreshes it. */
   refresh: RefreshReason | undefined;
@@ -294,6 +299,7 @@ export class LoadEngine {
         answered: false,
         kept: undefined,
         keptTier: '',
+        suspect: false,
         info: { entry: undefined, tier: '' },
         refresh: undefined,
         stale: undefined,
@@ -338,6 +344,10 @@ export class LoadEngine {
         const at = this.#o.clock();
         for (const flight of flights) {
           flight.kept = stack.store.peekStale(flight.key, at);
+          if (flight.kept === undefined && plan.failSafe) {
+            flight.kept = stack.store.peekSuspect(flight.key, at);
+            flight.suspect = flight.kept !== undefined;
+          }
           flight.keptTier = stack.memory!.name;
         }
       }
@@ -378,13 +388,14 @@ export class LoadEngine {
     for (const flight of flights) {
       const kept = flight.kept;
       if (kept !== undefined && !flight.answered) {
-        if (kept.expiresAt > at) {
+        if (at >= kept.expiresAt + plan.keep) {
+          flight.kept = undefined;
+        } else if (flight.suspect) {
+          // Kept for a failed load alone: never a hit, nor a grace answer.
+        } else if (kept.expiresAt > at) {
           // Live after all (it did not expire yet when peeked): it is the answer.
           this.#found(flight, { entry: kept, tier: flight.keptTier });
           continue;
-        }
-        if (at >= kept.expiresAt + plan.keep) {
-          flight.kept = undefined;
         } else if (at < kept.expiresAt + plan.grace) {
           this.#serveKept(flight, 'grace');
           flight.refresh = 'grace';
@@ -405,10 +416,7 @@ export class LoadEngine {
       const flight = flights[0]!;
       const slot: StaleSlot | undefined = keep ? { entry: flight.kept, tier: flight.keptTier } : undefined;
       const found = await stack.read(flight.key, flight.ticket, slot, flight.leases);
-      if (slot !== undefined) {
-        flight.kept = slot.entry;
-        flight.keptTier = slot.tier;
-      }
+      if (slot !== undefined) this.#keepBelow(flight, slot);
       if (found === undefined || due(found.entry)) return [flight];
       this.#found(flight, found);
       return [];
@@ -424,15 +432,19 @@ export class LoadEngine {
     const next: Flight[] = [];
     for (const flight of flights) {
       const slot = slots?.get(flight.key);
-      if (slot !== undefined) {
-        flight.kept = slot.entry;
-        flight.keptTier = slot.tier;
-      }
+      if (slot !== undefined) this.#keepBelow(flight, slot);
       const hit = found.get(flight.key);
       if (hit === undefined || due(hit.entry)) next.push(flight);
       else this.#found(flight, hit);
     }
     return next;
+  }
+
+  /** Takes the kept copy a remote read left in `slot`: a newer one from below is no suspect. */
+  #keepBelow(flight: Flight, slot: StaleSlot): void {
+    if (slot.entry !== flight.kept) flight.suspect = false;
+    flight.kept = slot.entry;
+    flight.keptTier = slot.tier;
   }
 
   /**
@@ -616,7 +628,7 @@ export class LoadEngine {
       timers.push(
         setTimeout(() => {
           for (const flight of flights) {
-            if (flight.kept === undefined || flight.answered) continue;
+            if (flight.kept === undefined || flight.answered || flight.suspect) continue;
             this.#timedOut(flight.key, 'soft');
             this.#serveKept(flight, 'softTimeout');
           }

@@ -28,7 +28,10 @@ import type { BusTransport } from './transport.js';
 export interface BusTarget {
   /** Drops what `inv` names from L1 and makes in-flight reads of it stale. */
   apply(inv: Invalidation): void;
-  /** Drops everything: messages may have been missed (gap, reconnect, first subscription). */
+  /**
+   * Drops everything from L1 as hits: messages may have been missed (gap, reconnect, a lost
+   * log). Copies may stay as fail-safe-only suspects (LocalSync.resync).
+   */
   resync(): void;
   /** The subscriber lost its connection: L1 can no longer be trusted beyond a short bound. */
   disconnected(): void;

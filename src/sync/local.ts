@@ -45,7 +45,9 @@ export class LocalSync implements BusTarget {
 
   apply(inv: Invalidation): void {
     if (inv.all) {
-      this.resync();
+      // A clear(), unlike a lost message, says every copy is wrong: none is kept even as a suspect.
+      this.#guard.invalidateAll();
+      this.#store?.clear('invalidate');
       for (const cache of this.shared) cache.learn(inv);
       return;
     }
@@ -72,9 +74,14 @@ export class LocalSync implements BusTarget {
     }
   }
 
+  /**
+   * What was invalidated is unknown: L1 is emptied, but copies with a stale period stay as
+   * suspects, for fail-safe to answer with when the loader fails (and Redis with it), never
+   * as hits: when the origin is down, the last value seen beats an error.
+   */
   resync(): void {
     this.#guard.invalidateAll();
-    this.#store?.clear('invalidate');
+    this.#store?.demote(this.#clock(), 'invalidate');
     for (const cache of this.shared) cache.forget();
   }
 

@@ -148,6 +148,67 @@ describe('the bus inside a cache', () => {
     expect(await b!.get('keep?')).toBeUndefined();
   });
 
+  it('keeps what a gap dropped as suspects that only a failing loader under fail-safe answers with', async () => {
+    const { broker, caches, clock } = cluster(2, { failSafe: { maxStaleAge: '1h' } });
+    const [a, b] = caches;
+    await b!.getOrSet('kept', () => 'v1', { ttl: '1m' });
+    await b!.getOrSet('fresh', () => 'f1', { ttl: '1m' });
+    await b!.getOrSet('plain', () => 'p1', { ttl: '1m', failSafe: false });
+    await a!.set('x', 1);
+    await settle();
+    broker.dropMessages = true;
+    await a!.set('y', 1);
+    await settle();
+    broker.dropMessages = false;
+    await a!.set('z', 1);
+    await settle();
+    expect(b!.stats().bus.gaps).toBe(1);
+    const failing = () => Promise.reject(new Error('origin down'));
+    // Never a hit: a working loader is asked, even though the suspect is within its ttl.
+    expect(await b!.getOrSet('fresh', () => 'f2')).toBe('f2');
+    expect(await b!.getOrSet('fresh', failing)).toBe('f2');
+    // Nor a grace answer: grace serves before the loader fails.
+    await expect(b!.getOrSet('kept', failing, { failSafe: false, grace: '1h' })).rejects.toThrow(
+      /origin down/,
+    );
+    // Only a failed load under fail-safe answers with it.
+    const stale: unknown[] = [];
+    b!.on('stale', (e) => stale.push(e));
+    expect(await b!.getOrSet('kept', failing)).toBe('v1');
+    expect(stale).toEqual([{ key: 'kept', reason: 'failSafe' }]);
+    // An entry without a stale period is not kept at all.
+    await expect(b!.getOrSet('plain', failing)).rejects.toThrow(/origin down/);
+    // Past its stale period it is gone.
+    clock.advance(2 * 60 * 60 * 1000);
+    await expect(b!.getOrSet('kept', failing)).rejects.toThrow(/origin down/);
+  });
+
+  it('forgets a suspect once its key is invalidated, written or cleared', async () => {
+    const { broker, caches } = cluster(2, { failSafe: true });
+    const [a, b] = caches;
+    for (const key of ['deleted', 'matched', 'written', 'cleared']) await b!.getOrSet(key, () => 'old');
+    await a!.set('x', 1);
+    await settle();
+    broker.dropMessages = true;
+    await a!.set('y', 1);
+    await settle();
+    broker.dropMessages = false;
+    await a!.set('z', 1);
+    await settle();
+    const failing = () => Promise.reject(new Error('origin down'));
+    await a!.delete('deleted');
+    await a!.deleteByPattern('match*');
+    await settle();
+    await expect(b!.getOrSet('deleted', failing)).rejects.toThrow(/origin down/);
+    await expect(b!.getOrSet('matched', failing)).rejects.toThrow(/origin down/);
+    await b!.set('written', 'new');
+    await b!.delete('written');
+    await expect(b!.getOrSet('written', failing)).rejects.toThrow(/origin down/);
+    await a!.clear();
+    await settle();
+    await expect(b!.getOrSet('cleared', failing)).rejects.toThrow(/origin down/);
+  });
+
   it('caps L1 lives while disconnected and drops L1 on reconnect', async () => {
     const { caches, transports, clock } = cluster(2);
     const [, b] = caches;

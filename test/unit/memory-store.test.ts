@@ -181,3 +181,68 @@ describe.each([
     );
   });
 });
+
+describe('MemoryStore suspects', () => {
+  const stale = (value: string, staleUntil: number) => entry(value, 10, { staleUntil });
+
+  it('demote empties the store, keeping what has a stale period aside, as no hit', () => {
+    const { s, removed } = store(4);
+    s.set('kept', stale('k', 100), 1);
+    s.set('plain', entry('p', 50), 1);
+    s.set('over', stale('o', 20), 1);
+    s.demote(30, 'invalidate');
+    expect(s.size).toBe(0);
+    expect(removed.map(([key, reason]) => `${key}:${reason}`)).toEqual([
+      'kept:invalidate',
+      'plain:invalidate',
+      'over:invalidate',
+    ]);
+    expect(s.get('kept', 30)).toBeUndefined();
+    expect(s.peekStale('kept', 30)).toBeUndefined();
+    expect(s.peekSuspect('kept', 30)?.value).toBe('k');
+    expect(s.peekSuspect('plain', 30)).toBeUndefined();
+    expect(s.peekSuspect('over', 30)).toBeUndefined();
+    expect(s.peekSuspect('kept', 100)).toBeUndefined(); // its stale period is over
+  });
+
+  it('keeps at most maxEntries suspects over several demotions, the oldest going first', () => {
+    const { s } = store(2);
+    s.set('a', stale('a', 100), 1);
+    s.set('b', stale('b', 100), 1);
+    s.demote(0, 'invalidate');
+    s.set('c', stale('c', 100), 1);
+    s.demote(0, 'invalidate');
+    expect(['a', 'b', 'c'].map((key) => s.peekSuspect(key, 0)?.value)).toEqual([undefined, 'b', 'c']);
+  });
+
+  it('forgets a suspect when its key is written, deleted, matched, or the store cleared', () => {
+    const { s } = store(8);
+    for (const key of ['w', 'd', 'm', 'f', 'c']) s.set(key, stale(key, 100), 1);
+    s.demote(0, 'invalidate');
+    s.set('w', entry('new', 1), 1);
+    s.delete('w');
+    s.delete('d');
+    s.deleteWhere((key) => key === 'm', 'invalidate');
+    s.forgetSuspect('f');
+    expect(['w', 'd', 'm', 'f', 'c'].map((key) => s.peekSuspect(key, 0)?.value)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'c',
+    ]);
+    s.clear();
+    expect(s.peekSuspect('c', 0)).toBeUndefined();
+  });
+
+  it('never keeps one a tag invalidated', () => {
+    const { s } = store(4);
+    s.tagged = (e) => e.tags!.includes('gone');
+    s.set('t', stale('t', 100), 1);
+    s.set('u', entry('u', 10, { staleUntil: 100, tags: ['live'] }), 1);
+    s.demote(0, 'invalidate');
+    s.tagged = () => true;
+    expect(s.peekSuspect('u', 0)).toBeUndefined();
+    expect(s.peekSuspect('t', 0)?.value).toBe('t');
+  });
+});

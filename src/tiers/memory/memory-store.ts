@@ -59,6 +59,11 @@ export class MemoryStore {
     number,
     { key: string; cell: unknown; until: number; full: number; whole: Entry | undefined }
   >();
+  /**
+   * Copies L1 held when the bus lost track of what was invalidated (see `demote`), by key, in
+   * the order demoted; undefined until the first demotion. Never answered as hits.
+   */
+  #suspects: Map<string, Entry> | undefined;
   evictions = 0;
   /**
    * Set by a cache that tags entries: true when a tagged entry's tag was invalidated after it
@@ -207,6 +212,7 @@ export class MemoryStore {
   }
 
   set(key: string, entry: Entry, weight: number): void {
+    this.#suspects?.delete(key);
     const existing = this.#map.get(key);
     if (existing !== undefined) {
       const previous = this.#onRemove === undefined ? undefined : this.#entry(existing);
@@ -225,6 +231,7 @@ export class MemoryStore {
   }
 
   delete(key: string, reason: RemovalReason = 'delete'): boolean {
+    this.#suspects?.delete(key);
     const slot = this.#map.get(key);
     if (slot === undefined) return false;
     this.#drop(slot, reason);
@@ -232,6 +239,47 @@ export class MemoryStore {
   }
 
   clear(reason: RemovalReason = 'delete'): void {
+    this.#suspects = undefined;
+    this.#drain(reason);
+  }
+
+  /**
+   * Empties the store, keeping each entry that still has a stale period as a suspect: a copy
+   * that may have been invalidated unseen, which `peekSuspect` hands to a load whose loader
+   * fails under fail-safe, and never to anything else. The suspects are bounded by
+   * `maxEntries`, the oldest demoted going first, and leave when the key is written, deleted,
+   * matched by `deleteWhere`, or past its stale period.
+   */
+  demote(now: number, reason: RemovalReason): void {
+    const suspects = (this.#suspects ??= new Map<string, Entry>());
+    for (const [key, slot] of this.#map) {
+      const entry = this.#entry(slot);
+      if (!((entry.staleUntil ?? 0) > now) || this.#invalidated(entry)) continue;
+      suspects.delete(key);
+      suspects.set(key, entry);
+    }
+    // Oldest first: the expired go, and the oldest while there are more than maxEntries.
+    for (const [key, entry] of suspects)
+      if (!(entry.staleUntil! > now) || suspects.size >= this.#maxSlots) suspects.delete(key);
+    this.#drain(reason);
+  }
+
+  /** `key`'s suspect copy (see `demote`) while its stale period lasts and no tag invalidated it. */
+  peekSuspect(key: string, now: number): Entry | undefined {
+    const entry = this.#suspects?.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.staleUntil! > now && !this.#invalidated(entry)) return entry;
+    this.#suspects!.delete(key);
+    return undefined;
+  }
+
+  /** Forgets `key`'s suspect copy: something newer was written where L1 did not keep it. */
+  forgetSuspect(key: string): void {
+    this.#suspects?.delete(key);
+  }
+
+  /** Empties the slots (not the suspects), reporting each entry removed for `reason`. */
+  #drain(reason: RemovalReason): void {
     const onRemove = this.#onRemove;
     if (onRemove !== undefined) for (const [key, slot] of this.#map) onRemove(key, this.#entry(slot), reason);
     this.#map.clear();
@@ -247,6 +295,9 @@ export class MemoryStore {
 
   /** Drops every entry `matches` accepts, with `reason`; how many went. O(entries). */
   deleteWhere(matches: (key: string, entry: Entry) => boolean, reason: RemovalReason): number {
+    const suspects = this.#suspects;
+    if (suspects !== undefined)
+      for (const [key, entry] of suspects) if (matches(key, entry)) suspects.delete(key);
     let removed = 0;
     for (const [key, slot] of [...this.#map]) {
       if (matches(key, this.#entry(slot))) {

@@ -229,6 +229,7 @@ export class MemoryTier {
   set(key: string, entry: Entry, encodedSize?: number): boolean {
     // A resident key is hot already; replacing it must never leave the older copy behind.
     if (this.#minHits > 0 && !this.store.has(key) && !this.store.seenAtLeast(key, this.#minHits)) {
+      this.store.forgetSuspect(key);
       return false;
     }
     let stored = entry;
