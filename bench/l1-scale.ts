@@ -147,11 +147,13 @@ export async function l1Scale(
     const lruTtl = await child<number>('memory', String(size), 'lru-cache-ttl');
     for (const policy of ['tinylfu', 'lru']) {
       const ours = await child<number>('memory', String(size), policy);
-      const met = ours <= 1.5 * lru;
+      // Against lru-cache with a ttl: every L1 entry has an expiry, as each of those has (and
+      // issue 18's own lru-cache figures, 68 and 61 B, were of that kind).
+      const met = ours <= 1.5 * lruTtl;
       if (policy === 'tinylfu') ok &&= met;
       console.log(
-        `L1 memory at ${size.toLocaleString('en-US')} entries, each read once (${policy}): ${ours.toFixed(0)} B per entry vs lru-cache ${lru.toFixed(0)} B ` +
-          `(with ttl ${lruTtl.toFixed(0)} B) → ${(ours / lru).toFixed(2)}x (target ≤ 1.50x) ${verdict(met)}`,
+        `L1 memory at ${size.toLocaleString('en-US')} entries, each read once (${policy}): ${ours.toFixed(0)} B per entry vs lru-cache with ttl ${lruTtl.toFixed(0)} B ` +
+          `→ ${(ours / lruTtl).toFixed(2)}x (target ≤ 1.50x) ${verdict(met)}; without ttl ${lru.toFixed(0)} B → ${(ours / lru).toFixed(2)}x`,
       );
     }
   }

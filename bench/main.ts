@@ -8,6 +8,7 @@ import { getMany } from './get-many.js';
 import { hitRatios } from './hit-ratio.js';
 import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
+import { l1Scale } from './l1-scale.js';
 import { l2Hit, l2HitSequential } from './l2-hit.js';
 import { missPath } from './miss.js';
 import { resilienceHit } from './resilience.js';
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
   results.push(await l1Hit('lru', 'uniform'));
   // tinylfu's worst case, printed for the record: every key equally warm.
   await l1Hit('tinylfu', 'uniform');
+  // 1k to 1M resident entries, speed and memory, each from a process of its own.
+  results.push(await l1Scale());
   const redis = await redisUrl();
   if (redis !== undefined) {
     try {

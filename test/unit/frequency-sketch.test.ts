@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/internal/hash.js';
-import { FrequencySketch } from '../../src/tiers/memory/frequency-sketch.js';
+import { FrequencySketch, LARGE_SKETCH } from '../../src/tiers/memory/frequency-sketch.js';
 import { mulberry32 } from '../../src/cli/synthetic.js';
 
 describe('FrequencySketch', () => {
@@ -96,5 +96,19 @@ describe('FrequencySketch', () => {
     grown.ensureCapacity(4_096);
     expect(grown.capacity).toBe(4_096);
     expect(grown.byteSize).toBe(4_096 * 20);
+  });
+
+  it('is sized from the capacity: 20 B per entry in small caches, a quarter of that in large ones', () => {
+    // Power-of-two rounding: 16,384 entries fill their table exactly, 131,072 too.
+    expect(new FrequencySketch(LARGE_SKETCH).byteSize / LARGE_SKETCH).toBe(20);
+    expect(new FrequencySketch(131_072).byteSize / 131_072).toBe(5);
+    expect(
+      new FrequencySketch(131_072, { countersPerEntry: 32, doorkeeperBits: 32 }).byteSize / 131_072,
+    ).toBe(20);
+    // Growing past the bound shrinks the bytes per entry, not the sketch.
+    const sketch = new FrequencySketch(LARGE_SKETCH);
+    const small = sketch.byteSize;
+    sketch.ensureCapacity(4 * LARGE_SKETCH);
+    expect(sketch.byteSize).toBe(small);
   });
 });
