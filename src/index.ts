@@ -40,6 +40,8 @@ export { memoryTier, MemoryTier, MEMORY_TIER_DEFAULTS } from './tiers/memory/mem
 export type { MemoryTierOptions, ValueMode } from './tiers/memory/memory-tier.js';
 export { redisTier, RedisTier, REDIS_TIER_DEFAULTS } from './tiers/redis/redis-tier.js';
 export type { RedisTierOptions, ReplicasOptions } from './tiers/redis/redis-tier.js';
+export { COMPRESSION_DEFAULTS } from './tiers/compression.js';
+export type { CompressionAlgorithm, CompressionOptions } from './tiers/compression.js';
 export type { TierHealth } from './tiers/tier.js';
 // The guard's and breaker's options are the Redis tier's `timeout`, `breaker`… options.
 export { GUARD_DEFAULTS } from './tiers/guarded-tier.js';

@@ -1,6 +1,7 @@
 /**
- * Turns whole envelopes into bytes and back. `binary` serializers get and give Buffers (Redis
- * GETBUFFER); text ones strings, which avoids a Buffer copy for JSON.
+ * Turns whole envelopes into bytes and back. `binary` serializers give Buffers, text ones
+ * strings; `decode` may be handed either. A payload must not start with the byte 0xC1 (it marks
+ * a compressed payload; no UTF-8 text or MessagePack starts with it).
  */
 export interface Serializer {
   readonly name: string;

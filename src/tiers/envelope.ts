@@ -1,6 +1,7 @@
 import type { Entry } from '../entry.js';
 import { describe } from '../errors.js';
 import type { Serializer } from '../serializers/serializer.js';
+import { decompress, isCompressed } from './compression.js';
 import type { StoredEntry, TierHooks } from './tier.js';
 
 /**
@@ -23,8 +24,17 @@ import type { StoredEntry, TierHooks } from './tier.js';
  * A reader ignores fields it does not know. An entry of a version it cannot read (a newer
  * tiercache wrote it) is a miss reported as corrupt, never decoded by guesswork: the loader
  * then writes a version-1 entry over it, which the newer version reads as well.
+ *
+ * Outside the envelope, a payload may be compressed (see compression.ts): a first byte 0xC1,
+ * which no serializer's payload starts with, an algorithm byte, then the serializer's payload
+ * compressed. Every reader inflates what it finds, whatever its own option, so writers may turn
+ * compression on or off at any time once every reader is of a version that knows the mark;
+ * older ones report such a payload as corrupt. Compression is not an envelope version.
  */
 export const STORED_FORMAT_VERSION = 1;
+
+/** The largest payload decodeStored inflates unless told otherwise (RedisTierOptions.maxValueBytes). */
+export const MAX_STORED_BYTES = 8 * 1024 * 1024;
 
 export interface WireEnvelope {
   f?: number;
@@ -80,16 +90,26 @@ function unreadableVersion(f: unknown): string {
 }
 
 /**
- * A stored payload as an entry with its size, or a miss reported to `onCorrupt` when the
- * serializer cannot decode it or it is not an entry of ours. Every tier that stores the
- * envelope reads it back this way.
+ * A stored payload as an entry with its (uncompressed) size, or a miss reported to `onCorrupt`
+ * when it cannot be inflated within `maxBytes`, the serializer cannot decode it or it is not an
+ * entry of ours. Every tier that stores the envelope reads it back this way; a tier that may
+ * meet compressed payloads reads them as Buffers (a text read garbles them).
  */
 export function decodeStored(
   key: string,
   payload: string | Buffer,
   serializer: Serializer,
   onCorrupt: TierHooks['corrupt'] | undefined,
+  maxBytes: number = MAX_STORED_BYTES,
 ): StoredEntry | undefined {
+  if (isCompressed(payload)) {
+    const inflated = decompress(payload, maxBytes);
+    if (!Buffer.isBuffer(inflated)) {
+      onCorrupt?.(key, inflated.reason, inflated.error);
+      return undefined;
+    }
+    payload = inflated;
+  }
   let raw: unknown;
   try {
     raw = serializer.decode(payload);

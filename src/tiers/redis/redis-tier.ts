@@ -10,7 +10,8 @@ import { GENERATION_KEY_PREFIX, isReserved } from '../../sync/reserved-keys.js';
 import type { Serializer } from '../../serializers/serializer.js';
 import { watchConnectionErrors, type ConnectionErrors } from '../connection-errors.js';
 import type { TierCoordination } from '../coordination.js';
-import { decodeStored, toWire } from '../envelope.js';
+import { compressorOf, type CompressionOptions, type Compressor } from '../compression.js';
+import { MAX_STORED_BYTES, decodeStored, toWire } from '../envelope.js';
 import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from '../guarded-tier.js';
 import type { RawReply } from '../read-batch.js';
 import {
@@ -77,6 +78,19 @@ export interface RedisTierOptions extends GuardOptions {
    */
   maxValueBytes?: number;
   /**
+   * Compresses encoded entries of `threshold` bytes or more (`true`: brotli at quality 4, from
+   * 1 KiB; see {@link CompressionOptions}). JSON records shrink to 8–15% of their size, for
+   * about the time JSON.stringify takes (docs/values.md has the figures). maxValueBytes bounds
+   * the entry before compression, and a compressed entry is never inflated past it.
+   *
+   * Whatever this option says, the tier reads compressed and plain entries alike, so it can be
+   * turned on or off at any time. It is off by default for rolling upgrades: a tiercache older
+   * than compression reads a compressed entry as a corrupt miss (never a wrong value), so turn
+   * it on once every instance that reads this Redis runs a version that has this option.
+   * @default false
+   */
+  compression?: boolean | CompressionOptions;
+  /**
    * Waits after every write and delete of entries until `wait` replicas of the master that took
    * it acknowledge it (Redis `WAIT`), for at most `timeout`. Redis replicates asynchronously: a
    * master that dies before it sent a delete or an overwrite to its replica loses it at the
@@ -101,7 +115,8 @@ export const REDIS_TIER_DEFAULTS = Object.freeze({
   ttl: '5m',
   prefix: 'tc:',
   scanCount: 500,
-  maxValueBytes: 8 * 1024 * 1024,
+  maxValueBytes: MAX_STORED_BYTES,
+  compression: false,
 } as const);
 
 /** Redis's largest string (proto-max-bulk-len's default). */
@@ -122,6 +137,7 @@ const REDIS_OPTION_NAMES = GUARD_OPTION_NAMES.with(
     serializer: true,
     scanCount: true,
     maxValueBytes: true,
+    compression: true,
     replicas: true,
   }).names,
 );
@@ -214,6 +230,8 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   readonly maxValueBytes: number;
+  /** Compresses large payloads on write (RedisTierOptions.compression); reads inflate whatever they find. */
+  readonly #compressor: Compressor | undefined;
   /** WAIT after writes and deletes (RedisTierOptions.replicas), the timeout in ms. */
   readonly #replicas: ReplicaWait | undefined;
   /** Locks, tag times and namespace versions beside the entries; the bus on pub/sub. */
@@ -295,6 +313,7 @@ export class RedisStore implements RemoteTier, RawReads {
       );
     }
     this.maxValueBytes = maxValueBytes;
+    this.#compressor = compressorOf(options.compression, `${this.name}.compression`);
     this.#replicas =
       options.replicas === undefined ? undefined : new ReplicaWait(options.replicas, `${this.name}.replicas`);
     this.#mark = tombstoneMark(this.#serializer);
@@ -328,6 +347,7 @@ export class RedisStore implements RemoteTier, RawReads {
     }
     const size = this.#overLimit(payload);
     if (size !== 0) throw new ValueTooLargeError(key, this.name, size, this.maxValueBytes);
+    if (this.#compressor !== undefined) payload = this.#compressor.compress(payload);
     return { key, entry, payload };
   }
 
@@ -348,11 +368,15 @@ export class RedisStore implements RemoteTier, RawReads {
     return this.readRaw(key).then((raw) => this.decodeRaw(key, raw));
   }
 
-  /** The stored payload of `key` as Redis returns it (see RawReads: the guard decodes it). */
+  /**
+   * The stored payload of `key` as Redis returns it (see RawReads: the guard decodes it). Always
+   * bytes, whatever the serializer: a compressed payload would not survive a text read, and
+   * ioredis turns a reply into text by the same toString the JSON serializer does.
+   */
   readRaw(key: string): Promise<RawReply> {
     const full = this.prefix + key;
     if (this.#oversized.size !== 0 && this.#oversized.has(key)) return this.#readCapped(full);
-    return this.#serializer.binary ? this.client.getBuffer(full) : this.client.get(full);
+    return this.client.getBuffer(full);
   }
 
   /**
@@ -360,11 +384,12 @@ export class RedisStore implements RemoteTier, RawReads {
    * by decodeRaw) while it is still over the limit, else the payload.
    */
   #readCapped(full: string): Promise<RawReply> {
-    const args = [CAPPED_GET, 1, full, this.maxValueBytes];
-    const reply = this.#serializer.binary
-      ? this.client.callBuffer('EVAL', args)
-      : this.client.call('EVAL', args);
-    return reply as Promise<RawReply>;
+    // Not callBuffer: with auto-pipelining, ioredis drops its command name (EVAL), and the
+    // pipeline throws outside any promise. evalBuffer is there, though its type is not declared.
+    const client = this.client as unknown as {
+      evalBuffer: (...args: (string | number)[]) => Promise<RawReply>;
+    };
+    return client.evalBuffer(CAPPED_GET, 1, full, this.maxValueBytes);
   }
 
   decodeRaw(key: string, raw: RawReply): StoredEntry | undefined {
@@ -420,13 +445,12 @@ export class RedisStore implements RemoteTier, RawReads {
       return capped.map((isCapped) => (isCapped ? known[k++]! : others[r++]!));
     }
     const full = keys.map((key) => this.prefix + key);
-    const binary = this.#serializer.binary;
-    if (this.#cluster === undefined) return binary ? this.client.mgetBuffer(full) : this.client.mget(full);
+    if (this.#cluster === undefined) return this.client.mgetBuffer(full);
     const payloads = new Array<RawReply>(full.length).fill(null);
     // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it
     // to one round trip per node, run in parallel.
     await this.#perNode(full, (pipeline, slotKeys, positions) => {
-      void (binary ? pipeline.mgetBuffer(slotKeys) : pipeline.mget(slotKeys));
+      void pipeline.mgetBuffer(slotKeys);
       return (reply: unknown) => {
         (reply as (string | Buffer | null)[]).forEach((payload, j) => (payloads[positions[j]!] = payload));
       };
@@ -782,7 +806,7 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   #decode(key: string, payload: string | Buffer): StoredEntry | undefined {
-    return decodeStored(key, payload, this.#serializer, this.#hooks.corrupt);
+    return decodeStored(key, payload, this.#serializer, this.#hooks.corrupt, this.maxValueBytes);
   }
 }
 
