@@ -148,6 +148,12 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   readonly #batchLimit: number;
   /** The batch this tick's reads join, until it is sent. */
   #batch: ReadBatch | undefined;
+  /**
+   * This tick's earlier batches, closed but not yet sent (a tick's reads split into several only
+   * past batchReads keys or about BATCH_BYTES of replies, as one read of a 1 MB value does): a
+   * read of a key one of them names joins it, so the value is transferred and decoded once.
+   */
+  readonly #closed: ReadBatch[] = [];
   #timeouts = 0;
   /** The timeout keepers of reads and writes (one when their timeouts agree; none for FOREVER). */
   readonly #readDeadlines: Deadlines | undefined;
@@ -321,14 +327,17 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   #read<T, R>(key: string, handler: ReadHandler<T, R> | undefined, token: T): Promise<R> {
     if (this.#batchLimit > 0) {
       let batch = this.#batch;
+      if (batch !== undefined && this.#closed.length !== 0 && !batch.has(key))
+        batch = this.#closed.find((closed) => closed.has(key)) ?? batch;
       // A batch is closed at batchReads keys, or at about BATCH_BYTES of expected replies: Redis
       // builds an MGET's whole reply before sending a byte of it, so a batch of big values would
       // sit silent (and time out) where single GETs each start arriving at once.
       if (
         batch === undefined ||
-        batch.keys.length >= this.#batchLimit ||
-        batch.keys.length * this.#perKey >= BATCH_BYTES
+        ((batch.keys.length >= this.#batchLimit || batch.keys.length * this.#perKey >= BATCH_BYTES) &&
+          !batch.has(key))
       ) {
+        if (batch !== undefined) this.#closed.push(batch);
         batch = this.#batch = new ReadBatch(now());
         // After the tick's other work (and its other reads), before any I/O.
         process.nextTick(this.#send, batch);
@@ -368,6 +377,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   /** Sends a batch of reads as one multi-key read under the read timeout and the breaker. */
   readonly #send = (batch: ReadBatch): void => {
     if (this.#batch === batch) this.#batch = undefined;
+    // Sent in the order they were made: a closed batch is the first of the list.
+    else if (this.#closed[0] === batch) this.#closed.shift();
     const admission = this.#admit('get');
     if (typeof admission !== 'number') {
       batch.fail(admission, now() - batch.started);

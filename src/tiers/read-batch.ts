@@ -61,6 +61,11 @@ export class ReadBatch {
   /** `started`: when the first read joined, in performance.now() ms; every read's duration counts from it. */
   constructor(readonly started: number) {}
 
+  /** Whether a read of `key` has joined. */
+  has(key: string): boolean {
+    return this.#positions.has(key);
+  }
+
   /** Reads joined (several may share a key). */
   get size(): number {
     return this.#slots.length;

@@ -151,4 +151,22 @@ describe('concurrent reads of one key', () => {
     expect(a).toEqual(b);
     expect((await stat('stats', 'keyspace_hits')) - hits).toBe(1);
   });
+
+  // A batch of reads closes at about 1 MB of expected replies: once values that big have been
+  // seen, every read of a tick started a batch of its own, and a second read of a key sent it again.
+  it('reads of one 1 MB key in one tick, among reads of others, name it once (Redis tier alone, and under an L1)', async () => {
+    const prefix = `co${++run}:`;
+    const { cache } = l2Only(prefix, { timeout: '10s' });
+    const value = 'v'.repeat(MB);
+    await cache.setMany(['a', 'b', 'c'].map((key) => ({ key, value: key + value })));
+    const layered = redis.instance(prefix, { bus: false });
+    for (const reader of [cache, layered]) {
+      // Each reader has seen a reply this big, so it expects one per key read.
+      expect(await reader.get('c')).toHaveLength(MB + 1);
+      const hits = await stat('stats', 'keyspace_hits');
+      const found = await Promise.all(['a', 'b', 'a', 'b', 'a'].map((key) => reader.get<string>(key)));
+      expect(found.map((v) => v?.slice(0, 2))).toEqual(['av', 'bv', 'av', 'bv', 'av']);
+      expect((await stat('stats', 'keyspace_hits')) - hits).toBe(2);
+    }
+  });
 });

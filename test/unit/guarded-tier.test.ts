@@ -592,6 +592,23 @@ describe('batched reads (a tier that can read many raw replies at once)', () => 
     expect(inner.batches).toEqual([['a', 'b', 'corrupt']]);
     expect(inner.decoded.sort()).toEqual(['a', 'b', 'corrupt']);
   });
+
+  it('a read of a key an earlier batch of the tick names joins that batch, not the one being filled', async () => {
+    const inner = new BatchTier();
+    const tier = new GuardedTier(inner, { timeout: 20, batchReads: 2 });
+    inner.entries.set('a', entry('A'));
+    inner.entries.set('c', entry('C'));
+    const found = await Promise.all(['a', 'b', 'c', 'a', 'b', 'c', 'd'].map((key) => tier.get(key)));
+    expect(found.map((f) => f?.entry.value)).toEqual(['A', undefined, 'C', 'A', undefined, 'C', undefined]);
+    expect(inner.batches).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    expect(inner.decoded.sort()).toEqual(['a', 'b', 'c', 'd']);
+    // Sent batches are forgotten: the next tick reads again.
+    await Promise.all(['a', 'b', 'c', 'a'].map((key) => tier.get(key)));
+    expect(inner.batches.slice(2)).toEqual([['a', 'b'], ['c']]);
+  });
 });
 
 describe('deadlines that allow for the transfer', () => {
