@@ -2,6 +2,7 @@
  * npm run bench — speed figures, each printed beside a baseline measured in the same run.
  * Uses REDIS_URL when set, else a private redis-server started for the run.
  */
+import { bigValues } from './big-values.js';
 import { clusterScenario } from './cluster.js';
 import { fleetScenario } from './fleet.js';
 import { getMany } from './get-many.js';
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
       // The miss path (read, loader, conditional fill), for the record beside raw GET+SET.
       await missPath(redis.url);
       results.push(await getMany(redis.url));
+      // Bytes stored and latency for 10 KB to 1 MB, compression off and on.
+      results.push(await bigValues(redis.url));
       results.push(await fleetScenario(redis.url));
       results.push(await onCluster(redis.url));
       results.push(await redisDown());
