@@ -55,6 +55,19 @@ export function redisTierConformance(backend: Backend): void {
   );
 
   remoteTierConformance(
+    `redisTier on ${backend.name} Redis (json, compressed from 0 bytes)`,
+    { describe, it },
+    {
+      create: ({ prefix }: TierContext) => {
+        const tier = redisTier({ client: shared(), prefix, timeout: PATIENT, compression: { threshold: 0 } });
+        return tier;
+      },
+      corrupt,
+      values: { date: new Date(1_700_000_000_000) },
+    },
+  );
+
+  remoteTierConformance(
     `redisTier on ${backend.name} Redis (msgpack)`,
     { describe, it },
     {
