@@ -10,6 +10,7 @@ import {
   type RedisTierOptions,
   type TierCache,
 } from '../../src/index.js';
+import { msgpackSerializer } from '../../src/serializers/msgpack.js';
 import { redisFixture } from '../helpers/redis-fixture.js';
 import { parseInfo } from '../helpers/redis-server.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
@@ -138,6 +139,25 @@ describe('maxValueBytes', () => {
     expect(await cache.get('huge')).toBe('fixed');
     expect(await cache.get('huge')).toBe('fixed');
     expect((await evalCalls()) - evals).toBe(11);
+  });
+});
+
+describe('oversized values under msgpack', () => {
+  // The size-only read went by callBuffer, which ioredis's auto-pipelining sends without its
+  // command name: the pipeline threw from a setImmediate, an uncaught exception.
+  it('regression: an oversized key is read by script with auto-pipelining, with no uncaught error', async () => {
+    const prefix = `mp${++run}:`;
+    await redis.server.cli('SETRANGE', `${prefix}huge`, 2 * MB - 1, 'x');
+    const { cache, errors } = l2Only(prefix, { serializer: msgpackSerializer(), maxValueBytes: MB });
+    await cache.set('small', { ok: true });
+    const evals = await evalCalls();
+    for (let i = 0; i < 3; i++)
+      expect(await Promise.all([cache.get('huge'), cache.get('small')])).toEqual([undefined, { ok: true }]);
+    // The first read transferred it; the next two asked for its size alone.
+    expect((await evalCalls()) - evals).toBe(2);
+    expect(errors.map((e) => e.message)).toEqual(
+      Array(3).fill(expect.stringMatching(/2097152 bytes, over maxValueBytes \(1048576\)/)),
+    );
   });
 });
 
