@@ -21,3 +21,29 @@ describe('json serializer: payload keys never become prototypes', () => {
     expect(decoded['$tc:date']).toBe('not a date');
   });
 });
+
+describe('json serializer: plain values skip the replacer', () => {
+  const serializer = jsonSerializer();
+  const roundTrip = (value: unknown): unknown => serializer.decode(serializer.encode(value) as string);
+
+  it('writes plain JSON as JSON.stringify does, and everything else as before', () => {
+    const value = { a: [1, 'x', true, null, { b: -1.5 }], c: {} };
+    expect(serializer.encode(value)).toBe(JSON.stringify(value));
+    // Each of these, however deep in plain data, needs the replacer.
+    for (const special of [-0, Number.NaN, Infinity, undefined, new Date(5), new Map([[1, 2]]), 1n]) {
+      expect(roundTrip({ a: [{ b: special }] })).toEqual({ a: [{ b: special }] });
+    }
+    // eslint-disable-next-line no-sparse-arrays
+    expect(roundTrip([1, , 3])).toEqual([1, undefined, 3]);
+    expect(roundTrip({ a: { '$tc:map': 1 } })).toEqual({ a: { '$tc:map': 1 } });
+  });
+
+  it('hands data nested past the plain check to the replacer: deep Maps survive, cycles throw', () => {
+    let deep: unknown = new Map([['leaf', 1]]);
+    for (let i = 0; i < 100; i++) deep = { next: deep };
+    expect(roundTrip(deep)).toEqual(deep);
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle['self'] = cycle;
+    expect(() => serializer.encode(cycle)).toThrow(TypeError);
+  });
+});
