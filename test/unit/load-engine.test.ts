@@ -34,6 +34,31 @@ describe('loader cycles', () => {
     expect(chain).toBe('x+z');
   });
 
+  it('a cycle is still caught in a loader that outlives another one, and after every loader ended', async () => {
+    const { cache } = setup();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = cache.getOrSet('slow', async () => {
+      await gate;
+      return cache.getOrSet('slow', () => 'inner');
+    });
+    // Another load starts and ends while the first one waits: its end must not lose the chain.
+    expect(await cache.getOrSet('quick', () => 'q')).toBe('q');
+    release();
+    const cause = await slow.then(
+      () => undefined,
+      (e: { cause?: unknown }) => e.cause,
+    );
+    expect(hasErrorCode(cause, 'E_LOADER_CYCLE')).toBe(true);
+    // With no loader running the chain is switched off; the next loads switch it on again.
+    const again = cache.getOrSet('a', () => cache.getOrSet('a', () => 'inner'));
+    const cause2 = await again.then(
+      () => undefined,
+      (e: { cause?: unknown }) => e.cause,
+    );
+    expect(hasErrorCode(cause2, 'E_LOADER_CYCLE')).toBe(true);
+  });
+
   it('a batch loader that asks for one of its own keys fails fast', async () => {
     const { cache } = setup();
     const outcome = cache.getManyOrSet(['p', 'q'], async (keys) => {
