@@ -51,7 +51,9 @@ export async function missPath(url: string): Promise<boolean> {
   client.disconnect();
   raw.disconnect();
   // Before fill leases this measured 0.42-0.55x on the shared 2-core machine; the leases' script
-  // may not cost more than 10% of it.
+  // may not cost more than 10% of it. Run side by side in one process on one Redis (15 alternating
+  // rounds, medians), the build before fill leases (a775bbf^) and this one both made 0.49x: the
+  // fills of a tick go as one script call, as their reads go as one MGET.
   const ok = result.ratio >= 0.4;
   console.log(
     `Miss (getOrSet, L1 + Redis), ${WORKERS} concurrent: ${fmtRate(result.subject)} vs raw ioredis GET+SET ${fmtRate(result.baseline)}` +

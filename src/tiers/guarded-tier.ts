@@ -8,6 +8,7 @@ import type { TierCoordination } from './coordination.js';
 import { OptionNames, optionNames } from '../internal/option-names.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CALL, CircuitBreaker, PROBE, SKIP, type Admission, type BreakerOptions } from './circuit-breaker.js';
+import { FillBatch } from './fill-batch.js';
 import { PASS_THROUGH, ReadBatch, type RawReply, type ReadHandler } from './read-batch.js';
 import {
   TierHookSlot,
@@ -48,7 +49,8 @@ export interface GuardOptions {
    * calls that missed L1) go to it as one multi-key read (MGET) of up to this many keys, with
    * one timeout and one breaker outcome for the batch; `false` sends each read on its own. Only
    * tiers that can read many raw replies at once batch (a Redis tier on one server or Sentinel;
-   * not on a Cluster, where one failing node would fail reads of keys on the others).
+   * not on a Cluster, where one failing node would fail reads of keys on the others). The
+   * fills of loads (getOrSet misses) made in one tick go the same way, as one fill script call.
    * @default 100
    */
   batchReads?: number | false;
@@ -154,6 +156,8 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
    * read of a key one of them names joins it, so the value is transferred and decoded once.
    */
   readonly #closed: ReadBatch[] = [];
+  /** The batch this tick's fills join, until it is sent (batched where reads are). */
+  #fills: FillBatch | undefined;
   #timeouts = 0;
   /** The timeout keepers of reads and writes (one when their timeouts agree; none for FOREVER). */
   readonly #readDeadlines: Deadlines | undefined;
@@ -439,8 +443,27 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   ): Promise<boolean[]> {
     const inner = this.inner;
     if (inner.fillMany === undefined) return this.setMany(writes, ttls).then(() => writes.map(() => true));
-    return this.#write(writes, () => inner.fillMany!(writes, ttls, leases));
+    if (this.#batchLimit === 0) return this.#write(writes, () => inner.fillMany!(writes, ttls, leases));
+    let batch = this.#fills;
+    // Closed, as a read batch is, at batchReads writes or about BATCH_BYTES: one script holds
+    // Redis (and every command behind it) for as long as it runs.
+    if (batch === undefined || batch.writes.length >= this.#batchLimit || batch.bytes >= BATCH_BYTES) {
+      batch = this.#fills = new FillBatch();
+      process.nextTick(this.#sendFills, batch);
+    }
+    let bytes = 0;
+    for (const write of writes) bytes += payloadLength(write.payload);
+    return batch.add(writes, ttls, leases, bytes);
   }
+
+  /** Sends a tick's fills as one fillMany, under the write timeout and the breaker. */
+  readonly #sendFills = (batch: FillBatch): void => {
+    if (this.#fills === batch) this.#fills = undefined;
+    this.#write(batch.writes, () => this.inner.fillMany!(batch.writes, batch.ttls, batch.leases)).then(
+      batch.deliver,
+      batch.fail,
+    );
+  };
 
   setMany(writes: readonly PreparedWrite[], ttls: readonly number[]): Promise<void> {
     return this.#write(writes, () => this.inner.setMany(writes, ttls));

@@ -9,7 +9,7 @@ import {
   type Duration,
   type TierCache,
 } from '../../src/index.js';
-import { PATIENT, singleBackend } from '../helpers/backends.js';
+import { PATIENT, callsIn, singleBackend } from '../helpers/backends.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { coreSuite } from './suites/core-suite.js';
 
@@ -49,6 +49,23 @@ describe('single server only', () => {
     await cache.setMany(Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: i })));
     expect(pipelines).toBe(1);
     expect(await admin.dbsize()).toBeGreaterThanOrEqual(100);
+  });
+
+  it("the misses of one tick fill with one script call, each caller's value cached", async () => {
+    const cache = createCache({
+      tiers: [memoryTier(), redisTier({ client: server.client(), prefix, timeout: PATIENT })],
+    });
+    caches.push(cache);
+    await cache.getOrSet('warm', () => 0); // the script is loaded
+    await admin.config('RESETSTAT');
+    const sets = cache.stats().tiers[1]!.sets;
+    const values = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => cache.getOrSet(`m${i}`, () => `v${i}`)),
+    );
+    expect(values).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`));
+    expect(callsIn(await admin.info('commandstats'), 'evalsha')).toBe(1);
+    for (let i = 0; i < 50; i++) expect(await admin.exists(`${prefix}m${i}`)).toBe(1);
+    expect(cache.stats().tiers[1]!.sets - sets).toBe(50);
   });
 
   it('a bad option does not leave the client made from a URL connecting', async () => {
