@@ -21,11 +21,18 @@ import { FillGuard } from './loading/fill-guard.js';
 import { LoadEngine, type BatchLoader, type LockSeat, type Loader } from './loading/load-engine.js';
 import { fillWindow, resolveLock, resolvePlan, type LoadPlan } from './loading/load-plan.js';
 import { Wakeups } from './loading/wakeups.js';
+import {
+  warmFrom,
+  warmKeys,
+  type WarmOptions,
+  type WarmProgress,
+  type WarmTagsOption,
+  type WarmTarget,
+} from './loading/warm-up.js';
 import { exposeMetrics } from './metrics/source.js';
 import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
 import {
   checkSetManyItem,
-  checkWarmOptions,
   checkWriteOptions,
   refusedOptions,
   resolveOptions,
@@ -50,6 +57,7 @@ import { CacheNamespace } from './sync/namespaces.js';
 import { checkTags } from './sync/tags.js';
 
 export type { BatchLoader, Loader } from './loading/load-engine.js';
+export type { WarmOptions, WarmProgress, WarmTagsOption } from './loading/warm-up.js';
 
 export interface SetManyItem<T = unknown> extends WriteOptions {
   key: string;
@@ -61,25 +69,6 @@ export interface WrapOptions<A extends unknown[]> extends WriteOptions {
   key?: (...args: A) => string;
   /** Key prefix for the default key builder. @default the function's name */
   name?: string;
-}
-
-export interface WarmOptions {
-  /** Keys per round trip. @default 500 */
-  batchSize?: number;
-  /** Called after every batch with the counts so far. */
-  onProgress?: (progress: WarmProgress) => void;
-}
-
-export interface WarmTagsOption<T> {
-  /** Tags of each item's entry, added to the call's `tags` (see `invalidateTags`). */
-  tagsOf?: (item: T) => readonly string[];
-}
-
-export interface WarmProgress {
-  /** Keys (or items) handled so far. */
-  processed: number;
-  /** Of those, how many were found in a remote tier (`warm`) or written (`warmFrom`). */
-  loaded: number;
 }
 
 /**
@@ -115,6 +104,7 @@ export class TierCache {
   readonly #events = new CacheEmitter();
   /** Detaches this cache's hooks from its tiers and frees them for another cache (close()). */
   readonly #release: () => void;
+  readonly #warmTarget: WarmTarget;
   #closed = false;
 
   constructor(options: CacheOptions = {}) {
@@ -199,6 +189,13 @@ export class TierCache {
       closed: () => this.#closed,
       track,
     });
+    this.#warmTarget = {
+      names: this.#stack.names,
+      checkKey: (key) => this.#keys.check(key),
+      checkKeys: (keys) => this.#keys.checkAll(keys),
+      readMany: async (keys) => (await this.#readMany(keys)).size,
+      write: (items) => this.#write(items),
+    };
     exposeMetrics(this, { counters: this.#counters, stats: () => this.stats() });
   }
 
@@ -488,15 +485,7 @@ export class TierCache {
    */
   async warm(keys: Iterable<string>, options: WarmOptions = {}): Promise<WarmProgress> {
     if (this.#closed) throw new CacheClosedError('warm');
-    const batchSize = checkWarmOptions(options, 'warm');
-    const progress: WarmProgress = { processed: 0, loaded: 0 };
-    for (const batch of batches(keys, batchSize)) {
-      this.#keys.checkAll(batch);
-      progress.loaded += (await this.#readMany(batch)).size;
-      progress.processed += batch.length;
-      options.onProgress?.({ ...progress });
-    }
-    return progress;
+    return warmKeys(this.#warmTarget, keys, options);
   }
 
   /**
@@ -509,47 +498,7 @@ export class TierCache {
     options: WarmOptions & WriteOptions & WarmTagsOption<T> = {},
   ): Promise<WarmProgress> {
     if (this.#closed) throw new CacheClosedError('warmFrom');
-    if (typeof keyOf !== 'function')
-      throw new InvalidOptionError('keyOf', `expected a function of an item, got ${describe(keyOf)}`);
-    const batchSize = checkWarmOptions(options, 'warmFrom');
-    const { ttl, jitter, writeTo, tags, tagsOf } = options;
-    if (tagsOf !== undefined && typeof tagsOf !== 'function')
-      throw new InvalidOptionError('tagsOf', `expected a function of an item, got ${describe(tagsOf)}`);
-    const write: WriteOptions | undefined =
-      ttl === undefined && jitter === undefined && writeTo === undefined && tags === undefined
-        ? undefined
-        : {
-            ...(ttl === undefined ? {} : { ttl }),
-            ...(jitter === undefined ? {} : { jitter }),
-            ...(writeTo === undefined ? {} : { writeTo }),
-            ...(tags === undefined ? {} : { tags }),
-          };
-    if (write !== undefined) checkWriteOptions('warmFrom', write, this.#stack.names, 'warmFrom');
-    // Per item: the call's tags and the item's own.
-    const optionsOf = (item: T): WriteOptions | undefined => {
-      if (tagsOf === undefined) return write;
-      const own = { ...write, tags: [...(tags ?? []), ...tagsOf(item)] };
-      checkWriteOptions('warmFrom', own, this.#stack.names, 'warmFrom');
-      return own;
-    };
-    const progress: WarmProgress = { processed: 0, loaded: 0 };
-    let batch: WriteItem[] = [];
-    const flush = async (): Promise<void> => {
-      await this.#write(batch);
-      progress.processed += batch.length;
-      progress.loaded += batch.length;
-      batch = [];
-      options.onProgress?.({ ...progress });
-    };
-    for await (const item of source) {
-      const key = keyOf(item);
-      this.#keys.check(key);
-      if (item === undefined) throw new InvalidValueError(key, 'undefined cannot be stored');
-      batch.push({ key, value: item, options: optionsOf(item) });
-      if (batch.length >= batchSize) await flush();
-    }
-    if (batch.length > 0) await flush();
-    return progress;
+    return warmFrom(this.#warmTarget, source, keyOf, options);
   }
 
   /** True once `close()` was called; every call refuses with `CacheClosedError` from then on. */
@@ -813,18 +762,6 @@ function settledWithin(work: readonly Promise<unknown>[], ms: number): Promise<v
 
 /** What #lookup returns for a counted L1 miss. */
 const MISS = Symbol('miss');
-
-function* batches(keys: Iterable<string>, size: number): Generator<string[]> {
-  let batch: string[] = [];
-  for (const key of keys) {
-    batch.push(key);
-    if (batch.length === size) {
-      yield batch;
-      batch = [];
-    }
-  }
-  if (batch.length > 0) yield batch;
-}
 
 function keysInvalidation(keys: Iterable<string>): Invalidation {
   const inv = emptyInvalidation();
