@@ -106,6 +106,36 @@ async function memoryChild(size: number, subject: string): Promise<number> {
   return grown / size;
 }
 
+/**
+ * One process: the heap a `maxBytes` L1 really holds once full. `count` small entries (a key and
+ * a two-field object each, made as they are set, so only what the cache keeps stays reachable)
+ * go into a tier of `budget` bytes, sized the way `sizing` says: estimated (set directly) or by
+ * their encoded JSON (as when read through Redis). Returns the heap grown, the bytes the tier
+ * counted and the entries it held.
+ */
+async function budgetChild(
+  budget: number,
+  count: number,
+  sizing: string,
+): Promise<{ grown: number; counted: number; entries: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run node with --expose-gc');
+  gc();
+  gc();
+  const before = used();
+  const tier = memoryTier({ maxEntries: 4 * count, maxBytes: budget, ttl: '1h' });
+  const now = Date.now();
+  for (let i = 0; i < count; i++) {
+    const value = { id: i, name: `Product ${i}` };
+    const entry = { value, createdAt: now, expiresAt: now + 3_600_000 };
+    tier.set(`product:${i}`, entry, sizing === 'encoded' ? JSON.stringify(value).length : undefined);
+  }
+  gc();
+  gc();
+  const grown = used() - before;
+  return { grown, counted: tier.store.weight, entries: tier.store.size };
+}
+
 /** The JS heap plus typed arrays' backing stores, which live outside it. */
 function used(): number {
   const { heapUsed, arrayBuffers } = process.memoryUsage();
@@ -157,6 +187,23 @@ export async function l1Scale(
       );
     }
   }
+  // Issue 18: a 256 MB byte-bounded L1 of a million-odd small entries stays within 256 MB of heap.
+  const budget = 256 * 1024 * 1024;
+  for (const sizing of ['estimated', 'encoded']) {
+    const held = await child<{ grown: number; counted: number; entries: number }>(
+      'budget',
+      String(budget),
+      '2000000',
+      sizing,
+    );
+    const met = held.grown <= budget;
+    ok &&= met;
+    const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+    console.log(
+      `L1 with maxBytes ${mib(budget)}, 2,000,000 small entries set (${sizing} sizes): ${held.entries.toLocaleString('en-US')} held, ` +
+        `${mib(held.counted)} counted, heap grew ${mib(held.grown)} → ${(held.grown / budget).toFixed(2)} of maxBytes (target ≤ 1.00) ${verdict(met)}`,
+    );
+  }
   return ok;
 }
 
@@ -165,6 +212,8 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === SELF && proces
   const figure =
     mode === 'hit'
       ? await hitChild(Number(size), a ?? '0.9', (b ?? 'tinylfu') as Policy)
-      : await memoryChild(Number(size), a ?? 'tinylfu');
+      : mode === 'budget'
+        ? await budgetChild(Number(size), Number(a ?? 2_000_000), b ?? 'estimated')
+        : await memoryChild(Number(size), a ?? 'tinylfu');
   console.log(JSON.stringify(figure));
 }

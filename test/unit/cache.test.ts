@@ -112,6 +112,18 @@ describe('reads and writes', () => {
   });
 });
 
+describe('maxBytes counts what an entry costs besides its value', () => {
+  it('each entry weighs its value, its key and its slot, never only the value (nor its encoded size alone)', async () => {
+    const { cache } = setup({}, { maxBytes: 1_000_000, maxEntries: 1_000 });
+    await cache.set('k', 'x'.repeat(100)); // a 100-character string: 216 bytes estimated
+    const weight = cache.stats().memory!.weight;
+    expect(weight).toBe(216 + 100 + 16 + 2 * 'k'.length);
+    const { cache: longer } = setup({}, { maxBytes: 1_000_000, maxEntries: 1_000 });
+    await longer.set('a-longer-key', 'x'.repeat(100));
+    expect(longer.stats().memory!.weight - weight).toBe(2 * ('a-longer-key'.length - 1));
+  });
+});
+
 describe('getOrSet', () => {
   it('calls the loader once for 1,000 concurrent callers of one key', async () => {
     const { cache } = setup();

@@ -367,3 +367,20 @@ describe('TinyLfuPolicy window floor', () => {
     expect(custom.windowShare).toBeCloseTo(0.2, 6);
   });
 });
+
+describe('TinyLfuPolicy sketch sizing', () => {
+  const entry: Entry = { value: 1, createdAt: 0, expiresAt: Number.POSITIVE_INFINITY };
+
+  it('is sized for maxEntries up front under an entry bound, and grows with the store under a byte bound', () => {
+    const byEntries = new MemoryStore({ maxEntries: 100_000, maxWeight: Infinity, policy: tinyLfuPolicy() });
+    const byBytes = new MemoryStore({ maxEntries: 10_000_000, maxWeight: 1e9, policy: tinyLfuPolicy() });
+    const sketch = (store: MemoryStore) => (store.policy as TinyLfuPolicy).sketchBytes;
+    expect(sketch(byEntries)).toBeGreaterThanOrEqual(100_000 * 5);
+    // A sketch for the ten-million ceiling would be 50 MB; it starts at 1,024 entries' worth.
+    expect(sketch(byBytes)).toBeLessThanOrEqual(1_024 * 20);
+    for (let i = 0; i < 20_000; i++) byBytes.set(`k${i}`, entry, 1);
+    expect(sketch(byBytes)).toBeGreaterThanOrEqual(20_000 * 5);
+    expect(sketch(byBytes)).toBeLessThan(10_000_000 * 5);
+    expect(byBytes.size).toBe(20_000);
+  });
+});

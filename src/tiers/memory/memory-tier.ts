@@ -19,7 +19,11 @@ export interface MemoryTierOptions {
   name?: string;
   /** Most entries held. A bound is required so L1 can never grow without limit. @default 10_000 */
   maxEntries?: number;
-  /** Most bytes held (encoded size when known, else an estimate or `sizeOf`). @default Infinity */
+  /**
+   * Most bytes held, counting per entry its value (an estimate, or the encoded size when it came
+   * through Redis and is larger, or `sizeOf`), its key and its slot, so that a full L1 holds no
+   * more heap than this (docs/l1.md#sizing-l1-from-a-memory-budget). @default Infinity
+   */
   maxBytes?: number;
   /** Default life of entries in L1; keep it shorter than the Redis tier's. @default '60s' */
   ttl?: Duration;
@@ -236,7 +240,12 @@ export class MemoryTier {
     if (this.valueMode === 'freeze') deepFreeze(entry.value);
     else if (this.valueMode === 'clone') stored = { ...entry, value: cloneValue(key, entry.value) };
     const sizeOf = this.#sizeOf;
-    const weight = sizeOf === undefined ? 1 : (encodedSize ?? sizeOf(entry.value));
+    const weight =
+      sizeOf === undefined
+        ? 1
+        : (sizeOf === estimateSize
+            ? Math.max(encodedSize ?? 0, estimateSize(entry.value))
+            : (encodedSize ?? sizeOf(entry.value))) + structureBytes(key, entry);
     this.store.set(key, stored, weight);
     return true;
   }
@@ -246,6 +255,21 @@ export class MemoryTier {
     return this.valueMode === 'clone' ? cloneValue('(read from L1)', value) : value;
   }
 }
+
+/**
+ * What an entry costs L1 beyond its value, counted into `maxBytes` so that the heap a full L1
+ * holds stays within it: the key (estimated, as values are, at two bytes a character) and the
+ * structure of a slot, which measured 66-90 bytes from 100,000 to a million entries
+ * (docs/l1.md#storage) and is taken at 100; an entry with tags or a stale period keeps an
+ * entry object of its own besides.
+ */
+function structureBytes(key: string, entry: Entry): number {
+  const rich = entry.tags !== undefined || (entry.staleUntil ?? 0) > entry.expiresAt;
+  return SLOT_BYTES + 16 + 2 * key.length + (rich ? ENTRY_OBJECT_BYTES : 0);
+}
+
+const SLOT_BYTES = 100;
+const ENTRY_OBJECT_BYTES = 100;
 
 /** The sketch's largest estimate (4-bit counters plus the doorkeeper's first sighting). */
 const FREQUENCY_CAP = 16;

@@ -108,6 +108,8 @@ export class TinyLfuPolicy implements EvictionPolicy {
   readonly #slots: PolicySlots;
   readonly #evict: EvictCallback;
   readonly #sketch: FrequencySketch;
+  /** Whether the sketch grows with the store (a byte bound) rather than being sized up front. */
+  readonly #sketchGrows: boolean;
   readonly #climber: WindowClimber | null;
   readonly #links = new SlotLinks(4, 0);
   readonly #window: AccessQueue;
@@ -137,10 +139,18 @@ export class TinyLfuPolicy implements EvictionPolicy {
     this.#probation = new AccessQueue(PROBATION, this.#links, slots);
     this.#protected = new AccessQueue(PROTECTED, this.#links, slots);
     const { maxEntries, maxWeight } = bounds;
-    const sketchCapacity = Number.isFinite(maxEntries) ? maxEntries : Math.min(maxWeight, 1_024);
+    const capacity = Number.isFinite(maxEntries) ? maxEntries : Math.min(maxWeight, 1_024);
+    // Bounded by entries alone, the store fills up to maxEntries: the sketch is sized for that
+    // now. Under a byte bound, maxEntries is only a ceiling and how many entries fit is unknown:
+    // a sketch for the ceiling was 40 MB of a 256 MB L1, so it starts small and grows with the
+    // store (grow()), losing its counts at each doubling while the L1 fills.
+    this.#sketchGrows = Number.isFinite(maxWeight);
     this.#random = mix32(options.seed ?? Math.floor(Math.random() * 0x7fffffff)) || 1;
-    this.#sketch = new FrequencySketch(sketchCapacity, { seed: this.#random, ...options.sketch });
-    this.#climber = options.adaptive === false ? null : createClimber(sketchCapacity, options.climber);
+    this.#sketch = new FrequencySketch(this.#sketchGrows ? Math.min(capacity, 1_024) : capacity, {
+      seed: this.#random,
+      ...options.sketch,
+    });
+    this.#climber = options.adaptive === false ? null : createClimber(capacity, options.climber);
     this.#minWindowShare = Number.isFinite(maxEntries)
       ? Math.min(1, Math.max(options.minWindow ?? 0.003, 1 / Math.max(1, maxEntries)))
       : 0;
@@ -182,6 +192,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
 
   grow(capacity: number): void {
     this.#links.grow(capacity);
+    if (this.#sketchGrows) this.#sketch.ensureCapacity(Math.min(capacity, this.#bounds.maxEntries));
   }
 
   onHit(slot: number): void {
