@@ -110,6 +110,22 @@ if ((await cache.get('k')) !== 1) problems.push('the CommonJS build does not rou
 if (!(await registry.metrics()).includes('tiercache_entries{cache="default",tier="memory"} 1'))
   problems.push('tiercache/prometheus does not read a cache made by the main CommonJS build');
 await cache.close();
+// Every Redis client is an optional peer: no entry may load one when it is loaded, and a URL
+// tier (the one place ioredis is loaded, on demand) must find it from either build.
+const { readFileSync } = await import('node:fs');
+for (const file of ['index.js', 'index.cjs', 'keyv.js', 'keyv.cjs', 'testing.js', 'testing.cjs']) {
+  const text = readFileSync(`dist/${file}`, 'utf8');
+  if (/^import[^;]*['"](ioredis|iovalkey|redis)['"]|require\(['"](ioredis|iovalkey|redis)['"]\)/m.test(text))
+    problems.push(`dist/${file} loads a Redis client package when it is loaded`);
+}
+for (const [name, mod] of [
+  ['import', esm],
+  ['require', cjs],
+]) {
+  const tier = mod.redisTier({ client: 'redis://127.0.0.1:1' });
+  if (typeof tier.client.status !== 'string') problems.push(`${name}('tiercache') made no client from a URL`);
+  await tier.close();
+}
 if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exit(1);

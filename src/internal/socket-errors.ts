@@ -1,4 +1,9 @@
-import type { Cluster, Redis } from 'ioredis';
+import {
+  isCluster,
+  type RedisClient,
+  type RedisClusterClient,
+  type RedisConnection,
+} from '../tiers/redis/client.js';
 
 function ignore(): void {}
 
@@ -12,11 +17,11 @@ function ignore(): void {}
  * emits an error to a client that listens. Returns a function that stops guarding new sockets
  * (a client the caller was given outlives it); the sockets that exist by then stay guarded.
  */
-export function guardSocketErrors(client: Redis | Cluster): () => void {
-  return client.isCluster ? guardCluster(client as Cluster) : guardRedis(client as Redis);
+export function guardSocketErrors(client: RedisClient): () => void {
+  return isCluster(client) ? guardCluster(client) : guardRedis(client);
 }
 
-function guardRedis(redis: Redis): () => void {
+function guardRedis(redis: RedisConnection): () => void {
   const guard = (): void => {
     const stream = redis.stream as NodeJS.EventEmitter | undefined;
     if (stream !== undefined && !stream.listeners('error').includes(ignore)) stream.on('error', ignore);
@@ -32,12 +37,12 @@ function guardRedis(redis: Redis): () => void {
 
 /** ioredis' Cluster keeps its classic pub/sub connection private; read it where it lives. */
 interface WithSubscriber {
-  subscriber?: { getInstance?: () => Redis | undefined | null };
+  subscriber?: { getInstance?: () => RedisConnection | undefined | null };
 }
 
-function guardCluster(cluster: Cluster): () => void {
-  const guarded = new Map<Redis, () => void>();
-  const add = (node: Redis | undefined | null): void => {
+function guardCluster(cluster: RedisClusterClient): () => void {
+  const guarded = new Map<RedisConnection, () => void>();
+  const add = (node: RedisConnection | undefined | null): void => {
     if (node === undefined || node === null || guarded.has(node)) return;
     const unguard = guardRedis(node);
     const forget = (): void => void guarded.delete(node);

@@ -1,5 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
-import { ReplyError, type Cluster, type Redis } from 'ioredis';
+import { isReplyError, type RedisClient } from '../tiers/redis/client.js';
 
 /**
  * Where a message sits in a channel's replay log: the stream entry id `<seq>-<nonce>`. `seq`
@@ -100,12 +100,12 @@ return {0, id}`;
 
 /** A stream log on the bus's own Redis client. */
 export class RedisBusLog implements BusLog {
-  readonly #client: Redis | Cluster;
+  readonly #client: RedisClient;
   readonly #maxLength: string;
   readonly #command: 'PUBLISH' | 'SPUBLISH';
 
   /** `sharded`: publish with SPUBLISH (a shard channel), else PUBLISH. */
-  constructor(client: Redis | Cluster, maxLength: number, sharded: boolean) {
+  constructor(client: RedisClient, maxLength: number, sharded: boolean) {
     this.#client = client;
     this.#maxLength = String(maxLength);
     this.#command = sharded ? 'SPUBLISH' : 'PUBLISH';
@@ -149,16 +149,11 @@ const SHA = new Map(
 );
 
 /** EVALSHA (the script is sent once, not with every message), EVAL when the server lacks it. */
-async function runScript(
-  client: Redis | Cluster,
-  script: string,
-  key: string,
-  args: string[],
-): Promise<unknown> {
+async function runScript(client: RedisClient, script: string, key: string, args: string[]): Promise<unknown> {
   try {
     return await client.evalsha(SHA.get(script)!, 1, key, ...args);
   } catch (error) {
-    if (!(error instanceof ReplyError) || !(error as Error).message.startsWith('NOSCRIPT')) throw error;
+    if (!isReplyError(error) || !error.message.startsWith('NOSCRIPT')) throw error;
     return client.eval(script, 1, key, ...args);
   }
 }

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
-import { Redis, ReplyError, type Cluster } from 'ioredis';
+import { isReplyError, type RedisClusterClient, type RedisConnection } from '../tiers/redis/client.js';
+import { nodeConnection } from '../tiers/redis/clients.js';
 import { BusError } from '../errors.js';
 import { keySlot } from '../internal/key-slot.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
@@ -62,10 +63,10 @@ export class ShardedPubSubTransport implements BusTransport {
   /** One private heartbeat channel per shard channel, in its slot (so on its master and connection). */
   readonly heartbeatChannels: readonly string[];
   readonly log: BusLog | undefined;
-  readonly #client: Cluster;
+  readonly #client: RedisClusterClient;
   /** Every channel subscribed to, shard and heartbeat ones. */
   readonly #listened: Set<string>;
-  #connections: Redis[] = [];
+  #connections: RedisConnection[] = [];
   #onMessage: ((payload: string | Buffer, channel?: string) => void) | undefined;
   #onState: ((subscribed: boolean) => void) | undefined;
   #onError: ((error: BusError) => void) | undefined;
@@ -87,7 +88,7 @@ export class ShardedPubSubTransport implements BusTransport {
   readonly #onRefresh = (): void => this.#checkOwners();
 
   /** `logLength`: entries each shard channel's replay log keeps (approximately), or false for none. */
-  constructor(client: Cluster, base: string, shards: number, logLength: number | false = false) {
+  constructor(client: RedisClusterClient, base: string, shards: number, logLength: number | false = false) {
     this.#client = client;
     this.channels = shardChannels(base, shards);
     this.publishChannel = this.channels[randomInt(shards)]!;
@@ -176,14 +177,9 @@ export class ShardedPubSubTransport implements BusTransport {
     const owners = await this.#slotOwners();
     if (generation !== this.#generation) return;
     this.#owners = owners;
-    const base = this.#client.options.redisOptions ?? {};
     const connections = [...owners].map(([address, channels]) => {
       const [host, port] = splitAddress(address);
-      const connection = new Redis({
-        ...base,
-        host,
-        port,
-        lazyConnect: true,
+      const connection = nodeConnection(this.#client, host, port, {
         autoResubscribe: false,
         enableOfflineQueue: true,
         // One lost connection rebuilds the whole subscription from a fresh slot map, so a
@@ -319,7 +315,7 @@ export class ShardedPubSubTransport implements BusTransport {
  * (CLUSTERDOWN, MOVED, TRYAGAIN), which the usual quick retries outlast and nobody needs to hear of.
  */
 function isRefusal(error: unknown): boolean {
-  return error instanceof ReplyError && (error as Error).message.startsWith('NOPERM');
+  return isReplyError(error) && error.message.startsWith('NOPERM');
 }
 
 function sameOwners(a: Map<string, string[]>, b: Map<string, string[]>): boolean {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ReplyError, type Cluster, type Redis } from 'ioredis';
+import { isCluster, isReplyError, type RedisClient } from '../tiers/redis/client.js';
 import { BusError } from '../errors.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
 import { RedisBusLog, type BusLog } from './replay-log.js';
@@ -65,8 +65,8 @@ export class RedisPubSubTransport implements BusTransport {
   readonly publishChannel: string;
   readonly heartbeatChannels: readonly string[];
   readonly log: BusLog | undefined;
-  readonly #publisher: Redis | Cluster;
-  #subscriber: Redis | Cluster | undefined;
+  readonly #publisher: RedisClient;
+  #subscriber: RedisClient | undefined;
   #closed = false;
 
   #wasReady: boolean;
@@ -74,7 +74,7 @@ export class RedisPubSubTransport implements BusTransport {
   readonly #retries = new Set<NodeJS.Timeout>();
 
   /** `logLength`: entries the replay log keeps (approximately), or false for no log. */
-  constructor(client: Redis | Cluster, channel: string, logLength: number | false = false) {
+  constructor(client: RedisClient, channel: string, logLength: number | false = false) {
     this.#publisher = client;
     this.channel = this.publishChannel = channel;
     this.channels = [channel];
@@ -112,11 +112,11 @@ export class RedisPubSubTransport implements BusTransport {
     // Resubscribing ourselves on every 'ready' (instead of ioredis' autoResubscribe) tells us
     // exactly when the subscription is back: when SUBSCRIBE's reply arrives.
     const publisher = this.#publisher;
-    const subscriber: Redis | Cluster = publisher.isCluster
-      ? (publisher as Cluster).duplicate([], {
-          redisOptions: { ...(publisher as Cluster).options.redisOptions, autoResubscribe: false },
+    const subscriber: RedisClient = isCluster(publisher)
+      ? publisher.duplicate([], {
+          redisOptions: { ...publisher.options.redisOptions, autoResubscribe: false },
         })
-      : (publisher as Redis).duplicate({ autoResubscribe: false, enableOfflineQueue: true });
+      : publisher.duplicate({ autoResubscribe: false, enableOfflineQueue: true });
     this.#subscriber = subscriber;
     // A client built with lazyConnect would wait for a first command that never comes.
     if (subscriber.status === 'wait') subscriber.connect().catch(() => {});
@@ -151,7 +151,7 @@ export class RedisPubSubTransport implements BusTransport {
           // user without &channel permission) would leave the bus never subscribed, L1 lives
           // capped for ever and nobody told: report it, and try again now and then (1 s
           // doubling to 30 s), since the ACL may be fixed while the process runs.
-          if (!(error instanceof ReplyError) || this.#closed) return;
+          if (!isReplyError(error) || this.#closed) return;
           onError?.(new BusError('subscribe', error, this.channel));
           const timer = setTimeout(
             () => {
@@ -170,13 +170,13 @@ export class RedisPubSubTransport implements BusTransport {
   reconnect(): void {
     const subscriber = this.#subscriber;
     if (this.#closed || subscriber === undefined) return;
-    if (subscriber.isCluster) {
+    if (isCluster(subscriber)) {
       subscriber.disconnect(true);
       return;
     }
     // Destroyed, not ended: end() waits for the peer's FIN, which a partition never delivers.
     // ioredis sees the socket close and reconnects as its retryStrategy says.
-    (subscriber as Redis).stream.destroy();
+    subscriber.stream?.destroy();
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from './redis/client.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
 
 /**
@@ -14,7 +14,7 @@ export interface ConnectionErrors {
 }
 
 /** Listens to `client`'s connection errors, and keeps its sockets' errors handled (socket-errors.ts). */
-export function watchConnectionErrors(client: Redis | Cluster): ConnectionErrors {
+export function watchConnectionErrors(client: RedisClient): ConnectionErrors {
   let last: Error | undefined;
   const onError = (error: unknown): void => {
     if (error instanceof Error) last = error;

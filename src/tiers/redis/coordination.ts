@@ -1,9 +1,9 @@
 /**
  * The Redis tier's coordination (see ../coordination.ts): locks, tag times and namespace
  * versions as keys beside the entries under the tier's prefix, and the bus on Redis pub/sub.
- * Everything here speaks ioredis; the cache only sees the interfaces.
+ * Everything here speaks the client interface of client.ts; the cache only sees the interfaces.
  */
-import type { Cluster, Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './client.js';
 import { InvalidOptionError } from '../../errors.js';
 import { LOCK_KEY_PREFIX, NAMESPACE_KEY_PREFIX, TAG_KEY_PREFIX } from '../../sync/reserved-keys.js';
 import { ShardedPubSubTransport } from '../../sync/sharded-transport.js';
@@ -38,7 +38,7 @@ export function defaultChannel(prefix: string): string {
 }
 
 /** Everything a Redis tier with `prefix` on `client` coordinates. */
-export function redisCoordination(client: Redis | Cluster, prefix: string): Required<TierCoordination> {
+export function redisCoordination(client: RedisClient, prefix: string): Required<TierCoordination> {
   return {
     locks: redisLocks(client, prefix),
     tagTimes: redisTagTimes(client, prefix),
@@ -48,7 +48,7 @@ export function redisCoordination(client: Redis | Cluster, prefix: string): Requ
 }
 
 /** SET NX PX locks with a random owner token, at `<prefix>__lock:<key>`. */
-export function redisLocks(client: Redis | Cluster, prefix: string): LockStore {
+export function redisLocks(client: RedisClient, prefix: string): LockStore {
   const keyOf = (key: string): string => prefix + LOCK_KEY_PREFIX + key;
   return {
     acquire: async (key, token, ms) => (await client.set(keyOf(key), token, 'PX', ms, 'NX')) === 'OK',
@@ -58,9 +58,9 @@ export function redisLocks(client: Redis | Cluster, prefix: string): LockStore {
 }
 
 /** One key per tag at `<prefix>__tag:<tag>`, raised by script. */
-export function redisTagTimes(client: Redis | Cluster, prefix: string): TagTimeStore {
+export function redisTagTimes(client: RedisClient, prefix: string): TagTimeStore {
   const keyOf = (tag: string): string => prefix + TAG_KEY_PREFIX + tag;
-  const cluster = (client as Cluster).isCluster;
+  const cluster = isCluster(client);
   return {
     async read(tags) {
       const keys = tags.map(keyOf);
@@ -85,7 +85,7 @@ export function redisTagTimes(client: Redis | Cluster, prefix: string): TagTimeS
 }
 
 /** One counter per namespace at `<prefix>__ns:<name>` (INCR). */
-export function redisVersions(client: Redis | Cluster, prefix: string): VersionStore {
+export function redisVersions(client: RedisClient, prefix: string): VersionStore {
   const keyOf = (name: string): string => prefix + NAMESPACE_KEY_PREFIX + name;
   return {
     read: async (name) => Number((await client.get(keyOf(name))) ?? 0),
@@ -98,18 +98,18 @@ export function redisVersions(client: Redis | Cluster, prefix: string): VersionS
  * (SPUBLISH/SSUBSCRIBE, the default on a Cluster client).
  */
 export function redisBusTransport(
-  client: Redis | Cluster,
+  client: RedisClient,
   prefix: string,
   request: BusTransportRequest,
 ): BusTransport {
   const channel = request.channel ?? defaultChannel(prefix);
-  const pubsub = request.pubsub ?? (client.isCluster ? 'sharded' : 'classic');
+  const pubsub = request.pubsub ?? (isCluster(client) ? 'sharded' : 'classic');
   if (pubsub === 'classic') return new RedisPubSubTransport(client, channel, request.replay);
-  if (!client.isCluster) {
+  if (!isCluster(client)) {
     throw new InvalidOptionError(
       `${request.optionPrefix}pubsub`,
-      `'sharded' needs an ioredis Cluster client; got a single-node client`,
+      `'sharded' needs a Cluster client; got a single-node client`,
     );
   }
-  return new ShardedPubSubTransport(client as Cluster, channel, request.shardChannels, request.replay);
+  return new ShardedPubSubTransport(client, channel, request.shardChannels, request.replay);
 }

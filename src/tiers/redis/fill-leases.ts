@@ -20,7 +20,7 @@
  * - The fill script compares both, per key, and writes only where they hold.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 import { keySlot, SLOTS } from '../../internal/key-slot.js';
 import type { Serializer } from '../../serializers/serializer.js';
 import { GENERATION_KEY_PREFIX } from '../../sync/reserved-keys.js';
@@ -153,7 +153,7 @@ export class Script {
   }
 
   run(
-    client: Redis | Cluster,
+    client: RedisClient,
     keys: readonly string[],
     args: readonly (string | Buffer | number)[],
   ): Promise<unknown> {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { BusError, InvalidKeyError, InvalidOptionError, describe } from '../../errors.js';
 import { wellFormed } from '../../internal/keys.js';
 import { optionNames } from '../../internal/option-names.js';
+import type { RedisClientOption } from './clients.js';
 import { REDIS_TIER_DEFAULTS, RedisStore, checkPrefix } from './redis-tier.js';
 import {
   resolveMessageLimits,
@@ -21,8 +21,8 @@ import {
 } from '../../sync/message.js';
 
 interface InvalidatorConnection {
-  /** An ioredis client (`Redis` or `Cluster`, stays yours to close) or a `redis://` URL. */
-  redis: Redis | Cluster | string;
+  /** A client as `redisTier`'s `client` takes (stays yours to close), or a `redis://` URL. */
+  redis: RedisClientOption;
   /** The key prefix of the caches' Redis tier (the same rule: ends with `:`, no other `:`). @default 'tc:' */
   prefix?: string;
   /** The caches' bus channel. @default `tiercache:bus:${prefix}` */

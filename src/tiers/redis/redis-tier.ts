@@ -1,4 +1,3 @@
-import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
 import type { Entry } from '../../entry.js';
 import { InvalidOptionError, SerializationError, ValueTooLargeError, describe } from '../../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../../internal/duration.js';
@@ -23,6 +22,14 @@ import {
   type StoredEntry,
   type TierHooks,
 } from '../tier.js';
+import {
+  isCluster,
+  type RedisClient,
+  type RedisClusterClient,
+  type RedisConnection,
+  type RedisPipeline,
+} from './client.js';
+import { adoptClient, checkClient, type RedisClientOption } from './clients.js';
 import { redisCoordination } from './coordination.js';
 import { ReplicaWait, type ReplicasOptions } from './replica-wait.js';
 import {
@@ -43,13 +50,14 @@ import {
 
 export interface RedisTierOptions extends GuardOptions {
   /**
-   * An ioredis client (`Redis`, a Sentinel-configured `Redis`, or a `Cluster`), or a
-   * `redis://` URL from which the tier creates (and on `close()` quits) its own client with
-   * auto-pipelining on and fail-fast settings ({@link OWNED_CLIENT_OPTIONS}). A client you pass
-   * in stays yours to close; whatever its settings, the tier's `timeout` and `breaker` bound
-   * the wait, and once it has been ready the tier sends nothing while it is disconnected.
+   * A client of ioredis (5 or 6) or iovalkey (`Redis`, a Sentinel-configured `Redis`, or a
+   * `Cluster`), or a `redis://` URL from which the tier creates (and on `close()` quits) its own
+   * ioredis client (ioredis must then be installed) with auto-pipelining on and fail-fast
+   * settings (`OWNED_CLIENT_OPTIONS` in clients.ts). A client you pass in stays yours to close; whatever
+   * its settings, the tier's `timeout` and `breaker` bound the wait, and once it has been ready
+   * the tier sends nothing while it is disconnected.
    */
-  client: Redis | Cluster | string;
+  client: RedisClientOption;
   /** Name in stats, errors and per-tier TTL maps. @default 'redis' */
   name?: string;
   /** Default life of entries in this tier. @default '5m' */
@@ -142,22 +150,6 @@ const REDIS_OPTION_NAMES = GUARD_OPTION_NAMES.with(
   }).names,
 );
 
-/**
- * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
- * for a reconnect (and are never re-sent later, out of order with newer writes), and a dead
- * host is given up on quickly. The offline queue stays on only for the first connect; after
- * that the tier itself refuses to send while the client is not ready.
- */
-export const OWNED_CLIENT_OPTIONS = Object.freeze({
-  enableAutoPipelining: true,
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  connectTimeout: 2_000,
-  // A hung server never closes its side: destroy the socket after this long instead of 2 s.
-  disconnectTimeout: 500,
-  retryStrategy: (attempt: number): number => Math.min(attempt * 100, 1_000),
-} as const);
-
 /** A Redis tier (L2, or a regional/global tier in a chain). */
 export function redisTier(options: RedisTierOptions): RedisTier {
   return new RedisTier(options);
@@ -183,7 +175,7 @@ export class RedisTier extends GuardedTier<RedisStore> {
     }
   }
 
-  get client(): Redis | Cluster {
+  get client(): RedisClient {
     return this.inner.client;
   }
 
@@ -197,11 +189,10 @@ export class RedisTier extends GuardedTier<RedisStore> {
  * large reply (GuardOptions.minThroughput). None for a Cluster: traffic of one node says
  * nothing about a call waiting on another.
  */
-function receivedBytes(client: Redis | Cluster): (() => number) | undefined {
-  if ((client as Cluster).isCluster) return undefined;
-  const redis = client as Redis;
+function receivedBytes(client: RedisClient): (() => number) | undefined {
+  if (isCluster(client)) return undefined;
   // The socket is replaced on reconnect (and absent before the first connect).
-  return () => (redis.stream as { bytesRead?: number } | undefined)?.bytesRead ?? 0;
+  return () => client.stream?.bytesRead ?? 0;
 }
 
 /**
@@ -209,7 +200,7 @@ function receivedBytes(client: Redis | Cluster): (() => number) | undefined {
  * in its queue, bounded by the tier's timeout); once it has been ready, only while ready, so a
  * lost connection fails calls at once instead of queueing them for a reconnect.
  */
-function connectionCheck(client: Redis | Cluster): () => boolean {
+function connectionCheck(client: RedisClient): () => boolean {
   let wasReady = client.status === 'ready';
   if (!wasReady) client.once('ready', () => (wasReady = true));
   return () => client.status === 'ready' || !wasReady;
@@ -221,12 +212,12 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly name: string;
   readonly ttl: number;
   readonly prefix: string;
-  readonly client: Redis | Cluster;
+  readonly client: RedisClient;
   readonly #owned: boolean;
   /** The client's last connection error (see connection-errors.ts). */
   readonly connection: ConnectionErrors;
   /** Set for a Cluster client: multi-key commands are split by slot and grouped by master. */
-  readonly #cluster: Cluster | undefined;
+  readonly #cluster: RedisClusterClient | undefined;
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   readonly maxValueBytes: number;
@@ -260,18 +251,7 @@ export class RedisStore implements RemoteTier, RawReads {
       throw new InvalidOptionError('redisTier', `expected an options object, got ${describe(options)}`);
     }
     REDIS_OPTION_NAMES.check(options, 'redisTier options');
-    const { client } = options;
-    const url = typeof client === 'string' && /^rediss?:\/\//.test(client);
-    const given =
-      typeof client === 'object' &&
-      client !== null &&
-      typeof (client as { mget?: unknown }).mget === 'function';
-    if (!url && !given) {
-      throw new InvalidOptionError(
-        'redisTier.client',
-        `expected a redis:// URL or an ioredis client, got ${describe(client)}`,
-      );
-    }
+    checkClient(options.client, 'redisTier.client');
     this.name = options.name ?? REDIS_TIER_DEFAULTS.name;
     if (typeof this.name !== 'string' || this.name === '') {
       throw new InvalidOptionError(
@@ -319,14 +299,10 @@ export class RedisStore implements RemoteTier, RawReads {
     this.#mark = tombstoneMark(this.#serializer);
     // Last, once every option is known good: a client made from a URL starts connecting at once,
     // and one made before a throw would go on reconnecting for the life of the process.
-    if (given) {
-      this.client = client;
-      this.#owned = false;
-      if ((client as Cluster).isCluster) this.#cluster = client as Cluster;
-    } else {
-      this.client = new Redis(client as string, { ...OWNED_CLIENT_OPTIONS });
-      this.#owned = true;
-    }
+    const { client, owned } = adoptClient(options.client, 'redisTier.client');
+    this.client = client;
+    this.#owned = owned;
+    if (isCluster(client)) this.#cluster = client;
     // Connection errors surface through command rejections, which name the last one; this
     // listener also keeps ioredis from printing every reconnect attempt as an unhandled event.
     this.connection = watchConnectionErrors(this.client);
@@ -466,7 +442,7 @@ export class RedisStore implements RemoteTier, RawReads {
       return;
     }
     const bodies = writes.map((write) => this.#payload(write));
-    const queue = (pipeline: ChainableCommander, i: number): void => {
+    const queue = (pipeline: RedisPipeline, i: number): void => {
       const [full, body] = bodies[i]!;
       const ttl = ttls[i] as number;
       if (ttl === FOREVER) pipeline.set(full, body);
@@ -644,8 +620,8 @@ export class RedisStore implements RemoteTier, RawReads {
   /** SCAN (never KEYS) for `match` in batches of scanCount, UNLINKing each batch. */
   async #deleteScanned(match: string, keep?: (fullKey: string) => boolean): Promise<number> {
     // SCAN walks one node's keyspace: on a cluster, walk every master.
-    const nodes: Redis[] =
-      this.#cluster === undefined ? [this.client as Redis] : this.#cluster.nodes('master');
+    const nodes: RedisConnection[] =
+      this.#cluster === undefined ? [this.client as RedisConnection] : this.#cluster.nodes('master');
     const counts = await Promise.all(
       nodes.map(async (node) => {
         let removed = 0;
@@ -692,7 +668,7 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   /** UNLINK keys found on one node; on a cluster node, one UNLINK per slot in one pipeline. */
-  async #unlinkOnNode(node: Redis, keys: string[]): Promise<number> {
+  async #unlinkOnNode(node: RedisConnection, keys: string[]): Promise<number> {
     if (this.#cluster === undefined) return node.unlink(...keys);
     const pipeline = node.pipeline();
     for (const slotKeys of groupBySlot(keys).values()) pipeline.unlink(...slotKeys.map((i) => keys[i]!));
@@ -708,7 +684,7 @@ export class RedisStore implements RemoteTier, RawReads {
   async #perNode(
     fullKeys: readonly string[],
     queue: (
-      pipeline: ChainableCommander,
+      pipeline: RedisPipeline,
       slotKeys: string[],
       positions: number[],
     ) => ((reply: unknown) => void) | undefined,
@@ -786,7 +762,7 @@ export class RedisStore implements RemoteTier, RawReads {
    * Runs a pipeline of writes (to the master of `key`; a single Redis is one master, ''), WAITing for replicas after them when
    * asked; the writes' replies.
    */
-  async #exec(pipeline: ChainableCommander, key: string): Promise<unknown[]> {
+  async #exec(pipeline: RedisPipeline, key: string): Promise<unknown[]> {
     const replicas = this.#replicas;
     if (replicas === undefined) return throwFirstError(await pipeline.exec());
     const node = this.#cluster === undefined ? '' : this.#masterOf(keySlot(key));
@@ -826,7 +802,7 @@ function groupBySlot(keys: readonly string[]): Map<number, number[]> {
 }
 
 type QueueSlot = (
-  pipeline: ChainableCommander,
+  pipeline: RedisPipeline,
   slotKeys: string[],
   positions: number[],
 ) => ((reply: unknown) => void) | undefined;
@@ -842,7 +818,7 @@ function isRedirect(error: Error): boolean {
  * other error is thrown.
  */
 async function runGroups(
-  pipeline: ChainableCommander,
+  pipeline: RedisPipeline,
   groups: readonly number[][],
   keysOf: (positions: number[]) => string[],
   queue: QueueSlot,

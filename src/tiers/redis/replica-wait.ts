@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { ChainableCommander } from 'ioredis';
+import type { RedisPipeline } from './client.js';
 import { InvalidOptionError, describe } from '../../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../../internal/duration.js';
 import { optionNames } from '../../internal/option-names.js';
@@ -65,7 +65,7 @@ export class ReplicaWait {
    * Appends the WAIT to a pipeline of writes bound for `node`, unless that master lately came
    * back short; what to pass to {@link check} with the pipeline's last reply.
    */
-  append(pipeline: ChainableCommander, node: string): boolean {
+  append(pipeline: RedisPipeline, node: string): boolean {
     const until = this.#pausedUntil.get(node);
     if (until !== undefined) {
       if (performance.now() < until) return false;

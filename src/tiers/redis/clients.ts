@@ -1,0 +1,123 @@
+/**
+ * Which Redis clients a tier accepts, and the one rule that tells them apart. A client is told by
+ * its shape, never by `instanceof`: ioredis 5 and 6 and iovalkey are separate packages (an
+ * application may even hold two copies of one), and none of them is a dependency of tiercache.
+ */
+import { createRequire } from 'node:module';
+import { InvalidOptionError, describe } from '../../errors.js';
+import type { NodeConnectionOverrides, RedisClient, RedisClusterClient, RedisConnection } from './client.js';
+
+/**
+ * An ioredis-family client: `Redis` or `Cluster` of ioredis 5 or 6, or of iovalkey (a Sentinel
+ * connection is a `Redis`). Structural, so that naming it needs none of those packages installed.
+ */
+export interface IoredisFamilyClient {
+  readonly status: string;
+  pipeline(...args: never[]): unknown;
+  mgetBuffer(...args: never[]): unknown;
+  callBuffer(...args: never[]): unknown;
+  duplicate(...args: never[]): unknown;
+}
+
+/** What `redisTier({ client })` and `createInvalidator({ redis })` accept. */
+export type RedisClientOption = IoredisFamilyClient | string;
+
+/** Named in the error for anything else. */
+export const SUPPORTED_CLIENTS =
+  'a redis:// or rediss:// URL, or a client of ioredis (5 or 6) or iovalkey (Redis or Cluster)';
+
+function hasMethods(value: object, names: readonly string[]): boolean {
+  return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+}
+
+/** The rule for the ioredis family (its forks keep ioredis's API, Buffer variants and all). */
+function isIoredisFamily(value: object): boolean {
+  return (
+    typeof (value as { status?: unknown }).status === 'string' &&
+    hasMethods(value, ['pipeline', 'mgetBuffer', 'callBuffer', 'evalsha', 'duplicate', 'on'])
+  );
+}
+
+type ClientKind = 'url' | 'ioredis';
+
+/** The one rule: what `value` is, or an InvalidOptionError naming the supported clients. */
+function kindOf(value: unknown, path: string): ClientKind {
+  if (typeof value === 'string' && /^rediss?:\/\//.test(value)) return 'url';
+  if (typeof value === 'object' && value !== null && isIoredisFamily(value)) return 'ioredis';
+  throw new InvalidOptionError(path, `expected ${SUPPORTED_CLIENTS}, got ${describe(value)}`);
+}
+
+/** Throws unless `value` is a supported client or URL: checked before any other option. */
+export function checkClient(value: unknown, path: string): void {
+  kindOf(value, path);
+}
+
+/**
+ * The client to use for `value` (a client the caller keeps), or for a URL one the tier creates
+ * and owns. Called once every other option is known good: a client made from a URL starts
+ * connecting at once.
+ */
+export function adoptClient(value: unknown, path: string): { client: RedisClient; owned: boolean } {
+  switch (kindOf(value, path)) {
+    case 'url':
+      return { client: ownedClient(value as string, path), owned: true };
+    case 'ioredis':
+      // The family's API is the internal client interface (client.ts): used as it is.
+      return { client: value as RedisClient, owned: false };
+  }
+}
+
+/**
+ * ioredis settings of a client the tier creates from a URL: commands fail instead of waiting
+ * for a reconnect (and are never re-sent later, out of order with newer writes), and a dead
+ * host is given up on quickly. The offline queue stays on only for the first connect; after
+ * that the tier itself refuses to send while the client is not ready.
+ */
+export const OWNED_CLIENT_OPTIONS = Object.freeze({
+  enableAutoPipelining: true,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  connectTimeout: 2_000,
+  // A hung server never closes its side: destroy the socket after this long instead of 2 s.
+  disconnectTimeout: 500,
+  retryStrategy: (attempt: number): number => Math.min(attempt * 100, 1_000),
+} as const);
+
+type RedisConstructor = new (url: string, options: object) => RedisConnection;
+
+/**
+ * An ioredis client for a URL. ioredis is an optional peer, loaded only here, synchronously (so
+ * that a tier is whole once constructed) and from where this module is: its file in the CJS
+ * build, its URL in the ESM build (where import.meta is, and __filename is not).
+ */
+function ownedClient(url: string, path: string): RedisConnection {
+  let Redis: RedisConstructor;
+  try {
+    const here = typeof __filename === 'string' ? __filename : (import.meta as { url?: string }).url!;
+    Redis = (createRequire(here)('ioredis') as { Redis: RedisConstructor }).Redis;
+  } catch (error) {
+    throw new InvalidOptionError(
+      path,
+      `a URL needs the ioredis package, which is not installed (${(error as Error).message.split('\n')[0]}): ` +
+        'install ioredis, or pass a client you made (ioredis, iovalkey)',
+    );
+  }
+  return new Redis(url, { ...OWNED_CLIENT_OPTIONS });
+}
+
+/**
+ * A connection of its own to one node of `cluster`, with the Cluster's node settings and
+ * `overrides`, connected only on `connect()`. An ioredis-family Cluster's nodes are its own
+ * package's `Redis`, so the connection is a duplicate of one of them (ioredis mixes EventEmitter
+ * into its class, so a node's `constructor` is not the class to call).
+ */
+export function nodeConnection(
+  cluster: RedisClusterClient,
+  host: string,
+  port: number,
+  overrides: NodeConnectionOverrides,
+): RedisConnection {
+  const node = cluster.nodes('master')[0] ?? cluster.nodes('all')[0];
+  if (node === undefined) throw new Error('the Cluster client knows no node yet');
+  return node.duplicate({ host, port, readOnly: false, lazyConnect: true, ...overrides });
+}
