@@ -1,5 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { keySlot } from '../../src/internal/key-slot.js';
+import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
+import { ioredis5, type ClientLibrary, type TestClient } from './client-libraries.js';
 import { startCluster, type RedisClusterHandle } from './redis-cluster.js';
 import { startRedis, type RedisProcess } from './redis-server.js';
 
@@ -9,11 +11,13 @@ import { startRedis, type RedisProcess } from './redis-server.js';
  * on a single server and on a cluster.
  */
 export interface Backend {
-  readonly name: 'single' | 'cluster';
+  readonly shape: 'single' | 'cluster';
+  /** The shape, with the client library when it is not ioredis 5 ("single, iovalkey"). */
+  readonly name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** A new client for a cache (closed by stop()). */
-  client(): Redis | Cluster;
+  /** A new client for a cache, of the backend's client library (closed by stop()). */
+  client(): RedisClientOption;
   /** A client for test assertions (routes keys on a cluster). */
   admin(): Redis | Cluster;
   /** Every key matching a glob, across all masters. */
@@ -24,17 +28,44 @@ export interface Backend {
   mgetsFor(fullKeys: readonly string[]): number;
 }
 
-export function singleBackend(): Backend {
+/**
+ * Clients made for caches, closed (before the servers stop) by `close()`. The
+ * ioredis 5 clients of the servers' own helpers are closed by them.
+ */
+function clientsOf() {
+  const made = new Set<TestClient>();
+  return {
+    add(client: TestClient): RedisClientOption {
+      made.add(client);
+      return client.client;
+    },
+    async close(): Promise<void> {
+      await Promise.all([...made].map((client) => client.close()));
+      made.clear();
+    },
+  };
+}
+
+/** A single server; caches get clients of `library` (ioredis 5 by default), assertions ioredis 5. */
+export function singleBackend(library: ClientLibrary = ioredis5): Backend {
   let server: RedisProcess;
   let admin: Redis;
+  const clients = clientsOf();
   return {
-    name: 'single',
+    shape: 'single',
+    name: library === ioredis5 ? 'single' : `single, ${library.name}`,
     async start() {
       server = await startRedis();
       admin = server.client();
     },
-    stop: () => server.stop(),
-    client: () => server.client({ enableAutoPipelining: true }),
+    async stop() {
+      await clients.close();
+      await server.stop();
+    },
+    client: () =>
+      library === ioredis5
+        ? server.client({ enableAutoPipelining: true })
+        : clients.add(library.single(server)),
     admin: () => admin,
     keys: (pattern) => admin.keys(pattern),
     commandCalls: async (command) => callsIn(await admin.info('commandstats'), command),
@@ -42,21 +73,31 @@ export function singleBackend(): Backend {
   };
 }
 
-export function clusterBackend(): Backend & { cluster(): RedisClusterHandle } {
+export function clusterBackend(
+  library: ClientLibrary = ioredis5,
+): Backend & { cluster(): RedisClusterHandle } {
   let cluster: RedisClusterHandle;
   let admin: Cluster;
   const masters = () => cluster.masters();
+  const clients = clientsOf();
   return {
-    name: 'cluster',
+    shape: 'cluster',
+    name: library === ioredis5 ? 'cluster' : `cluster, ${library.name}`,
     async start() {
       cluster = await startCluster();
       admin = cluster.client();
       await admin.ping();
     },
-    stop: () => cluster.stop(),
+    async stop() {
+      await clients.close();
+      await cluster.stop();
+    },
     /** The cluster itself, for failovers. */
     cluster: () => cluster,
-    client: () => cluster.client({ enableAutoPipelining: true }),
+    client: () =>
+      library === ioredis5
+        ? cluster.client({ enableAutoPipelining: true })
+        : clients.add(library.cluster(cluster.startupNodes)),
     admin: () => admin,
     async keys(pattern) {
       const found = await Promise.all(

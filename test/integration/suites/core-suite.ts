@@ -215,7 +215,7 @@ export function coreSuite(backend: Backend): void {
     }
     const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
 
-    it(`concurrent gets of one tick are ${backend.name === 'single' ? 'one MGET' : 'single GETs on a cluster'}, each caller getting its own value`, async () => {
+    it(`concurrent gets of one tick are ${backend.shape === 'single' ? 'one MGET' : 'single GETs on a cluster'}, each caller getting its own value`, async () => {
       const writer = instance();
       await writer.setMany(keys.map((key, i) => ({ key, value: { i } })));
       const cache = redisOnly();
@@ -225,7 +225,7 @@ export function coreSuite(backend: Backend): void {
       expect(values).toEqual([...keys.map((_, i) => ({ i })), undefined]);
       const [mgets, gets] = [(await commandCalls('mget')) - mget, (await commandCalls('get')) - get];
       // A batch spanning cluster nodes would fail on any one of them: no batching there.
-      expect([mgets, gets]).toEqual(backend.name === 'single' ? [1, 0] : [0, keys.length + 1]);
+      expect([mgets, gets]).toEqual(backend.shape === 'single' ? [1, 0] : [0, keys.length + 1]);
       const tier = cache.stats().tiers[0]!;
       expect([tier.hits, tier.misses]).toEqual([keys.length, 2]);
       expect(tier.latency?.get?.count).toBe(keys.length + 2);
@@ -240,7 +240,7 @@ export function coreSuite(backend: Backend): void {
       let [mget, get] = [await commandCalls('mget'), await commandCalls('get')];
       expect(await Promise.all(keys.map((key) => small.get(key)))).toEqual(keys.map((_, i) => i));
       expect([(await commandCalls('mget')) - mget, (await commandCalls('get')) - get]).toEqual(
-        backend.name === 'single' ? [3, 0] : [0, keys.length],
+        backend.shape === 'single' ? [3, 0] : [0, keys.length],
       );
       [mget, get] = [await commandCalls('mget'), await commandCalls('get')];
       expect(await Promise.all(keys.map((key) => unbatched.get(key)))).toEqual(keys.map((_, i) => i));

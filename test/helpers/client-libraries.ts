@@ -1,0 +1,59 @@
+import { Cluster as Ioredis6Cluster, Redis as Ioredis6 } from 'ioredis6';
+import { Cluster as IoredisCluster, Redis as Ioredis } from 'ioredis';
+import { Cluster as IovalkeyCluster, Redis as Iovalkey } from 'iovalkey';
+import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
+import { noop } from './redis-server.js';
+
+/** Where a server listens. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * A Redis client package, as the tests make its clients: a Backend (backends.ts) makes every
+ * client for caches through one, so the same suites run on each package.
+ */
+export interface ClientLibrary {
+  readonly name: string;
+  /** A client of one server, reconnecting every 100 ms, connecting (not yet ready). */
+  single(address: Address): TestClient;
+  /** A Cluster client from its startup nodes, connecting. */
+  cluster(nodes: readonly Address[]): TestClient;
+}
+
+/** A client a test hands to a tier, and closes when its backend stops. */
+export interface TestClient {
+  readonly client: RedisClientOption;
+  close(): Promise<void>;
+}
+
+interface IoredisLike {
+  on(event: string, listener: () => void): unknown;
+  disconnect(): void;
+}
+
+/** An ioredis-family package: each has its own `Redis` and `Cluster` classes with ioredis's options. */
+function ioredisFamily(
+  name: string,
+  Redis: new (options: object) => IoredisLike,
+  Cluster: new (nodes: Address[], options: object) => IoredisLike,
+): ClientLibrary {
+  const wrap = (client: IoredisLike): TestClient => {
+    client.on('error', noop);
+    return {
+      client: client as unknown as RedisClientOption,
+      close: async () => client.disconnect(),
+    };
+  };
+  return {
+    name,
+    single: ({ host, port }) =>
+      wrap(new Redis({ host, port, retryStrategy: () => 100, enableAutoPipelining: true })),
+    cluster: (nodes) => wrap(new Cluster([...nodes], { enableAutoPipelining: true })),
+  };
+}
+
+export const ioredis5 = ioredisFamily('ioredis', Ioredis, IoredisCluster);
+export const ioredis6 = ioredisFamily('ioredis 6', Ioredis6, Ioredis6Cluster);
+export const iovalkey = ioredisFamily('iovalkey', Iovalkey, IovalkeyCluster);

@@ -1,0 +1,5 @@
+import { ioredis6 } from '../helpers/client-libraries.js';
+import { clientSuite } from './suites/client-suite.js';
+
+// The suites every supported client runs (suites/client-suite.ts), with ioredis6 clients.
+clientSuite(ioredis6);

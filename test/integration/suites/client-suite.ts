@@ -1,0 +1,84 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCache, memoryTier, redisTier, type CacheError } from '../../../src/index.js';
+import { singleBackend } from '../../helpers/backends.js';
+import type { ClientLibrary, TestClient } from '../../helpers/client-libraries.js';
+import { isReplyError } from '../../../src/tiers/redis/client.js';
+import { adoptClient } from '../../../src/tiers/redis/clients.js';
+import { startRedis, stopAllRedis } from '../../helpers/redis-server.js';
+import { busSuite } from './bus-suite.js';
+import { coreSuite } from './core-suite.js';
+import { redisTierConformance } from './tier-conformance.js';
+
+/**
+ * What every supported client library is held to, on a single server: the core behaviours, the
+ * bus between instances, the tier's conformance suite, and falling back to the origin when the
+ * server dies. Each of these runs the client through different commands and events (batched
+ * reads and scripts; pub/sub on a duplicate connection; every RemoteTier call; the connection
+ * state). The ioredis 5 runs of the same suites are core, bus and conformance.test.ts; the
+ * cluster runs live in test/cluster.
+ */
+export function clientSuite(library: ClientLibrary): void {
+  describe(`core, ${library.name}`, () => coreSuite(singleBackend(library)));
+  describe(`bus, ${library.name}`, () => busSuite(singleBackend(library)));
+  describe(`conformance, ${library.name}`, () => redisTierConformance(singleBackend(library)));
+
+  describe(`the client's errors, ${library.name}`, () => {
+    const made: TestClient[] = [];
+    afterAll(async () => {
+      await Promise.all(made.map((client) => client.close()));
+      await stopAllRedis();
+    });
+
+    it("tells the server's error replies (NOSCRIPT, NOPERM) from a closed connection", async () => {
+      const server = await startRedis();
+      const made1 = library.single(server);
+      made.push(made1);
+      const { client } = adoptClient(made1.client, 'client');
+      const refused = await client.evalsha('0'.repeat(40), 0).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(isReplyError(refused)).toBe(true);
+      expect((refused as Error).message).toMatch(/^NOSCRIPT/);
+      await made1.close();
+      const lost = await client.get('k').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(lost).toBeInstanceOf(Error);
+      expect(isReplyError(lost)).toBe(false);
+    });
+  });
+
+  describe(`when the server dies, ${library.name}`, () => {
+    const made: TestClient[] = [];
+    afterAll(async () => {
+      await Promise.all(made.map((client) => client.close()));
+      await stopAllRedis();
+    });
+
+    it('keeps serving L1 hits and loads misses from the origin, reporting each fault', async () => {
+      const server = await startRedis();
+      const client = library.single(server);
+      made.push(client);
+      const errors: CacheError[] = [];
+      const cache = createCache({
+        tiers: [memoryTier(), redisTier({ client: client.client, prefix: 'dies:', timeout: '1s' })],
+        onError: (error) => errors.push(error),
+      });
+      try {
+        await cache.set('warm', 'w');
+        expect(await cache.get('warm')).toBe('w');
+        await server.kill();
+        expect(await cache.get('warm')).toBe('w');
+        expect(await cache.getOrSet('cold', () => 'from origin')).toBe('from origin');
+        expect(await cache.get('cold')).toBe('from origin');
+        const tierErrors = errors.filter((e) => e.code !== 'E_BUS');
+        expect(tierErrors.length).toBeGreaterThanOrEqual(1);
+        expect(tierErrors.every((e) => e.code === 'E_TIER' && e.tier === 'redis')).toBe(true);
+      } finally {
+        await cache.close();
+      }
+    });
+  });
+}
