@@ -176,7 +176,8 @@ export class RedisPubSubTransport implements BusTransport {
     }
     // Destroyed, not ended: end() waits for the peer's FIN, which a partition never delivers.
     // ioredis sees the socket close and reconnects as its retryStrategy says.
-    subscriber.stream?.destroy();
+    if (subscriber.dropConnection !== undefined) subscriber.dropConnection();
+    else subscriber.stream?.destroy();
   }
 
   async close(): Promise<void> {

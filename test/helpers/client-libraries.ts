@@ -1,6 +1,8 @@
 import { Cluster as Ioredis6Cluster, Redis as Ioredis6 } from 'ioredis6';
 import { Cluster as IoredisCluster, Redis as Ioredis } from 'ioredis';
 import { Cluster as IovalkeyCluster, Redis as Iovalkey } from 'iovalkey';
+import * as redis5 from 'redis';
+import * as redis6 from 'redis6';
 import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
 import { noop } from './redis-server.js';
 
@@ -57,3 +59,45 @@ function ioredisFamily(
 export const ioredis5 = ioredisFamily('ioredis', Ioredis, IoredisCluster);
 export const ioredis6 = ioredisFamily('ioredis 6', Ioredis6, Ioredis6Cluster);
 export const iovalkey = ioredisFamily('iovalkey', Iovalkey, IovalkeyCluster);
+
+interface NodeRedisLike {
+  on(event: string, listener: () => void): unknown;
+  connect(): Promise<unknown>;
+  readonly isOpen: boolean;
+  destroy(): void;
+}
+
+/** A node-redis major: its `createClient` and `createCluster`. Clients are connecting when handed out. */
+function nodeRedis(
+  name: string,
+  createClient: (options: object) => NodeRedisLike,
+  createCluster: (options: object) => NodeRedisLike,
+): ClientLibrary {
+  const wrap = (client: NodeRedisLike): TestClient => {
+    client.on('error', noop);
+    client.connect().catch(noop);
+    return {
+      client: client as unknown as RedisClientOption,
+      close: async () => {
+        if (client.isOpen) client.destroy();
+      },
+    };
+  };
+  return {
+    name,
+    single: ({ host, port }) => wrap(createClient({ socket: { host, port, reconnectStrategy: () => 100 } })),
+    cluster: (nodes) =>
+      wrap(createCluster({ rootNodes: nodes.map(({ host, port }) => ({ socket: { host, port } })) })),
+  };
+}
+
+export const nodeRedis5 = nodeRedis(
+  'node-redis',
+  redis5.createClient,
+  redis5.createCluster as (options: object) => NodeRedisLike,
+);
+export const nodeRedis6 = nodeRedis(
+  'node-redis 6',
+  redis6.createClient,
+  redis6.createCluster as (options: object) => NodeRedisLike,
+);

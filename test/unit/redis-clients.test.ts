@@ -37,7 +37,7 @@ describe('which Redis clients a tier accepts', () => {
     }
     expect(hasErrorCode(thrown, 'E_INVALID_OPTION')).toBe(true);
     expect((thrown as Error).message).toMatch(
-      /"redisTier\.client": expected a redis:\/\/ or rediss:\/\/ URL, or a client of ioredis \(5 or 6\) or iovalkey/,
+      /"redisTier\.client": expected a redis:\/\/ or rediss:\/\/ URL, a client of ioredis \(5 or 6\) or iovalkey/,
     );
   });
 

@@ -72,8 +72,13 @@ export interface RedisClientBase extends ClientEvents {
 /** A connection to one server (or a Sentinel-managed master). */
 export interface RedisConnection extends RedisClientBase {
   readonly isCluster?: boolean;
-  /** The socket, replaced on reconnect; absent before the first connect. */
+  /** The socket (ioredis), replaced on reconnect; absent before the first connect. */
   readonly stream?: { readonly bytesRead?: number; destroy(): void } | undefined;
+  /**
+   * Drops the connection at once (no goodbye a partition would never deliver) and lets the
+   * client reconnect: an adapter's own way; an ioredis client's is destroying its `stream`.
+   */
+  dropConnection?(): void;
   scan(
     cursor: string,
     match: 'MATCH',

@@ -6,6 +6,12 @@
 import { createRequire } from 'node:module';
 import { InvalidOptionError, describe } from '../../errors.js';
 import type { NodeConnectionOverrides, RedisClient, RedisClusterClient, RedisConnection } from './client.js';
+import {
+  isNodeRedisClient,
+  NodeRedisConnection,
+  nodeRedisProblem,
+  type NodeRedisClient,
+} from './node-redis.js';
 
 /**
  * An ioredis-family client: `Redis` or `Cluster` of ioredis 5 or 6, or of iovalkey (a Sentinel
@@ -19,12 +25,21 @@ export interface IoredisFamilyClient {
   duplicate(...args: never[]): unknown;
 }
 
+/** A node-redis client (the `redis` package: `createClient()`), connected. Structural, as above. */
+export interface NodeRedisFamilyClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  sendCommand(...args: never[]): unknown;
+  duplicate(...args: never[]): unknown;
+  connect(...args: never[]): unknown;
+}
+
 /** What `redisTier({ client })` and `createInvalidator({ redis })` accept. */
-export type RedisClientOption = IoredisFamilyClient | string;
+export type RedisClientOption = IoredisFamilyClient | NodeRedisFamilyClient | string;
 
 /** Named in the error for anything else. */
 export const SUPPORTED_CLIENTS =
-  'a redis:// or rediss:// URL, or a client of ioredis (5 or 6) or iovalkey (Redis or Cluster)';
+  'a redis:// or rediss:// URL, a client of ioredis (5 or 6) or iovalkey (Redis or Cluster), or a connected node-redis client (createClient, redis 5 or 6)';
 
 function hasMethods(value: object, names: readonly string[]): boolean {
   return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
@@ -38,12 +53,19 @@ function isIoredisFamily(value: object): boolean {
   );
 }
 
-type ClientKind = 'url' | 'ioredis';
+type ClientKind = 'url' | 'ioredis' | 'node-redis';
 
 /** The one rule: what `value` is, or an InvalidOptionError naming the supported clients. */
 function kindOf(value: unknown, path: string): ClientKind {
   if (typeof value === 'string' && /^rediss?:\/\//.test(value)) return 'url';
-  if (typeof value === 'object' && value !== null && isIoredisFamily(value)) return 'ioredis';
+  if (typeof value === 'object' && value !== null) {
+    if (isIoredisFamily(value)) return 'ioredis';
+    if (isNodeRedisClient(value)) {
+      const problem = nodeRedisProblem(value);
+      if (problem !== undefined) throw new InvalidOptionError(path, problem);
+      return 'node-redis';
+    }
+  }
   throw new InvalidOptionError(path, `expected ${SUPPORTED_CLIENTS}, got ${describe(value)}`);
 }
 
@@ -64,6 +86,11 @@ export function adoptClient(value: unknown, path: string): { client: RedisClient
     case 'ioredis':
       // The family's API is the internal client interface (client.ts): used as it is.
       return { client: value as RedisClient, owned: false };
+    case 'node-redis':
+      return {
+        client: new NodeRedisConnection(value as NodeRedisFamilyClient & NodeRedisClient),
+        owned: false,
+      };
   }
 }
 

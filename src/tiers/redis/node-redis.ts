@@ -1,0 +1,321 @@
+/**
+ * node-redis (the `redis` package, v5) seen through the client interface of client.ts. Every
+ * command goes through the client's `sendCommand`, so the adapter needs nothing of node-redis's
+ * typed command API (which changes between majors) and holds no copy of the package: commands
+ * sent in one tick share one write, which is what an ioredis pipeline is for.
+ *
+ * What differs, and is made good here:
+ * - Replies come as strings unless a command asks for Buffers (a type mapping per command).
+ * - A server's error reply is an `ErrorReply` (name 'Error'): it is named 'ReplyError' here, the
+ *   name the bus tells replies from lost connections by.
+ * - There is no `status`: it is read off `isOpen`/`isReady`. A lost connection shows as
+ *   'reconnecting' (the 'close' event of ioredis), a closed client as 'end'.
+ * - node-redis resubscribes a subscriber before it reports 'ready' again, so a SUBSCRIBE the bus
+ *   sends on 'ready' finds the channels subscribed and resolves at once: it is still the moment
+ *   the subscription is known to be back.
+ */
+import { EventEmitter } from 'node:events';
+import type { Listener, RedisArg, RedisConnection, RedisPipeline } from './client.js';
+
+/** What the adapter uses of a node-redis client (structural: the package is an optional peer). */
+export interface NodeRedisClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  sendCommand(args: (string | Buffer)[], options?: object): Promise<unknown>;
+  duplicate(overrides?: object): NodeRedisClient;
+  connect(): Promise<unknown>;
+  destroy?(): void;
+  disconnect(): Promise<void>;
+  close?(): Promise<void>;
+  quit?(): Promise<unknown>;
+  subscribe(channels: string[], listener: (message: string, channel: string) => void): Promise<void>;
+  sSubscribe?(
+    channels: string[],
+    listener: (message: Buffer, channel: Buffer) => void,
+    bufferMode: true,
+  ): Promise<void>;
+  on(event: string, listener: Listener): unknown;
+  off(event: string, listener: Listener): unknown;
+  readonly options?: { readonly clientSideCache?: unknown } | undefined;
+}
+
+/** Whether `value` has the shape of a node-redis client (`createClient`, v5 or v6). */
+export function isNodeRedisClient(value: object): value is NodeRedisClient {
+  const client = value as Partial<Record<string, unknown>>;
+  return (
+    typeof client['isOpen'] === 'boolean' &&
+    typeof client['isReady'] === 'boolean' &&
+    typeof client['sendCommand'] === 'function' &&
+    typeof client['duplicate'] === 'function' &&
+    typeof client['connect'] === 'function'
+  );
+}
+
+/**
+ * Why `client` cannot serve a tier, or undefined. A client never connected (or closed) would
+ * reject every command: it is refused at construction rather than left to degrade the tier.
+ */
+export function nodeRedisProblem(client: NodeRedisClient): string | undefined {
+  if (!client.isOpen) {
+    return 'the node-redis client is not open: await client.connect() before giving it to the tier (a closed client cannot be used)';
+  }
+  if (client.options?.clientSideCache !== undefined) {
+    return 'a node-redis client with clientSideCache keeps a cache of its own beside the tier: give the tier a client without one';
+  }
+  return undefined;
+}
+
+const STRINGS = Object.freeze({ typeMapping: {} });
+// 36 is RESP's bulk string ('$'): mapped to Buffer, as ioredis's *Buffer commands reply.
+const BUFFERS = Object.freeze({ typeMapping: { 36: Buffer } });
+
+/** node-redis's error classes of a server's reply (their `name` is the plain 'Error'). */
+const REPLY_CLASSES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'MultiErrorReply']);
+
+function named(error: unknown): never {
+  if (error instanceof Error && REPLY_CLASSES.has(error.constructor.name)) {
+    Object.defineProperty(error, 'name', { value: 'ReplyError', configurable: true, writable: true });
+  }
+  throw error;
+}
+
+function toArgs(command: string, args: readonly RedisArg[]): (string | Buffer)[] {
+  const out: (string | Buffer)[] = [command];
+  for (const arg of args) out.push(typeof arg === 'number' ? String(arg) : arg);
+  return out;
+}
+
+/** Events of the adapter and the node-redis events that raise them. */
+const SOURCES: Readonly<Record<string, readonly string[]>> = {
+  ready: ['ready'],
+  end: ['end'],
+  error: ['error'],
+  connect: ['connect'],
+  // ioredis's 'close': the connection is gone (node-redis reconnects, or was closed).
+  close: ['reconnecting', 'end'],
+};
+
+/** A node-redis client as a {@link RedisConnection}. */
+export class NodeRedisConnection extends EventEmitter implements RedisConnection {
+  readonly isCluster = false;
+  readonly #client: NodeRedisClient;
+  /** Forwarders installed on the client, per adapter event: only while someone listens. */
+  readonly #forwarders = new Map<string, Listener>();
+  #everOpen: boolean;
+  #everReady: boolean;
+  readonly #onMessage = (message: string, channel: string): void =>
+    void this.emit('message', channel, message);
+  readonly #onShardMessage = (message: Buffer, channel: Buffer): void =>
+    void this.emit('smessageBuffer', channel, message);
+
+  constructor(client: NodeRedisClient) {
+    super();
+    this.#client = client;
+    this.#everOpen = client.isOpen;
+    this.#everReady = client.isReady;
+    this.on('newListener', (event: string) => {
+      if (this.listenerCount(event) === 0) this.#forward(event);
+    });
+    this.on('removeListener', (event: string) => {
+      if (this.listenerCount(event) === 0) this.#unforward(event);
+    });
+  }
+
+  #forward(event: string): void {
+    const sources = SOURCES[event];
+    if (sources === undefined || this.#forwarders.has(event)) return;
+    const forwarder: Listener = (...args) => {
+      if (event === 'ready') this.#everReady = true;
+      this.emit(event, ...(args as unknown[]));
+    };
+    this.#forwarders.set(event, forwarder);
+    for (const source of sources) this.#client.on(source, forwarder);
+  }
+
+  #unforward(event: string): void {
+    const forwarder = this.#forwarders.get(event);
+    if (forwarder === undefined) return;
+    this.#forwarders.delete(event);
+    for (const source of SOURCES[event]!) this.#client.off(source, forwarder);
+  }
+
+  get status(): string {
+    const client = this.#client;
+    if (client.isReady) {
+      this.#everReady = true;
+      return 'ready';
+    }
+    if (client.isOpen) return this.#everReady ? 'reconnecting' : 'connecting';
+    return this.#everOpen ? 'end' : 'wait';
+  }
+
+  /** No socket to show (nor byte counts): dropping the connection is a method of its own. */
+  dropConnection(): void {
+    const client = this.#client;
+    if (!client.isOpen) return;
+    if (client.destroy !== undefined) client.destroy();
+    else void client.disconnect().catch(() => {});
+    client.connect().catch(() => {});
+  }
+
+  send(command: string, args: readonly RedisArg[], buffers = false): Promise<unknown> {
+    return this.#client.sendCommand(toArgs(command, args), buffers ? BUFFERS : STRINGS).catch(named);
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.send('GET', [key]) as Promise<string | null>;
+  }
+  getBuffer(key: string): Promise<Buffer | null> {
+    return this.send('GET', [key], true) as Promise<Buffer | null>;
+  }
+  mget(keys: string[]): Promise<(string | null)[]> {
+    return this.send('MGET', keys) as Promise<(string | null)[]>;
+  }
+  mgetBuffer(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.send('MGET', keys, true) as Promise<(Buffer | null)[]>;
+  }
+  set(key: string, value: RedisArg, ...options: RedisArg[]): Promise<string | null> {
+    return this.send('SET', [key, value, ...options]) as Promise<string | null>;
+  }
+  incr(key: string): Promise<number> {
+    return this.send('INCR', [key]) as Promise<number>;
+  }
+  unlink(...keys: string[]): Promise<number> {
+    return this.send('UNLINK', keys) as Promise<number>;
+  }
+  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVALSHA', [sha, numKeys, ...args]);
+  }
+  eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVAL', [script, numKeys, ...args]);
+  }
+  call(command: string, args: RedisArg[]): Promise<unknown> {
+    return this.send(command, args);
+  }
+  callBuffer(command: string, args: RedisArg[]): Promise<unknown> {
+    return this.send(command, args, true);
+  }
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.send('PUBLISH', [channel, message]);
+  }
+  scan(
+    cursor: string,
+    match: 'MATCH',
+    pattern: string,
+    count: 'COUNT',
+    n: number,
+  ): Promise<[string, string[]]> {
+    return this.send('SCAN', [cursor, match, pattern, count, n]) as Promise<[string, string[]]>;
+  }
+
+  subscribe(...channels: string[]): Promise<unknown> {
+    return this.#client.subscribe(channels, this.#onMessage).catch(named);
+  }
+
+  ssubscribe(...channels: string[]): Promise<unknown> {
+    const client = this.#client;
+    if (client.sSubscribe === undefined)
+      return Promise.reject(new Error('this node-redis client has no sSubscribe'));
+    return client.sSubscribe(channels, this.#onShardMessage, true).catch(named);
+  }
+
+  pipeline(): RedisPipeline {
+    return new NodeRedisPipeline(this);
+  }
+
+  /** A new client like this one (node-redis's own duplicate), not connected yet. */
+  duplicate(): RedisConnection {
+    const copy = new NodeRedisConnection(this.#client.duplicate());
+    copy.#everOpen = false;
+    copy.#everReady = false;
+    return copy;
+  }
+
+  get options(): object {
+    return this.#client.options ?? {};
+  }
+
+  async connect(): Promise<void> {
+    this.#everOpen = true;
+    await this.#client.connect();
+  }
+
+  quit(): Promise<unknown> {
+    const client = this.#client;
+    return client.close !== undefined ? client.close() : (client.quit?.() ?? client.disconnect());
+  }
+
+  disconnect(): void {
+    const client = this.#client;
+    if (!client.isOpen) return;
+    if (client.destroy !== undefined) client.destroy();
+    else void client.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * Commands queued, then sent in one tick (one write on the connection, in order, as a pipeline
+ * would be); each answers `[error, reply]`, as ioredis's `exec` does.
+ */
+class NodeRedisPipeline implements RedisPipeline {
+  readonly #connection: NodeRedisConnection;
+  readonly #commands: [command: string, args: RedisArg[], buffers: boolean][] = [];
+
+  constructor(connection: NodeRedisConnection) {
+    this.#connection = connection;
+  }
+
+  get length(): number {
+    return this.#commands.length;
+  }
+
+  #queue(command: string, args: RedisArg[], buffers = false): RedisPipeline {
+    this.#commands.push([command, args, buffers]);
+    return this;
+  }
+
+  get(key: string): RedisPipeline {
+    return this.#queue('GET', [key]);
+  }
+  getBuffer(key: string): RedisPipeline {
+    return this.#queue('GET', [key], true);
+  }
+  mget(keys: string[]): RedisPipeline {
+    return this.#queue('MGET', keys);
+  }
+  mgetBuffer(keys: string[]): RedisPipeline {
+    return this.#queue('MGET', keys, true);
+  }
+  set(key: string, value: RedisArg, ...options: RedisArg[]): RedisPipeline {
+    return this.#queue('SET', [key, value, ...options]);
+  }
+  incr(key: string): RedisPipeline {
+    return this.#queue('INCR', [key]);
+  }
+  unlink(...keys: string[]): RedisPipeline {
+    return this.#queue('UNLINK', keys);
+  }
+  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): RedisPipeline {
+    return this.#queue('EVALSHA', [sha, numKeys, ...args]);
+  }
+  eval(script: string, numKeys: number, ...args: RedisArg[]): RedisPipeline {
+    return this.#queue('EVAL', [script, numKeys, ...args]);
+  }
+  wait(replicas: number, timeout: number): RedisPipeline {
+    return this.#queue('WAIT', [replicas, timeout]);
+  }
+
+  exec(): Promise<[Error | null, unknown][]> {
+    return Promise.all(
+      this.#commands.map(([command, args, buffers]) =>
+        this.#connection.send(command, args, buffers).then(
+          (reply): [Error | null, unknown] => [null, reply],
+          (error: unknown): [Error | null, unknown] => [
+            error instanceof Error ? error : new Error(String(error)),
+            undefined,
+          ],
+        ),
+      ),
+    );
+  }
+}

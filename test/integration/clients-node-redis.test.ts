@@ -1,0 +1,95 @@
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, hasErrorCode, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import { nodeRedis5, nodeRedis6 } from '../helpers/client-libraries.js';
+import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { subscribed } from '../helpers/bus-waits.js';
+import { until } from '../helpers/wait-for.js';
+import { clientSuite } from './suites/client-suite.js';
+
+// The suites every supported client runs (suites/client-suite.ts), with node-redis clients:
+// the package's current major in full, the next one (redis@6, same API) on the same suites.
+describe('redis 5', () => clientSuite(nodeRedis5));
+describe('redis 6', () => clientSuite(nodeRedis6));
+
+describe('node-redis clients the tier cannot use, and the connections it makes', () => {
+  let server: RedisProcess;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(() => server.stop());
+
+  const connected = async (options: object = {}) => {
+    const client = createClient({ socket: { host: server.host, port: server.port }, ...options });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+  const refusal = (client: unknown): unknown => {
+    try {
+      redisTier({ client: client as never });
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it('refuses a client that was never connected, saying to connect it first', () => {
+    const error = refusal(createClient({ socket: { host: server.host, port: server.port } }));
+    expect(hasErrorCode(error, 'E_INVALID_OPTION')).toBe(true);
+    expect((error as Error).message).toContain('await client.connect() before giving it to the tier');
+  });
+
+  it('refuses a client that was closed', async () => {
+    const client = await connected();
+    await client.close();
+    expect((refusal(client) as Error).message).toContain('is not open');
+  });
+
+  it('refuses a RESP3 client-side-caching client, which keeps a cache of its own', async () => {
+    const client = await connected({ RESP: 3, clientSideCache: { ttl: 0, maxEntries: 0 } });
+    try {
+      expect((refusal(client) as Error).message).toContain('clientSideCache');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('degrades to the origin, without waiting, once the client it was given is closed', async () => {
+    const client = await connected();
+    const errors: CacheError[] = [];
+    const cache = createCache({
+      tiers: [memoryTier(), redisTier({ client, prefix: 'closed:', timeout: '5s' })],
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await cache.set('k', 1);
+      await client.close();
+      const started = performance.now();
+      expect(await cache.getOrSet('cold', () => 'origin')).toBe('origin');
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(errors.some((e) => e.code === 'E_TIER')).toBe(true);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("opens the bus's subscriber connection with duplicate() and closes it with the cache", async () => {
+    const client = await connected();
+    const pubsub = async () =>
+      (await client.sendCommand<string>(['CLIENT', 'LIST', 'TYPE', 'pubsub']))
+        .split('\n')
+        .filter((line) => line.trim() !== '').length;
+    try {
+      const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix: 'dup:' })] });
+      await subscribed(cache);
+      expect(await pubsub()).toBe(1);
+      await cache.close();
+      // The server notices the closed socket on its own time.
+      await until('the subscriber connection to close', async () => (await pubsub()) === 0);
+      expect(client.isReady).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+});
