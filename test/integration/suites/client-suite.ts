@@ -5,9 +5,11 @@ import type { ClientLibrary, TestClient } from '../../helpers/client-libraries.j
 import { isReplyError } from '../../../src/tiers/redis/client.js';
 import { adoptClient } from '../../../src/tiers/redis/clients.js';
 import { subscribed } from '../../helpers/bus-waits.js';
+import { until } from '../../helpers/wait-for.js';
 import { startRedis, stopAllRedis } from '../../helpers/redis-server.js';
 import { busSuite } from './bus-suite.js';
 import { coreSuite } from './core-suite.js';
+import { fillLeaseSuite } from './fill-lease-suite.js';
 import { redisTierConformance } from './tier-conformance.js';
 
 /**
@@ -22,6 +24,8 @@ export function clientSuite(library: ClientLibrary): void {
   describe(`core, ${library.name}`, () => coreSuite(singleBackend(library)));
   describe(`bus, ${library.name}`, () => busSuite(singleBackend(library)));
   describe(`conformance, ${library.name}`, () => redisTierConformance(singleBackend(library)));
+  // Leases, deleteByPattern, namespaces, tags and the invalidator: the Lua scripts and SCAN.
+  describe(`fill leases, ${library.name}`, () => fillLeaseSuite(singleBackend(library)));
 
   describe(`the client's errors, ${library.name}`, () => {
     const made: TestClient[] = [];
@@ -48,6 +52,84 @@ export function clientSuite(library: ClientLibrary): void {
       );
       expect(lost).toBeInstanceOf(Error);
       expect(isReplyError(lost)).toBe(false);
+    });
+  });
+
+  describe(`the distributed lock and the breaker, ${library.name}`, () => {
+    const made: TestClient[] = [];
+    afterAll(async () => {
+      await Promise.all(made.map((client) => client.close()));
+      await stopAllRedis();
+    });
+
+    it('two instances × 50 callers of a missing key make one loader call', async () => {
+      const server = await startRedis();
+      const caches = [1, 2].map(() => {
+        const client = library.single(server);
+        made.push(client);
+        return createCache({
+          tiers: [memoryTier(), redisTier({ client: client.client, prefix: 'lock:', timeout: '3s' })],
+          lock: { timeout: '3s', poll: '10ms' },
+        });
+      });
+      let calls = 0;
+      let release: (value: string) => void = () => {};
+      const held = new Promise<string>((resolve) => (release = resolve));
+      try {
+        const loads = caches.flatMap((cache) =>
+          Array.from({ length: 50 }, () =>
+            cache.getOrSet('hot', () => {
+              calls++;
+              return held;
+            }),
+          ),
+        );
+        await until('a loader to run', () => calls > 0);
+        release('loaded');
+        expect(new Set(await Promise.all(loads))).toEqual(new Set(['loaded']));
+        expect(calls).toBe(1);
+      } finally {
+        await Promise.all(caches.map((cache) => cache.close()));
+      }
+    });
+
+    it('a hung server (SIGSTOP): calls time out, the breaker opens and skips it, and closes once it answers', async () => {
+      const server = await startRedis();
+      const client = library.single(server);
+      made.push(client);
+      const states: string[] = [];
+      const cache = createCache({
+        tiers: [
+          memoryTier(),
+          redisTier({
+            client: client.client,
+            prefix: 'hung:',
+            timeout: 100,
+            breaker: { failures: 3, cooldown: 200 },
+          }),
+        ],
+        onError: () => {},
+      });
+      cache.on('breaker', ({ state }) => states.push(state));
+      try {
+        await cache.set('warm', 'w');
+        await server.pause();
+        for (let i = 0; i < 4; i++) expect(await cache.getOrSet(`k${i}`, () => i)).toBe(i);
+        expect(states).toEqual(['open']);
+        expect(cache.stats().tiers[1]!.timeouts).toBeGreaterThanOrEqual(3);
+        expect(cache.stats().tiers[1]!.breaker!.skipped).toBeGreaterThan(0);
+        await server.resume();
+        await until(
+          'the breaker to close',
+          async () => {
+            await cache.getOrSet(`probe${Math.random()}`, () => 0);
+            return cache.stats().tiers[1]!.breaker!.state === 'closed';
+          },
+          15_000,
+        );
+      } finally {
+        await cache.close();
+      }
     });
   });
 
