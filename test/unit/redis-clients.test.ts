@@ -1,6 +1,7 @@
 import { Cluster as Ioredis6Cluster, Redis as Ioredis6 } from 'ioredis6';
 import { Cluster as IoredisCluster, Redis as Ioredis } from 'ioredis';
 import { Cluster as IovalkeyCluster, Redis as Iovalkey } from 'iovalkey';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { hasErrorCode, redisTier } from '../../src/index.js';
 import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
@@ -38,6 +39,27 @@ describe('which Redis clients a tier accepts', () => {
     expect(hasErrorCode(thrown, 'E_INVALID_OPTION')).toBe(true);
     expect((thrown as Error).message).toMatch(
       /"redisTier\.client": expected a redis:\/\/ or rediss:\/\/ URL, a client of ioredis \(5 or 6\) or iovalkey/,
+    );
+  });
+
+  it.each([
+    [
+      'a node-redis Cluster (not supported yet)',
+      () => createCluster({ rootNodes: [{ socket: { port: 1 } }] }),
+    ],
+    [
+      'a node-redis Sentinel (not supported yet)',
+      () => createSentinel({ name: 'm', sentinelRootNodes: [{ host: '127.0.0.1', port: 1 }] }),
+    ],
+  ])('refuses %s, naming the clients it supports', (_name, make) => {
+    expect(() => redisTier({ client: make() as unknown as RedisClientOption })).toThrow(
+      /expected a redis:\/\/ or rediss:\/\/ URL, a client of ioredis .* or a connected node-redis client/,
+    );
+  });
+
+  it('refuses a node-redis client that was never connected, saying to connect it first', () => {
+    expect(() => redisTier({ client: createClient({ socket: { port: 1 } }) })).toThrow(
+      /"redisTier\.client": the node-redis client is not open: await client\.connect\(\)/,
     );
   });
 
