@@ -128,3 +128,30 @@ export function callsIn(info: string, command: string): number {
  * fails. Fault tests set their own short timeouts.
  */
 export const PATIENT = '5s';
+
+/**
+ * `backend` started once, by the first suite that starts it, and stopped by `stopAll()` rather
+ * than by each suite: several suites (of several client libraries, through `as`) then share one
+ * cluster instead of starting six redis-servers each.
+ */
+export function sharedBackend(backend: Backend & { cluster(): RedisClusterHandle }) {
+  let started: Promise<void> | undefined;
+  const start = () => (started ??= backend.start());
+  const clients = clientsOf();
+  return {
+    /** The shared backend, making its cache clients with `library`. */
+    as(library: ClientLibrary): Backend {
+      return {
+        ...backend,
+        name: `${backend.shape}, ${library.name}`,
+        start,
+        stop: () => clients.close(),
+        client: () => clients.add(library.cluster(backend.cluster().startupNodes)),
+      };
+    },
+    async stopAll(): Promise<void> {
+      await clients.close();
+      if (started !== undefined) await backend.stop();
+    },
+  };
+}
