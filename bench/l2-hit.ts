@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+import type { RedisTierOptions } from '../src/index.js';
 import { createCache, GUARD_DEFAULTS, redisTier } from './library.js';
 import { comparePair, concurrentRate, fmtRate, sequentialRate, verdict, type PairResult } from './harness.js';
 
@@ -12,20 +14,51 @@ const SEQUENTIAL_OPS = 5_000;
 /** How a scenario drives reads: `count` calls of `read(i)`, returning ops/s. */
 type Driver = (count: number, read: (i: number) => Promise<unknown>) => Promise<number>;
 
+/** A client package as the bench uses it: one client for the raw baseline, one for the tier. */
+interface Clients {
+  readonly name: string;
+  /** A connected client: its GET (the baseline's), the client itself (the tier's), and close. */
+  connect(url: string): Promise<{
+    get(key: string): Promise<string | null>;
+    client: RedisTierOptions['client'];
+    close(): void;
+  }>;
+}
+
+/** ioredis with auto-pipelining, as recommended for the tier. */
+const ioredis: Clients = {
+  name: 'ioredis',
+  connect: async (url) => {
+    const redis = new Redis(url, { enableAutoPipelining: true });
+    return { get: (key) => redis.get(key), client: redis, close: () => redis.disconnect() };
+  },
+};
+
+/** node-redis, which pipelines the commands of one tick by itself. */
+const nodeRedis: Clients = {
+  name: 'node-redis',
+  connect: async (url) => {
+    const redis = createClient({ url });
+    await redis.connect();
+    return { get: (key) => redis.get(key), client: redis, close: () => redis.destroy() };
+  },
+};
+
 /**
- * L2 hits with L1 out of the way (a Redis-only cache) against raw ioredis with auto-pipelining
- * doing GET + JSON.parse of the very same payloads, both driven by `drive`.
+ * L2 hits with L1 out of the way (a Redis-only cache) against the raw client of the same
+ * package doing GET + JSON.parse of the very same payloads, both driven by `drive`.
  */
 async function compareL2(
   url: string,
   batchReads: number | false,
   count: number,
   drive: Driver,
+  clients: Clients = ioredis,
 ): Promise<PairResult> {
   const prefix = 'bench-l2:';
-  const raw = new Redis(url, { enableAutoPipelining: true });
-  const client = new Redis(url, { enableAutoPipelining: true });
-  const ours = createCache({ tiers: [redisTier({ client, prefix, batchReads })] });
+  const raw = await clients.connect(url);
+  const mine = await clients.connect(url);
+  const ours = createCache({ tiers: [redisTier({ client: mine.client, prefix, batchReads })] });
   const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`);
   const product = (i: number) => ({
     id: i,
@@ -48,8 +81,8 @@ async function compareL2(
   );
   await ours.clear();
   await ours.close();
-  client.disconnect();
-  raw.disconnect();
+  mine.close();
+  raw.close();
   return result;
 }
 
@@ -84,4 +117,22 @@ export async function l2HitSequential(url: string): Promise<boolean> {
       ` → ${result.ratio.toFixed(2)}x (target ≥ 0.95x) ${verdict(ok)}`,
   );
   return ok;
+}
+
+/**
+ * L2 hits, 64 concurrent callers, on a node-redis client against raw node-redis: the adapter's
+ * cost (every command through sendCommand) with the cache's batching, for the record.
+ */
+export async function l2HitNodeRedis(url: string): Promise<void> {
+  const result = await compareL2(
+    url,
+    GUARD_DEFAULTS.batchReads,
+    OPS,
+    (count, read) => concurrentRate(count, WORKERS, read),
+    nodeRedis,
+  );
+  console.log(
+    `L2 hit, ${WORKERS} concurrent, node-redis: cache.get ${fmtRate(result.subject)} vs raw node-redis GET+parse ${fmtRate(result.baseline)}` +
+      ` → ${result.ratio.toFixed(2)}x (for the record)`,
+  );
 }

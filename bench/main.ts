@@ -10,7 +10,7 @@ import { hitRatios } from './hit-ratio.js';
 import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
 import { l1Scale } from './l1-scale.js';
-import { l2Hit, l2HitSequential } from './l2-hit.js';
+import { l2Hit, l2HitNodeRedis, l2HitSequential } from './l2-hit.js';
 import { missPath } from './miss.js';
 import { resilienceHit } from './resilience.js';
 import { redisDown } from './redis-down.js';
@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       results.push(await l2HitSequential(redis.url));
       // One GET per read, as on a cluster: the cache's own cost per read, for the record.
       await l2Hit(redis.url, false);
+      await l2HitNodeRedis(redis.url);
       results.push(await resilienceHit(redis.url));
       // The miss path (read, loader, conditional fill), for the record beside raw GET+SET.
       await missPath(redis.url);
