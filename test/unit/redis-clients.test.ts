@@ -44,16 +44,18 @@ describe('which Redis clients a tier accepts', () => {
 
   it.each([
     [
-      'a node-redis Cluster (not supported yet)',
-      () => createCluster({ rootNodes: [{ socket: { port: 1 } }] }),
-    ],
-    [
       'a node-redis Sentinel (not supported yet)',
       () => createSentinel({ name: 'm', sentinelRootNodes: [{ host: '127.0.0.1', port: 1 }] }),
     ],
   ])('refuses %s, naming the clients it supports', (_name, make) => {
     expect(() => redisTier({ client: make() as unknown as RedisClientOption })).toThrow(
       /expected a redis:\/\/ or rediss:\/\/ URL, a client of ioredis .* or a connected node-redis client/,
+    );
+  });
+
+  it('refuses a node-redis Cluster that was never connected, saying to connect it first', () => {
+    expect(() => redisTier({ client: createCluster({ rootNodes: [{ socket: { port: 1 } }] }) })).toThrow(
+      /"redisTier\.client": the node-redis Cluster is not open: await cluster\.connect\(\)/,
     );
   });
 

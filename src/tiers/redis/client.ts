@@ -104,6 +104,11 @@ export interface RedisClusterClient extends RedisClientBase {
   cluster(subcommand: 'SLOTS'): Promise<[number, number, ...[string, number, ...unknown[]][]][]>;
   /** A new Cluster client like it (ioredis's signature: the startup nodes, then options). */
   duplicate(startupNodes: never[], options: { redisOptions?: object | undefined }): RedisClusterClient;
+  /**
+   * A connection of its own to one node, with `overrides`, connected only on `connect()`: an
+   * adapter's own way; an ioredis Cluster's is a duplicate of one of its nodes (clients.ts).
+   */
+  connectNode?(host: string, port: number, overrides: NodeConnectionOverrides): RedisConnection;
   /** Its settings; `redisOptions` are those of each node connection. */
   readonly options: { readonly redisOptions?: object | undefined };
 }

@@ -12,6 +12,7 @@ import {
   nodeRedisProblem,
   type NodeRedisClient,
 } from './node-redis.js';
+import { isNodeRedisCluster, NodeRedisClusterClient, type NodeRedisCluster } from './node-redis-cluster.js';
 
 /**
  * An ioredis-family client: `Redis` or `Cluster` of ioredis 5 or 6, or of iovalkey (a Sentinel
@@ -34,12 +35,20 @@ export interface NodeRedisFamilyClient {
   connect(...args: never[]): unknown;
 }
 
+/** A node-redis Cluster (`createCluster()`), connected. Structural, as above. */
+export interface NodeRedisFamilyCluster {
+  readonly isOpen: boolean;
+  sendCommand(...args: never[]): unknown;
+  nodeClient(...args: never[]): unknown;
+  duplicate(...args: never[]): unknown;
+}
+
 /** What `redisTier({ client })` and `createInvalidator({ redis })` accept. */
-export type RedisClientOption = IoredisFamilyClient | NodeRedisFamilyClient | string;
+export type RedisClientOption = IoredisFamilyClient | NodeRedisFamilyClient | NodeRedisFamilyCluster | string;
 
 /** Named in the error for anything else. */
 export const SUPPORTED_CLIENTS =
-  'a redis:// or rediss:// URL, a client of ioredis (5 or 6) or iovalkey (Redis or Cluster), or a connected node-redis client (createClient, redis 5 or 6)';
+  'a redis:// or rediss:// URL, a client of ioredis (5 or 6) or iovalkey (Redis or Cluster), or a connected node-redis client (createClient or createCluster, redis 5 or 6)';
 
 function hasMethods(value: object, names: readonly string[]): boolean {
   return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
@@ -53,7 +62,7 @@ function isIoredisFamily(value: object): boolean {
   );
 }
 
-type ClientKind = 'url' | 'ioredis' | 'node-redis';
+type ClientKind = 'url' | 'ioredis' | 'node-redis' | 'node-redis cluster';
 
 /** The one rule: what `value` is, or an InvalidOptionError naming the supported clients. */
 function kindOf(value: unknown, path: string): ClientKind {
@@ -64,6 +73,15 @@ function kindOf(value: unknown, path: string): ClientKind {
       const problem = nodeRedisProblem(value);
       if (problem !== undefined) throw new InvalidOptionError(path, problem);
       return 'node-redis';
+    }
+    if (isNodeRedisCluster(value)) {
+      if (!value.isOpen) {
+        throw new InvalidOptionError(
+          path,
+          'the node-redis Cluster is not open: await cluster.connect() before giving it to the tier (a closed one cannot be used)',
+        );
+      }
+      return 'node-redis cluster';
     }
   }
   throw new InvalidOptionError(path, `expected ${SUPPORTED_CLIENTS}, got ${describe(value)}`);
@@ -89,6 +107,11 @@ export function adoptClient(value: unknown, path: string): { client: RedisClient
     case 'node-redis':
       return {
         client: new NodeRedisConnection(value as NodeRedisFamilyClient & NodeRedisClient),
+        owned: false,
+      };
+    case 'node-redis cluster':
+      return {
+        client: new NodeRedisClusterClient(value as NodeRedisFamilyCluster & NodeRedisCluster),
         owned: false,
       };
   }
@@ -144,6 +167,7 @@ export function nodeConnection(
   port: number,
   overrides: NodeConnectionOverrides,
 ): RedisConnection {
+  if (cluster.connectNode !== undefined) return cluster.connectNode(host, port, overrides);
   const node = cluster.nodes('master')[0] ?? cluster.nodes('all')[0];
   if (node === undefined) throw new Error('the Cluster client knows no node yet');
   return node.duplicate({ host, port, readOnly: false, lazyConnect: true, ...overrides });

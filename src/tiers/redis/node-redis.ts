@@ -65,21 +65,21 @@ export function nodeRedisProblem(client: NodeRedisClient): string | undefined {
   return undefined;
 }
 
-const STRINGS = Object.freeze({ typeMapping: {} });
+export const STRINGS = Object.freeze({ typeMapping: {} });
 // 36 is RESP's bulk string ('$'): mapped to Buffer, as ioredis's *Buffer commands reply.
-const BUFFERS = Object.freeze({ typeMapping: { 36: Buffer } });
+export const BUFFERS = Object.freeze({ typeMapping: { 36: Buffer } });
 
 /** node-redis's error classes of a server's reply (their `name` is the plain 'Error'). */
 const REPLY_CLASSES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'MultiErrorReply']);
 
-function named(error: unknown): never {
+export function named(error: unknown): never {
   if (error instanceof Error && REPLY_CLASSES.has(error.constructor.name)) {
     Object.defineProperty(error, 'name', { value: 'ReplyError', configurable: true, writable: true });
   }
   throw error;
 }
 
-function toArgs(command: string, args: readonly RedisArg[]): (string | Buffer)[] {
+export function toArgs(command: string, args: readonly RedisArg[]): (string | Buffer)[] {
   const out: (string | Buffer)[] = [command];
   for (const arg of args) out.push(typeof arg === 'number' ? String(arg) : arg);
   return out;
@@ -220,15 +220,19 @@ export class NodeRedisConnection extends EventEmitter implements RedisConnection
   }
 
   pipeline(): RedisPipeline {
-    return new NodeRedisPipeline(this);
+    return new NodeRedisPipeline((command, args, buffers) => this.send(command, args, buffers));
   }
 
   /** A new client like this one (node-redis's own duplicate), not connected yet. */
   duplicate(): RedisConnection {
-    const copy = new NodeRedisConnection(this.#client.duplicate());
-    copy.#everOpen = false;
-    copy.#everReady = false;
-    return copy;
+    return new NodeRedisConnection(this.#client.duplicate()).unopened();
+  }
+
+  /** This adapter of a client made but not connected yet (its status is 'wait' until connect()). */
+  unopened(): this {
+    this.#everOpen = false;
+    this.#everReady = false;
+    return this;
   }
 
   get options(): object {
@@ -254,15 +258,26 @@ export class NodeRedisConnection extends EventEmitter implements RedisConnection
 }
 
 /**
- * Commands queued, then sent in one tick (one write on the connection, in order, as a pipeline
+ * Sends one command: `buffers` for bulk replies as Buffers; `route`, on a Cluster, the key whose
+ * master a keyless command goes to.
+ */
+export type Send = (
+  command: string,
+  args: readonly RedisArg[],
+  buffers: boolean,
+  route?: RedisArg,
+) => Promise<unknown>;
+
+/**
+ * Commands queued, then sent in one tick (one write per connection, in order, as a pipeline
  * would be); each answers `[error, reply]`, as ioredis's `exec` does.
  */
-class NodeRedisPipeline implements RedisPipeline {
-  readonly #connection: NodeRedisConnection;
+export class NodeRedisPipeline implements RedisPipeline {
+  readonly #send: Send;
   readonly #commands: [command: string, args: RedisArg[], buffers: boolean][] = [];
 
-  constructor(connection: NodeRedisConnection) {
-    this.#connection = connection;
+  constructor(send: Send) {
+    this.#send = send;
   }
 
   get length(): number {
@@ -306,16 +321,36 @@ class NodeRedisPipeline implements RedisPipeline {
   }
 
   exec(): Promise<[Error | null, unknown][]> {
+    // WAIT names no key: on a Cluster it goes where the command before it went (see
+    // node-redis-cluster.ts), so it is sent with that command's key as its route.
+    let route: RedisArg | undefined;
     return Promise.all(
-      this.#commands.map(([command, args, buffers]) =>
-        this.#connection.send(command, args, buffers).then(
+      this.#commands.map(([command, args, buffers]) => {
+        const sent = this.#send(command, args, buffers, command === 'WAIT' ? route : undefined);
+        route = keyOf(command, args) ?? route;
+        return sent.then(
           (reply): [Error | null, unknown] => [null, reply],
           (error: unknown): [Error | null, unknown] => [
             error instanceof Error ? error : new Error(String(error)),
             undefined,
           ],
-        ),
-      ),
+        );
+      }),
     );
+  }
+}
+
+/** The key a command is routed by on a Cluster (undefined: any node). */
+export function keyOf(command: string, args: readonly RedisArg[]): RedisArg | undefined {
+  switch (command) {
+    case 'EVAL':
+    case 'EVALSHA':
+      return Number(args[1]) > 0 ? args[2] : undefined;
+    case 'PUBLISH':
+    case 'WAIT':
+    case 'CLUSTER':
+      return undefined;
+    default:
+      return args[0];
   }
 }

@@ -1,0 +1,292 @@
+/**
+ * A node-redis Cluster (`createCluster`, redis 5 and 6) seen through the client interface of
+ * client.ts, as node-redis.ts does for a single client. Each command goes through the Cluster's
+ * `sendCommand` with the key it is routed by, so node-redis follows MOVED and ASK itself; the
+ * commands the tier groups into a "pipeline" per master are sent in one tick, so each master's
+ * client writes them together, in order.
+ *
+ * What differs from an ioredis Cluster, and is made good here:
+ * - There is no `status` nor 'ready' event: a Cluster is 'ready' while it is open, and 'ready'
+ *   is emitted once `connect()` resolves.
+ * - Its slot map is read from `slots` (a master and its replicas per slot); it cannot be asked
+ *   to refresh it, so `refreshSlotsCache` answers with the map as it is (node-redis refreshes it
+ *   itself on MOVED).
+ * - The nodes (for SCAN) are its masters' own clients; a shard subscriber's connection is a
+ *   duplicate of one of them, pointed at the node.
+ */
+import { EventEmitter } from 'node:events';
+import type {
+  Listener,
+  NodeConnectionOverrides,
+  RedisArg,
+  RedisClusterClient,
+  RedisConnection,
+  RedisPipeline,
+} from './client.js';
+import {
+  BUFFERS,
+  keyOf,
+  named,
+  NodeRedisConnection,
+  NodeRedisPipeline,
+  STRINGS,
+  toArgs,
+  type NodeRedisClient,
+} from './node-redis.js';
+
+interface NodeAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly client?: NodeRedisClient | undefined;
+}
+
+/** What the adapter uses of a node-redis Cluster (structural: the package is an optional peer). */
+export interface NodeRedisCluster {
+  readonly isOpen: boolean;
+  sendCommand(
+    firstKey: string | Buffer | undefined,
+    isReadonly: boolean | undefined,
+    args: (string | Buffer)[],
+    options?: object,
+  ): Promise<unknown>;
+  readonly masters: readonly NodeAddress[];
+  readonly replicas?: readonly NodeAddress[];
+  readonly slots: readonly (
+    { readonly master: NodeAddress; readonly replicas?: readonly NodeAddress[] } | undefined
+  )[];
+  duplicate(overrides?: object): NodeRedisCluster;
+  connect(): Promise<unknown>;
+  close?(): Promise<void>;
+  destroy?(): void;
+  disconnect(): Promise<void>;
+  subscribe(channels: string[], listener: (message: string, channel: string) => void): Promise<void>;
+  on(event: string, listener: Listener): unknown;
+  off(event: string, listener: Listener): unknown;
+}
+
+/** Whether `value` has the shape of a node-redis Cluster. */
+export function isNodeRedisCluster(value: object): value is NodeRedisCluster {
+  const cluster = value as Partial<Record<string, unknown>>;
+  return (
+    typeof cluster['isOpen'] === 'boolean' &&
+    typeof cluster['sendCommand'] === 'function' &&
+    typeof cluster['nodeClient'] === 'function' &&
+    typeof cluster['duplicate'] === 'function' &&
+    Array.isArray(cluster['masters'])
+  );
+}
+
+const address = (node: NodeAddress): string => `${node.host}:${node.port}`;
+
+/** Events of the adapter and the node-redis Cluster events that raise them. */
+const SOURCES: Readonly<Record<string, readonly string[]>> = {
+  // node-redis emits 'connect' once it has learned the slot map: only then can it route.
+  ready: ['connect'],
+  error: ['error'],
+  end: ['disconnect'],
+  close: ['disconnect'],
+};
+
+/** A node-redis Cluster as a {@link RedisClusterClient}. */
+export class NodeRedisClusterClient extends EventEmitter implements RedisClusterClient {
+  readonly isCluster = true;
+  readonly #cluster: NodeRedisCluster;
+  readonly #forwarders = new Map<string, Listener>();
+  /** One adapter per node client, so that a node keeps its identity across nodes() calls. */
+  readonly #nodes = new WeakMap<NodeRedisClient, NodeRedisConnection>();
+  #everOpen: boolean;
+  #discovery: Promise<void> | undefined;
+  readonly #onMessage = (message: string, channel: string): void =>
+    void this.emit('message', channel, message);
+
+  constructor(cluster: NodeRedisCluster) {
+    super();
+    this.#cluster = cluster;
+    this.#everOpen = cluster.isOpen;
+    this.on('newListener', (event: string) => {
+      if (this.listenerCount(event) === 0) this.#forward(event);
+    });
+    this.on('removeListener', (event: string) => {
+      if (this.listenerCount(event) === 0) this.#unforward(event);
+    });
+  }
+
+  #forward(event: string): void {
+    const sources = SOURCES[event];
+    if (sources === undefined || this.#forwarders.has(event)) return;
+    const forwarder: Listener = (...args) => void this.emit(event, ...(args as unknown[]));
+    this.#forwarders.set(event, forwarder);
+    for (const source of sources) this.#cluster.on(source, forwarder);
+  }
+
+  #unforward(event: string): void {
+    const forwarder = this.#forwarders.get(event);
+    if (forwarder === undefined) return;
+    this.#forwarders.delete(event);
+    for (const source of SOURCES[event]!) this.#cluster.off(source, forwarder);
+  }
+
+  get status(): string {
+    const cluster = this.#cluster;
+    if (cluster.isOpen) return cluster.masters.length === 0 ? 'connecting' : 'ready';
+    return this.#everOpen ? 'end' : 'wait';
+  }
+
+  /**
+   * Resolves once the slot map is known. node-redis cannot route a command before (it throws),
+   * and it is open from the moment `connect()` is called: commands sent meanwhile wait for it,
+   * bounded by the tier's timeout as any call is.
+   */
+  #discovered(): Promise<void> | undefined {
+    const cluster = this.#cluster;
+    if (!cluster.isOpen || cluster.masters.length > 0) return undefined;
+    return (this.#discovery ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        cluster.off('connect', done);
+        this.#discovery = undefined;
+        resolve();
+      };
+      cluster.on('connect', done);
+    }));
+  }
+
+  get options(): { readonly redisOptions?: object | undefined } {
+    return {};
+  }
+
+  send(command: string, args: readonly RedisArg[], buffers = false, route?: RedisArg): Promise<unknown> {
+    const discovered = this.#discovered();
+    if (discovered !== undefined) return discovered.then(() => this.send(command, args, buffers, route));
+    const key = route ?? keyOf(command, args);
+    return this.#cluster
+      .sendCommand(
+        typeof key === 'number' ? String(key) : key,
+        false,
+        toArgs(command, args),
+        buffers ? BUFFERS : STRINGS,
+      )
+      .catch(named);
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.send('GET', [key]) as Promise<string | null>;
+  }
+  getBuffer(key: string): Promise<Buffer | null> {
+    return this.send('GET', [key], true) as Promise<Buffer | null>;
+  }
+  mget(keys: string[]): Promise<(string | null)[]> {
+    return this.send('MGET', keys) as Promise<(string | null)[]>;
+  }
+  mgetBuffer(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.send('MGET', keys, true) as Promise<(Buffer | null)[]>;
+  }
+  set(key: string, value: RedisArg, ...options: RedisArg[]): Promise<string | null> {
+    return this.send('SET', [key, value, ...options]) as Promise<string | null>;
+  }
+  incr(key: string): Promise<number> {
+    return this.send('INCR', [key]) as Promise<number>;
+  }
+  unlink(...keys: string[]): Promise<number> {
+    return this.send('UNLINK', keys) as Promise<number>;
+  }
+  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVALSHA', [sha, numKeys, ...args]);
+  }
+  eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVAL', [script, numKeys, ...args]);
+  }
+  call(command: string, args: RedisArg[]): Promise<unknown> {
+    return this.send(command, args);
+  }
+  callBuffer(command: string, args: RedisArg[]): Promise<unknown> {
+    return this.send(command, args, true);
+  }
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.send('PUBLISH', [channel, message]);
+  }
+  spublish(channel: string, message: string): Promise<unknown> {
+    return this.send('SPUBLISH', [channel, message]);
+  }
+  async subscribe(...channels: string[]): Promise<unknown> {
+    await this.#discovered();
+    return this.#cluster.subscribe(channels, this.#onMessage).catch(named);
+  }
+
+  pipeline(): RedisPipeline {
+    return new NodeRedisPipeline((command, args, buffers, route) => this.send(command, args, buffers, route));
+  }
+
+  /** Its masters' (or every node's) own clients, as far as they are connected. */
+  nodes(role: 'master' | 'all'): RedisConnection[] {
+    const cluster = this.#cluster;
+    const nodes = role === 'master' ? cluster.masters : [...cluster.masters, ...(cluster.replicas ?? [])];
+    const connections: RedisConnection[] = [];
+    for (const node of nodes) {
+      const client = node.client;
+      if (client === undefined) continue;
+      let connection = this.#nodes.get(client);
+      if (connection === undefined) this.#nodes.set(client, (connection = new NodeRedisConnection(client)));
+      connections.push(connection);
+    }
+    return connections;
+  }
+
+  /** Slot → `host:port` of its master, then its replicas; read on access, never copied. */
+  get slots(): readonly (readonly string[] | undefined)[] {
+    const shards = this.#cluster.slots;
+    return new Proxy([] as (readonly string[] | undefined)[], {
+      get(target, property) {
+        if (typeof property !== 'string' || !/^\d+$/.test(property))
+          return Reflect.get(target, property) as unknown;
+        const shard = shards[Number(property)];
+        return shard === undefined ? undefined : [shard.master, ...(shard.replicas ?? [])].map(address);
+      },
+    });
+  }
+
+  refreshSlotsCache(callback: (error?: Error | null) => void): void {
+    queueMicrotask(() => callback(null));
+  }
+
+  cluster(subcommand: 'SLOTS'): Promise<[number, number, ...[string, number, ...unknown[]][]][]> {
+    return this.send('CLUSTER', [subcommand]) as Promise<
+      [number, number, ...[string, number, ...unknown[]][]][]
+    >;
+  }
+
+  /** A new Cluster like it (node-redis's own duplicate), not connected yet. */
+  duplicate(): RedisClusterClient {
+    const copy = new NodeRedisClusterClient(this.#cluster.duplicate());
+    copy.#everOpen = false;
+    return copy;
+  }
+
+  /** A client of its own to one node, a duplicate of a master's client pointed there. */
+  connectNode(host: string, port: number, overrides: NodeConnectionOverrides): RedisConnection {
+    void overrides; // node-redis resubscribes by itself; the duplicate never reconnects (below).
+    const model = this.#cluster.masters.find((node) => node.client !== undefined)?.client;
+    if (model === undefined) throw new Error('the node-redis Cluster has no connected master yet');
+    const socket = (model.options as { socket?: object } | undefined)?.socket ?? {};
+    const connection = new NodeRedisConnection(
+      model.duplicate({ socket: { ...socket, host, port, reconnectStrategy: false } }),
+    );
+    return connection.unopened();
+  }
+
+  async connect(): Promise<void> {
+    this.#everOpen = true;
+    await this.#cluster.connect();
+  }
+
+  quit(): Promise<unknown> {
+    const cluster = this.#cluster;
+    return cluster.close !== undefined ? cluster.close() : cluster.disconnect();
+  }
+
+  disconnect(): void {
+    const cluster = this.#cluster;
+    if (!cluster.isOpen) return;
+    if (cluster.destroy !== undefined) cluster.destroy();
+    else void cluster.disconnect().catch(() => {});
+  }
+}
