@@ -1,6 +1,6 @@
 import { afterAll, describe } from 'vitest';
 import { clusterBackend, sharedBackend } from '../helpers/backends.js';
-import { ioredis6, iovalkey, nodeRedis5 } from '../helpers/client-libraries.js';
+import { ioredis6, iovalkey, nodeRedis5, nodeRedis6 } from '../helpers/client-libraries.js';
 import { busSuite } from '../integration/suites/bus-suite.js';
 import { coreSuite } from '../integration/suites/core-suite.js';
 import { redisTierConformance } from '../integration/suites/tier-conformance.js';
@@ -18,6 +18,10 @@ describe('node-redis Cluster', () => {
   // One conformance variant: each clears a cluster's 16,384 generation keys many times.
   describe('conformance', () => redisTierConformance(shared.as(nodeRedis5), ['json']));
   describe('bus', () => busSuite(shared.as(nodeRedis5)));
+});
+
+describe('node-redis 6 Cluster', () => {
+  describe('bus', () => busSuite(shared.as(nodeRedis6)));
 });
 
 // The ioredis-family Clusters are used as they are; what is theirs alone is the sharded bus's

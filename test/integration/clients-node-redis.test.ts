@@ -1,6 +1,7 @@
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, hasErrorCode, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import { msgpackSerializer } from '../../src/serializers/msgpack.js';
 import { nodeRedis5, nodeRedis6 } from '../helpers/client-libraries.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
 import { subscribed } from '../helpers/bus-waits.js';
@@ -51,6 +52,32 @@ describe('node-redis clients the tier cannot use, and the connections it makes',
     try {
       expect((refusal(client) as Error).message).toContain('clientSideCache');
     } finally {
+      await client.close();
+    }
+  });
+
+  it('works on a RESP3 client as on RESP2: reads, batches, scripts, deleteByPattern and the bus', async () => {
+    const client = await connected({ RESP: 3 });
+    const make = () =>
+      createCache({
+        tiers: [memoryTier(), redisTier({ client, prefix: 'resp3:', serializer: msgpackSerializer() })],
+      });
+    const [a, b] = [make(), make()];
+    try {
+      await subscribed(a, b);
+      await a.setMany([1, 2, 3].map((i) => ({ key: `k${i}`, value: { i, at: new Date(i) } })));
+      expect(await b.getMany(['k1', 'k2', 'k3', 'none'])).toEqual([
+        { i: 1, at: new Date(1) },
+        { i: 2, at: new Date(2) },
+        { i: 3, at: new Date(3) },
+        undefined,
+      ]);
+      expect(await b.getOrSet('loaded', () => 'v')).toBe('v');
+      await a.deleteByPattern('k*');
+      await until('b to hear the pattern delete', async () => (await b.get('k1')) === undefined);
+      expect(await a.getMany(['k2', 'loaded'])).toEqual([undefined, 'v']);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
       await client.close();
     }
   });

@@ -2,6 +2,7 @@ import { Cluster as Ioredis6Cluster, Redis as Ioredis6 } from 'ioredis6';
 import { Cluster as IoredisCluster, Redis as Ioredis } from 'ioredis';
 import { Cluster as IovalkeyCluster, Redis as Iovalkey } from 'iovalkey';
 import { createClient, createCluster, createSentinel } from 'redis';
+import { createCluster as createCluster6 } from 'redis6';
 import { describe, expect, it } from 'vitest';
 import { hasErrorCode, redisTier } from '../../src/index.js';
 import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
@@ -53,10 +54,13 @@ describe('which Redis clients a tier accepts', () => {
     );
   });
 
-  it('refuses a node-redis Cluster that was never connected, saying to connect it first', () => {
-    expect(() => redisTier({ client: createCluster({ rootNodes: [{ socket: { port: 1 } }] }) })).toThrow(
-      /"redisTier\.client": the node-redis Cluster is not open: await cluster\.connect\(\)/,
-    );
+  it.each([
+    ['redis 5', createCluster as (options: object) => unknown],
+    ['redis 6', createCluster6 as (options: object) => unknown],
+  ])('refuses a %s Cluster that was never connected, telling it from a client', (_name, make) => {
+    expect(() =>
+      redisTier({ client: make({ rootNodes: [{ socket: { port: 1 } }] }) as RedisClientOption }),
+    ).toThrow(/"redisTier\.client": the node-redis Cluster is not open: await cluster\.connect\(\)/);
   });
 
   it('refuses a node-redis client that was never connected, saying to connect it first', () => {

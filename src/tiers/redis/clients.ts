@@ -69,11 +69,7 @@ function kindOf(value: unknown, path: string): ClientKind {
   if (typeof value === 'string' && /^rediss?:\/\//.test(value)) return 'url';
   if (typeof value === 'object' && value !== null) {
     if (isIoredisFamily(value)) return 'ioredis';
-    if (isNodeRedisClient(value)) {
-      const problem = nodeRedisProblem(value);
-      if (problem !== undefined) throw new InvalidOptionError(path, problem);
-      return 'node-redis';
-    }
+    // A Cluster first: node-redis 6's Cluster also has the isOpen and isReady of a client.
     if (isNodeRedisCluster(value)) {
       if (!value.isOpen) {
         throw new InvalidOptionError(
@@ -82,6 +78,11 @@ function kindOf(value: unknown, path: string): ClientKind {
         );
       }
       return 'node-redis cluster';
+    }
+    if (isNodeRedisClient(value)) {
+      const problem = nodeRedisProblem(value);
+      if (problem !== undefined) throw new InvalidOptionError(path, problem);
+      return 'node-redis';
     }
   }
   throw new InvalidOptionError(path, `expected ${SUPPORTED_CLIENTS}, got ${describe(value)}`);
