@@ -1,7 +1,8 @@
 /**
  * Which Redis clients a tier accepts, and the one rule that tells them apart. A client is told by
- * its shape, never by `instanceof`: ioredis 5 and 6 and iovalkey are separate packages (an
- * application may even hold two copies of one), and none of them is a dependency of tiercache.
+ * its shape, never by `instanceof`: ioredis 5 and 6, iovalkey and node-redis are separate
+ * packages (an application may even hold two copies of one), and none of them is a dependency of
+ * tiercache. The ioredis family is used as it is; node-redis through its adapters.
  */
 import { createRequire } from 'node:module';
 import { InvalidOptionError, describe } from '../../errors.js';
@@ -150,7 +151,7 @@ function ownedClient(url: string, path: string): RedisConnection {
     throw new InvalidOptionError(
       path,
       `a URL needs the ioredis package, which is not installed (${(error as Error).message.split('\n')[0]}): ` +
-        'install ioredis, or pass a client you made (ioredis, iovalkey)',
+        'install ioredis, or pass a client you made (ioredis, iovalkey or a connected node-redis client)',
     );
   }
   return new Redis(url, { ...OWNED_CLIENT_OPTIONS });
