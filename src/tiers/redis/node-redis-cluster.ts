@@ -14,7 +14,6 @@
  * - The nodes (for SCAN) are its masters' own clients; a shard subscriber's connection is a
  *   duplicate of one of them, pointed at the node.
  */
-import { EventEmitter } from 'node:events';
 import type {
   Listener,
   NodeConnectionOverrides,
@@ -27,6 +26,7 @@ import {
   BUFFERS,
   keyOf,
   named,
+  NodeRedisCommands,
   NodeRedisConnection,
   NodeRedisPipeline,
   STRINGS,
@@ -88,7 +88,7 @@ const SOURCES: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** A node-redis Cluster as a {@link RedisClusterClient}. */
-export class NodeRedisClusterClient extends EventEmitter implements RedisClusterClient {
+export class NodeRedisClusterClient extends NodeRedisCommands implements RedisClusterClient {
   readonly isCluster = true;
   readonly #cluster: NodeRedisCluster;
   readonly #forwarders = new Map<string, Listener>();
@@ -168,42 +168,6 @@ export class NodeRedisClusterClient extends EventEmitter implements RedisCluster
       .catch(named);
   }
 
-  get(key: string): Promise<string | null> {
-    return this.send('GET', [key]) as Promise<string | null>;
-  }
-  getBuffer(key: string): Promise<Buffer | null> {
-    return this.send('GET', [key], true) as Promise<Buffer | null>;
-  }
-  mget(keys: string[]): Promise<(string | null)[]> {
-    return this.send('MGET', keys) as Promise<(string | null)[]>;
-  }
-  mgetBuffer(keys: string[]): Promise<(Buffer | null)[]> {
-    return this.send('MGET', keys, true) as Promise<(Buffer | null)[]>;
-  }
-  set(key: string, value: RedisArg, ...options: RedisArg[]): Promise<string | null> {
-    return this.send('SET', [key, value, ...options]) as Promise<string | null>;
-  }
-  incr(key: string): Promise<number> {
-    return this.send('INCR', [key]) as Promise<number>;
-  }
-  unlink(...keys: string[]): Promise<number> {
-    return this.send('UNLINK', keys) as Promise<number>;
-  }
-  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
-    return this.send('EVALSHA', [sha, numKeys, ...args]);
-  }
-  eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
-    return this.send('EVAL', [script, numKeys, ...args]);
-  }
-  call(command: string, args: RedisArg[]): Promise<unknown> {
-    return this.send(command, args);
-  }
-  callBuffer(command: string, args: RedisArg[]): Promise<unknown> {
-    return this.send(command, args, true);
-  }
-  publish(channel: string, message: string): Promise<unknown> {
-    return this.send('PUBLISH', [channel, message]);
-  }
   spublish(channel: string, message: string): Promise<unknown> {
     return this.send('SPUBLISH', [channel, message]);
   }

@@ -95,8 +95,53 @@ const SOURCES: Readonly<Record<string, readonly string[]>> = {
   close: ['reconnecting', 'end'],
 };
 
+/**
+ * The commands both node-redis adapters send alike, each through the adapter's own `send` (a
+ * client's sendCommand, or a Cluster's, routed by the command's key).
+ */
+export abstract class NodeRedisCommands extends EventEmitter {
+  abstract send(command: string, args: readonly RedisArg[], buffers?: boolean): Promise<unknown>;
+
+  get(key: string): Promise<string | null> {
+    return this.send('GET', [key]) as Promise<string | null>;
+  }
+  getBuffer(key: string): Promise<Buffer | null> {
+    return this.send('GET', [key], true) as Promise<Buffer | null>;
+  }
+  mget(keys: string[]): Promise<(string | null)[]> {
+    return this.send('MGET', keys) as Promise<(string | null)[]>;
+  }
+  mgetBuffer(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.send('MGET', keys, true) as Promise<(Buffer | null)[]>;
+  }
+  set(key: string, value: RedisArg, ...options: RedisArg[]): Promise<string | null> {
+    return this.send('SET', [key, value, ...options]) as Promise<string | null>;
+  }
+  incr(key: string): Promise<number> {
+    return this.send('INCR', [key]) as Promise<number>;
+  }
+  unlink(...keys: string[]): Promise<number> {
+    return this.send('UNLINK', keys) as Promise<number>;
+  }
+  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVALSHA', [sha, numKeys, ...args]);
+  }
+  eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVAL', [script, numKeys, ...args]);
+  }
+  call(command: string, args: RedisArg[]): Promise<unknown> {
+    return this.send(command, args);
+  }
+  callBuffer(command: string, args: RedisArg[]): Promise<unknown> {
+    return this.send(command, args, true);
+  }
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.send('PUBLISH', [channel, message]);
+  }
+}
+
 /** A node-redis client as a {@link RedisConnection}. */
-export class NodeRedisConnection extends EventEmitter implements RedisConnection {
+export class NodeRedisConnection extends NodeRedisCommands implements RedisConnection {
   readonly isCluster = false;
   readonly #client: NodeRedisClient;
   /** Forwarders installed on the client, per adapter event: only while someone listens. */
@@ -162,42 +207,6 @@ export class NodeRedisConnection extends EventEmitter implements RedisConnection
     return this.#client.sendCommand(toArgs(command, args), buffers ? BUFFERS : STRINGS).catch(named);
   }
 
-  get(key: string): Promise<string | null> {
-    return this.send('GET', [key]) as Promise<string | null>;
-  }
-  getBuffer(key: string): Promise<Buffer | null> {
-    return this.send('GET', [key], true) as Promise<Buffer | null>;
-  }
-  mget(keys: string[]): Promise<(string | null)[]> {
-    return this.send('MGET', keys) as Promise<(string | null)[]>;
-  }
-  mgetBuffer(keys: string[]): Promise<(Buffer | null)[]> {
-    return this.send('MGET', keys, true) as Promise<(Buffer | null)[]>;
-  }
-  set(key: string, value: RedisArg, ...options: RedisArg[]): Promise<string | null> {
-    return this.send('SET', [key, value, ...options]) as Promise<string | null>;
-  }
-  incr(key: string): Promise<number> {
-    return this.send('INCR', [key]) as Promise<number>;
-  }
-  unlink(...keys: string[]): Promise<number> {
-    return this.send('UNLINK', keys) as Promise<number>;
-  }
-  evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
-    return this.send('EVALSHA', [sha, numKeys, ...args]);
-  }
-  eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
-    return this.send('EVAL', [script, numKeys, ...args]);
-  }
-  call(command: string, args: RedisArg[]): Promise<unknown> {
-    return this.send(command, args);
-  }
-  callBuffer(command: string, args: RedisArg[]): Promise<unknown> {
-    return this.send(command, args, true);
-  }
-  publish(channel: string, message: string): Promise<unknown> {
-    return this.send('PUBLISH', [channel, message]);
-  }
   scan(
     cursor: string,
     match: 'MATCH',
