@@ -34,12 +34,17 @@ describe('lock leases: a lock nobody knows it holds does not outlive its acquire
       await server.resume();
     }
     // On resume the SET NX runs and takes the lock; its reply makes the acquire free it. Without
-    // that the key would stay for its whole first lease (4 s here), blocking every waiter.
-    await waitFor(
-      async () => ((await admin.exists(`${LOCKS}late`)) === 0 ? done(undefined) : notYet('still locked')),
-      { description: 'the late lock to be deleted', timeoutMs: 3_000, intervalMs: 10 },
+    // that the key would stay for its whole first lease (4 s here), blocking every waiter. (Polled
+    // by acquiring: a check that the key is gone could run before the late SET NX lands.)
+    const lease = await waitFor(
+      async () => {
+        const held = await lock.acquire('late');
+        return held === undefined ? notYet('still locked') : done(held);
+      },
+      { description: 'the late lock to be freed', timeoutMs: 3_000, intervalMs: 10 },
     );
-    expect(await lock.acquire('late')).toBeDefined();
+    expect(lease).toBeDefined();
+    expect(await admin.exists(`${LOCKS}late`)).toBe(1); // ours now
   });
 
   it('a new lock lives a short first lease, which its owner renews to the full ttl while it holds it', async () => {
