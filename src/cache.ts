@@ -1,13 +1,5 @@
 import type { Entry, EntryInfo } from './entry.js';
-import {
-  CacheClosedError,
-  CorruptEntryError,
-  InvalidOptionError,
-  InvalidValueError,
-  TierError,
-  describe,
-  isCacheError,
-} from './errors.js';
+import { CacheClosedError, InvalidOptionError, InvalidValueError, describe, isCacheError } from './errors.js';
 import { CacheEmitter, type CacheEventName, type CacheListener } from './events.js';
 import { Faults } from './faults.js';
 import { coarseClock } from './internal/clock.js';
@@ -30,7 +22,7 @@ import {
   type WarmTarget,
 } from './loading/warm-up.js';
 import { exposeMetrics } from './metrics/source.js';
-import { CacheCounters, snapshot, type CacheStats, type TierCounters } from './metrics/stats.js';
+import { CacheCounters, cacheStats, type CacheStats, type TierCounters } from './metrics/stats.js';
 import {
   checkSetManyItem,
   checkWriteOptions,
@@ -45,9 +37,8 @@ import {
 import { isDue } from './tiers/lives.js';
 import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryStore } from './tiers/memory/memory-store.js';
-import { claimTiers } from './tiers/claims.js';
+import { attachTiers } from './tiers/attach.js';
 import { offered } from './tiers/coordination.js';
-import type { RemoteTier } from './tiers/tier.js';
 import { TierStack, type Found, type WriteItem } from './tiers/tier-stack.js';
 import { writeMask } from './tiers/write-targets.js';
 import { CacheSync } from './sync/cache-sync.js';
@@ -152,7 +143,15 @@ export class TierCache {
       faults,
       counters: this.#counters,
     }));
-    this.#release = this.#attach(tiers, faults, tombstoneTtl);
+    this.#release = attachTiers({
+      memory,
+      remotes,
+      counters: this.#counters,
+      events: this.#events,
+      faults,
+      tagged: (entry) => sync.tags.isStale(entry),
+      tombstoneTtl,
+    });
     const wakes = new Wakeups();
     const track = (work: Promise<void>): void => this.#track(work);
     this.#stack = new TierStack({
@@ -521,29 +520,11 @@ export class TierCache {
    * payloads, bus messages, stale values served.
    */
   stats(): CacheStats {
-    const stats: CacheStats = snapshot(this.#counters);
-    const offset = this.#memory ? 1 : 0;
-    this.#stack.remotes.forEach((tier, i) => {
-      if (tier.health !== undefined) Object.assign(stats.tiers[i + offset]!, tier.health());
+    return cacheStats(this.#counters, {
+      store: this.#store,
+      remotes: this.#stack.remotes,
+      bus: this.#sync.bus,
     });
-    if (this.#store !== undefined) {
-      stats.memory = {
-        entries: this.#store.size,
-        weight: this.#store.weight,
-        evictions: this.#store.evictions,
-      };
-      stats.tiers[0]!.entries = this.#store.size;
-      stats.tiers[0]!.bytes = this.#store.weight;
-    }
-    const bus = this.#sync.bus;
-    if (bus !== undefined) {
-      Object.assign(stats.bus, bus.counters, {
-        subscribed: bus.subscribed,
-        queued: bus.queued,
-        overflows: bus.overflows,
-      });
-    }
-    return stats;
   }
 
   /**
@@ -563,45 +544,6 @@ export class TierCache {
   }
 
   // ---------------------------------------------------------------------------------------------
-
-  /**
-   * Takes the tiers up: each gets this cache's hooks (removals, tag checks, corrupt payloads,
-   * breaker changes, failed repairs) and its fill window (tombstone life) through its own
-   * attach(), nothing assigned onto it.
-   * resolveOptions already refused a tier another open cache runs.
-   */
-  #attach(tiers: readonly (MemoryTier | RemoteTier)[], faults: Faults, tombstoneTtl: number): () => void {
-    const detaches = [claimTiers(tiers)];
-    const memory = this.#memory;
-    if (memory !== undefined) {
-      const removals = this.#counters.tiers[0]!.removals;
-      const tags = this.#sync.tags;
-      detaches.push(
-        memory.attach({
-          removed: (key, _entry, reason) => {
-            removals[reason]++;
-            if (this.#events.has('remove')) this.#events.emit('remove', { key, tier: memory.name, reason });
-          },
-          tagged: (entry) => tags.isStale(entry),
-        }),
-      );
-    }
-    for (const tier of this.#options.remotes) {
-      const detach = tier.attach?.({
-        corrupt: (key, problem, cause) => {
-          this.#counters.corrupt++;
-          faults.report(new CorruptEntryError(key, tier.name, problem, cause), false);
-        },
-        breaker: (state) => this.#events.emit('breaker', { tier: tier.name, state }),
-        repairError: (error) => faults.report(new TierError(tier.name, 'repair', error), false),
-        tombstoneTtl,
-      });
-      if (detach !== undefined) detaches.push(detach);
-    }
-    return () => {
-      for (const detach of detaches) detach();
-    };
-  }
 
   /**
    * The L1 fast path of get/getOrSet: the L1 slot on a hit, MISS on a counted miss (or for any

@@ -255,6 +255,43 @@ export function snapshot(counters: CacheCounters): Omit<CacheStats, 'memory'> {
   };
 }
 
+/** What a cache's stats read besides its counters: L1's size, the remote tiers' health, the bus. */
+export interface StatsSources {
+  readonly store: { readonly size: number; readonly weight: number; readonly evictions: number } | undefined;
+  readonly remotes: readonly { health?(): TierHealth }[];
+  readonly bus:
+    | {
+        readonly counters: object;
+        readonly subscribed: boolean;
+        readonly queued: number;
+        readonly overflows: number;
+      }
+    | undefined;
+}
+
+/** TierCache.stats(): the counters' snapshot with the live figures of L1, the tiers and the bus. */
+export function cacheStats(counters: CacheCounters, sources: StatsSources): CacheStats {
+  const stats: CacheStats = snapshot(counters);
+  const { store, remotes, bus } = sources;
+  const offset = store === undefined ? 0 : 1;
+  remotes.forEach((tier, i) => {
+    if (tier.health !== undefined) Object.assign(stats.tiers[i + offset]!, tier.health());
+  });
+  if (store !== undefined) {
+    stats.memory = { entries: store.size, weight: store.weight, evictions: store.evictions };
+    stats.tiers[0]!.entries = store.size;
+    stats.tiers[0]!.bytes = store.weight;
+  }
+  if (bus !== undefined) {
+    Object.assign(stats.bus, bus.counters, {
+      subscribed: bus.subscribed,
+      queued: bus.queued,
+      overflows: bus.overflows,
+    });
+  }
+  return stats;
+}
+
 function rate(hits: number, misses: number): number {
   const total = hits + misses;
   return total === 0 ? 0 : hits / total;
