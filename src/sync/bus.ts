@@ -472,8 +472,9 @@ export class InvalidationBus {
       return;
     }
     if (this.#subscribed || this.#recovery !== undefined) return;
+    // Still the first while no subscription completed: an attempt cut short (its catch-up
+    // interrupted) left nothing to miss, as entries filled meanwhile carry the capped life.
     const first = !this.#everSubscribed;
-    this.#everSubscribed = true;
     if (this.#cursors.size === 0) {
       this.#resubscribed(first, false);
       return;
@@ -497,6 +498,7 @@ export class InvalidationBus {
 
   #resubscribed(first: boolean, replayed: boolean): void {
     this.#subscribed = true;
+    this.#everSubscribed = true;
     // Before the first subscription there was nothing to miss but the first few ms; entries
     // filled meanwhile carry the capped life, so a fresh instance keeps its warm L1.
     if (first) return;
