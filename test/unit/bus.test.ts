@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BusOptions, CacheOptions } from '../../src/index.js';
+import type { BusOptions, CacheOptions, TierCache } from '../../src/index.js';
 import {
   decodeMessage,
   emptyInvalidation,
@@ -8,7 +8,7 @@ import {
 } from '../../src/sync/message.js';
 import { PublishQueue } from '../../src/sync/publish-queue.js';
 import { gate } from '../helpers/fake-clock.js';
-import { busInstances } from '../helpers/memory-bus.js';
+import { busInstances, type MemoryBroker } from '../helpers/memory-bus.js';
 
 function inv(
   parts: Partial<{ keys: string[]; all: boolean; patterns: string[]; tags: Record<string, number> }>,
@@ -23,6 +23,18 @@ function inv(
 
 /** Flushes setImmediate batches and microtask deliveries. */
 const settle = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+/** Makes the others see a sequence gap in `a`'s messages: one is lost between two heard ones. */
+async function gapFrom(a: TierCache, broker: MemoryBroker): Promise<void> {
+  await a.set('gap:before', 1);
+  await settle();
+  broker.dropMessages = true;
+  await a.set('gap:lost', 1);
+  await settle();
+  broker.dropMessages = false;
+  await a.set('gap:after', 1);
+  await settle();
+}
 
 /** Heartbeats are off by default here: these tests count messages and sequence numbers. */
 function cluster(n: number, options: CacheOptions = {}, busOptions: BusOptions = {}) {
@@ -154,14 +166,7 @@ describe('the bus inside a cache', () => {
     await b!.getOrSet('kept', () => 'v1', { ttl: '1m' });
     await b!.getOrSet('fresh', () => 'f1', { ttl: '1m' });
     await b!.getOrSet('plain', () => 'p1', { ttl: '1m', failSafe: false });
-    await a!.set('x', 1);
-    await settle();
-    broker.dropMessages = true;
-    await a!.set('y', 1);
-    await settle();
-    broker.dropMessages = false;
-    await a!.set('z', 1);
-    await settle();
+    await gapFrom(a!, broker);
     expect(b!.stats().bus.gaps).toBe(1);
     const failing = () => Promise.reject(new Error('origin down'));
     // Never a hit: a working loader is asked, even though the suspect is within its ttl.
@@ -187,14 +192,7 @@ describe('the bus inside a cache', () => {
     const { broker, caches } = cluster(2, { failSafe: true });
     const [a, b] = caches;
     for (const key of ['deleted', 'matched', 'written', 'cleared']) await b!.getOrSet(key, () => 'old');
-    await a!.set('x', 1);
-    await settle();
-    broker.dropMessages = true;
-    await a!.set('y', 1);
-    await settle();
-    broker.dropMessages = false;
-    await a!.set('z', 1);
-    await settle();
+    await gapFrom(a!, broker);
     const failing = () => Promise.reject(new Error('origin down'));
     await a!.delete('deleted');
     await a!.deleteByPattern('match*');

@@ -91,7 +91,6 @@ const SOURCES: Readonly<Record<string, readonly string[]>> = {
 export class NodeRedisClusterClient extends NodeRedisCommands implements RedisClusterClient {
   readonly isCluster = true;
   readonly #cluster: NodeRedisCluster;
-  readonly #forwarders = new Map<string, Listener>();
   /** One adapter per node client, so that a node keeps its identity across nodes() calls. */
   readonly #nodes = new WeakMap<NodeRedisClient, NodeRedisConnection>();
   #everOpen: boolean;
@@ -100,30 +99,9 @@ export class NodeRedisClusterClient extends NodeRedisCommands implements RedisCl
     void this.emit('message', channel, message);
 
   constructor(cluster: NodeRedisCluster) {
-    super();
+    super(cluster, SOURCES);
     this.#cluster = cluster;
     this.#everOpen = cluster.isOpen;
-    this.on('newListener', (event: string) => {
-      if (this.listenerCount(event) === 0) this.#forward(event);
-    });
-    this.on('removeListener', (event: string) => {
-      if (this.listenerCount(event) === 0) this.#unforward(event);
-    });
-  }
-
-  #forward(event: string): void {
-    const sources = SOURCES[event];
-    if (sources === undefined || this.#forwarders.has(event)) return;
-    const forwarder: Listener = (...args) => void this.emit(event, ...(args as unknown[]));
-    this.#forwarders.set(event, forwarder);
-    for (const source of sources) this.#cluster.on(source, forwarder);
-  }
-
-  #unforward(event: string): void {
-    const forwarder = this.#forwarders.get(event);
-    if (forwarder === undefined) return;
-    this.#forwarders.delete(event);
-    for (const source of SOURCES[event]!) this.#cluster.off(source, forwarder);
   }
 
   get status(): string {

@@ -95,12 +95,59 @@ const SOURCES: Readonly<Record<string, readonly string[]>> = {
   close: ['reconnecting', 'end'],
 };
 
+/** What an adapter forwards events from: a node-redis client or Cluster. */
+interface EventSource {
+  on(event: string, listener: Listener): unknown;
+  off(event: string, listener: Listener): unknown;
+}
+
 /**
- * The commands both node-redis adapters send alike, each through the adapter's own `send` (a
- * client's sendCommand, or a Cluster's, routed by the command's key).
+ * What both node-redis adapters do alike: forward the events tiercache listens for from the
+ * client or Cluster they wrap (while anyone listens, and only then, so a caller's client is left
+ * as it was found), and send the commands, each through the adapter's own `send` (a client's
+ * sendCommand, or a Cluster's, routed by the command's key).
  */
 export abstract class NodeRedisCommands extends EventEmitter {
+  readonly #from: EventSource;
+  /** Per adapter event, the events of the wrapped client it stands for. */
+  readonly #sources: Readonly<Record<string, readonly string[]>>;
+  /** Forwarders installed on the wrapped client, per adapter event. */
+  readonly #forwarders = new Map<string, Listener>();
+
+  constructor(from: EventSource, sources: Readonly<Record<string, readonly string[]>>) {
+    super();
+    this.#from = from;
+    this.#sources = sources;
+    this.on('newListener', (event: string) => {
+      if (this.listenerCount(event) === 0) this.#forward(event);
+    });
+    this.on('removeListener', (event: string) => {
+      if (this.listenerCount(event) === 0) this.#unforward(event);
+    });
+  }
+
   abstract send(command: string, args: readonly RedisArg[], buffers?: boolean): Promise<unknown>;
+
+  /** Called as each forwarded event passes, before it is emitted. */
+  protected heard(_event: string): void {}
+
+  #forward(event: string): void {
+    const sources = this.#sources[event];
+    if (sources === undefined || this.#forwarders.has(event)) return;
+    const forwarder: Listener = (...args) => {
+      this.heard(event);
+      this.emit(event, ...(args as unknown[]));
+    };
+    this.#forwarders.set(event, forwarder);
+    for (const source of sources) this.#from.on(source, forwarder);
+  }
+
+  #unforward(event: string): void {
+    const forwarder = this.#forwarders.get(event);
+    if (forwarder === undefined) return;
+    this.#forwarders.delete(event);
+    for (const source of this.#sources[event]!) this.#from.off(source, forwarder);
+  }
 
   get(key: string): Promise<string | null> {
     return this.send('GET', [key]) as Promise<string | null>;
@@ -144,8 +191,6 @@ export abstract class NodeRedisCommands extends EventEmitter {
 export class NodeRedisConnection extends NodeRedisCommands implements RedisConnection {
   readonly isCluster = false;
   readonly #client: NodeRedisClient;
-  /** Forwarders installed on the client, per adapter event: only while someone listens. */
-  readonly #forwarders = new Map<string, Listener>();
   #everOpen: boolean;
   #everReady: boolean;
   readonly #onMessage = (message: string, channel: string): void =>
@@ -154,34 +199,14 @@ export class NodeRedisConnection extends NodeRedisCommands implements RedisConne
     void this.emit('smessageBuffer', channel, message);
 
   constructor(client: NodeRedisClient) {
-    super();
+    super(client, SOURCES);
     this.#client = client;
     this.#everOpen = client.isOpen;
     this.#everReady = client.isReady;
-    this.on('newListener', (event: string) => {
-      if (this.listenerCount(event) === 0) this.#forward(event);
-    });
-    this.on('removeListener', (event: string) => {
-      if (this.listenerCount(event) === 0) this.#unforward(event);
-    });
   }
 
-  #forward(event: string): void {
-    const sources = SOURCES[event];
-    if (sources === undefined || this.#forwarders.has(event)) return;
-    const forwarder: Listener = (...args) => {
-      if (event === 'ready') this.#everReady = true;
-      this.emit(event, ...(args as unknown[]));
-    };
-    this.#forwarders.set(event, forwarder);
-    for (const source of sources) this.#client.on(source, forwarder);
-  }
-
-  #unforward(event: string): void {
-    const forwarder = this.#forwarders.get(event);
-    if (forwarder === undefined) return;
-    this.#forwarders.delete(event);
-    for (const source of SOURCES[event]!) this.#client.off(source, forwarder);
+  protected override heard(event: string): void {
+    if (event === 'ready') this.#everReady = true;
   }
 
   get status(): string {
