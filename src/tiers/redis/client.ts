@@ -58,6 +58,13 @@ export interface RedisClientBase extends ClientEvents {
   unlink(...keys: string[]): Promise<number>;
   evalsha(sha: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
+  /**
+   * EVAL with bulk replies as Buffers. Every supported client has it: ioredis and its forks at
+   * run time though their types leave it out (hence optional here, so their clients still fit),
+   * the node-redis adapters by declaration. (`callBuffer('EVAL')` would not do: with
+   * auto-pipelining ioredis drops its command name and throws outside any promise.)
+   */
+  evalBuffer?(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown>;
   /** Any command, replies as strings (`callBuffer`: as Buffers). */
   call(command: string, args: RedisArg[]): Promise<unknown>;
   callBuffer(command: string, args: RedisArg[]): Promise<unknown>;

@@ -176,6 +176,9 @@ export abstract class NodeRedisCommands extends EventEmitter {
   eval(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
     return this.send('EVAL', [script, numKeys, ...args]);
   }
+  evalBuffer(script: string, numKeys: number, ...args: RedisArg[]): Promise<unknown> {
+    return this.send('EVAL', [script, numKeys, ...args], true);
+  }
   call(command: string, args: RedisArg[]): Promise<unknown> {
     return this.send(command, args);
   }

@@ -360,12 +360,7 @@ export class RedisStore implements RemoteTier, RawReads {
    * by decodeRaw) while it is still over the limit, else the payload.
    */
   #readCapped(full: string): Promise<RawReply> {
-    // Not callBuffer: with auto-pipelining, ioredis drops its command name (EVAL), and the
-    // pipeline throws outside any promise. evalBuffer is there, though its type is not declared.
-    const client = this.client as unknown as {
-      evalBuffer: (...args: (string | number)[]) => Promise<RawReply>;
-    };
-    return client.evalBuffer(CAPPED_GET, 1, full, this.maxValueBytes);
+    return this.client.evalBuffer!(CAPPED_GET, 1, full, this.maxValueBytes) as Promise<RawReply>;
   }
 
   decodeRaw(key: string, raw: RawReply): StoredEntry | undefined {

@@ -34,6 +34,23 @@ export function clientSuite(library: ClientLibrary): void {
       await stopAllRedis();
     });
 
+    it('reads a value over maxValueBytes as a corrupt miss, again and again, never as a tier error', async () => {
+      const server = await startRedis();
+      const made1 = library.single(server);
+      made.push(made1);
+      const errors: CacheError[] = [];
+      const cache = createCache({
+        tiers: [redisTier({ client: made1.client, prefix: 'big:', maxValueBytes: 1024 })],
+        onError: (error) => errors.push(error),
+      });
+      await server.cli('SET', 'big:k', 'x'.repeat(4096));
+      // The first read transfers it and learns the key is oversized; later ones read by script.
+      for (let i = 0; i < 3; i++) expect(await cache.get('k')).toBeUndefined();
+      expect(errors.map((e) => e.code)).toEqual(['E_CORRUPT_ENTRY', 'E_CORRUPT_ENTRY', 'E_CORRUPT_ENTRY']);
+      expect(cache.stats().tiers[0]!.errors).toBe(0);
+      await cache.close();
+    });
+
     it("tells the server's error replies (NOSCRIPT, NOPERM) from a closed connection", async () => {
       const server = await startRedis();
       const made1 = library.single(server);
