@@ -377,8 +377,7 @@ export class MemoryStore {
   }
 
   #write(slot: number, entry: Entry, weight: number): void {
-    // A stale limit at or before expiry is no stale period (the facade always writes one).
-    const rich = entry.tags !== undefined || (entry.staleUntil ?? 0) > entry.expiresAt;
+    const rich = keptWhole(entry);
     this.#values[slot] = rich ? entry : entry.value;
     this.#times[2 * slot] = entry.expiresAt;
     this.#times[2 * slot + 1] = rich ? Number.NaN : entry.createdAt;
@@ -437,6 +436,15 @@ export class MemoryStore {
     this.#free = slot;
     if (entry !== undefined) this.#onRemove!(key, entry, reason);
   }
+}
+
+/**
+ * Whether the store keeps `entry` as its whole object rather than its value alone: it has tags
+ * or a stale period. A stale limit at or before expiry is no stale period (the facade always
+ * writes one).
+ */
+export function keptWhole(entry: Entry): boolean {
+  return entry.tags !== undefined || (entry.staleUntil ?? 0) > entry.expiresAt;
 }
 
 /** `items` copied into a packed array of `capacity` cells (a sparse one would be a hash table). */

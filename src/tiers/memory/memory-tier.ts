@@ -3,7 +3,7 @@ import { InvalidOptionError, describe } from '../../errors.js';
 import { parseDuration, type Duration } from '../../internal/duration.js';
 import { OptionNames, optionNames } from '../../internal/option-names.js';
 import { cloneValue, deepFreeze } from '../../internal/copy-value.js';
-import { MemoryStore } from './memory-store.js';
+import { MemoryStore, keptWhole } from './memory-store.js';
 import { resolvePolicy, type PolicyName } from './policies.js';
 import type { PolicyFactory } from './policy.js';
 import { estimateSize } from './size-of.js';
@@ -108,7 +108,8 @@ export class MemoryTier {
   readonly ttl: number;
   readonly store: MemoryStore;
   readonly valueMode: ValueMode;
-  readonly #sizeOf: ((value: unknown) => number) | undefined;
+  /** An entry's weight under a byte bound; undefined without one (every entry weighs 1). */
+  readonly #weigh: Weigher | undefined;
   readonly #minHits: number;
   /** Extra life a key earns per unit of estimated frequency (0 without adaptive TTLs). */
   readonly #lifePerHit: number;
@@ -206,7 +207,7 @@ export class MemoryTier {
     }
     // Weights only matter under a byte bound; without one every entry weighs 1 and no size is
     // ever estimated, which keeps writes cheap.
-    this.#sizeOf = maxBytes === Number.POSITIVE_INFINITY ? undefined : (options.sizeOf ?? estimateSize);
+    this.#weigh = maxBytes === Number.POSITIVE_INFINITY ? undefined : weigher(options.sizeOf);
     const userHook = options.onRemove;
     this.store = new MemoryStore({
       maxEntries,
@@ -239,14 +240,8 @@ export class MemoryTier {
     let stored = entry;
     if (this.valueMode === 'freeze') deepFreeze(entry.value);
     else if (this.valueMode === 'clone') stored = { ...entry, value: cloneValue(key, entry.value) };
-    const sizeOf = this.#sizeOf;
-    const weight =
-      sizeOf === undefined
-        ? 1
-        : (sizeOf === estimateSize
-            ? Math.max(encodedSize ?? 0, estimateSize(entry.value))
-            : (encodedSize ?? sizeOf(entry.value))) + structureBytes(key, entry);
-    this.store.set(key, stored, weight);
+    const weigh = this.#weigh;
+    this.store.set(key, stored, weigh === undefined ? 1 : weigh(key, entry, encodedSize));
     return true;
   }
 
@@ -256,16 +251,25 @@ export class MemoryTier {
   }
 }
 
+type Weigher = (key: string, entry: Entry, encodedSize: number | undefined) => number;
+
 /**
- * What an entry costs L1 beyond its value, counted into `maxBytes` so that the heap a full L1
- * holds stays within it: the key (estimated, as values are, at two bytes a character) and the
- * structure of a slot, which measured 66-90 bytes from 100,000 to a million entries
- * (docs/l1.md#storage) and is taken at 100; an entry with tags or a stale period keeps an
- * entry object of its own besides.
+ * An entry's weight under `maxBytes`: what it costs the heap, so that a full L1 holds no more.
+ * Its value: `sizeOf` when given (the encoded size when known), else the larger of the estimate
+ * and the encoded size, which misses a decoded object's headers. Beyond the value: the key
+ * (estimated, as values are, at two bytes a character) and the structure of a slot, which
+ * measured 66-90 bytes from 100,000 to a million entries (docs/l1.md#storage) and is taken at
+ * 100; an entry kept whole (tags, a stale period) has an entry object of its own besides.
  */
-function structureBytes(key: string, entry: Entry): number {
-  const rich = entry.tags !== undefined || (entry.staleUntil ?? 0) > entry.expiresAt;
-  return SLOT_BYTES + 16 + 2 * key.length + (rich ? ENTRY_OBJECT_BYTES : 0);
+function weigher(sizeOf: ((value: unknown) => number) | undefined): Weigher {
+  return (key, entry, encodedSize) =>
+    (sizeOf === undefined
+      ? Math.max(encodedSize ?? 0, estimateSize(entry.value))
+      : (encodedSize ?? sizeOf(entry.value))) +
+    SLOT_BYTES +
+    16 +
+    2 * key.length +
+    (keptWhole(entry) ? ENTRY_OBJECT_BYTES : 0);
 }
 
 const SLOT_BYTES = 100;
