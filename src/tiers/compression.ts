@@ -175,32 +175,16 @@ export function isCompressed(payload: string | Buffer): payload is Buffer {
  * would inflate to gigabytes costs `maxBytes` at most), or why it cannot be.
  */
 export function decompress(payload: Buffer, maxBytes: number): Buffer | { reason: string; error?: unknown } {
-  const body = payload.subarray(2);
-  const options = { maxOutputLength: maxBytes };
-  let inflate: ((body: Buffer) => Buffer) | undefined;
-  let algorithm: CompressionAlgorithm;
-  switch (payload[1]) {
-    case ALGORITHM_BYTES.brotli:
-      algorithm = 'brotli';
-      inflate = (b) => zlib.brotliDecompressSync(b, options);
-      break;
-    case ALGORITHM_BYTES.gzip:
-      algorithm = 'gzip';
-      inflate = (b) => zlib.gunzipSync(b, options);
-      break;
-    case ALGORITHM_BYTES.zstd:
-      algorithm = 'zstd';
-      if (zstd.zstdDecompressSync === undefined)
-        return { reason: `it is compressed with zstd, and ${ZSTD_MISSING}` };
-      inflate = (b) => zstd.zstdDecompressSync!(b, options);
-      break;
-    default:
-      return {
-        reason: `it is compressed by an unknown algorithm (byte ${describe(payload[1])}); a later tiercache wrote it`,
-      };
+  const algorithm = ALGORITHMS.get(payload[1]!);
+  if (algorithm === undefined) {
+    return {
+      reason: `it is compressed by an unknown algorithm (byte ${describe(payload[1])}); a later tiercache wrote it`,
+    };
   }
+  const inflate = INFLATE[algorithm];
+  if (inflate === undefined) return { reason: `it is compressed with zstd, and ${ZSTD_MISSING}` };
   try {
-    return inflate(body);
+    return inflate(payload.subarray(2), { maxOutputLength: maxBytes });
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE')
       return {
@@ -209,3 +193,17 @@ export function decompress(payload: Buffer, maxBytes: number): Buffer | { reason
     return { reason: `its ${algorithm} payload cannot be inflated`, error };
   }
 }
+
+/** Each algorithm by the byte that names it in a payload. */
+const ALGORITHMS = new Map(
+  Object.entries(ALGORITHM_BYTES).map(([name, byte]) => [byte as number, name as CompressionAlgorithm]),
+);
+
+/** Each algorithm's inflate; undefined for zstd on a Node without it. */
+const INFLATE: Readonly<
+  Record<CompressionAlgorithm, ((body: Buffer, options: { maxOutputLength: number }) => Buffer) | undefined>
+> = {
+  brotli: (body, options) => zlib.brotliDecompressSync(body, options),
+  gzip: (body, options) => zlib.gunzipSync(body, options),
+  zstd: zstd.zstdDecompressSync,
+};
