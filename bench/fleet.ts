@@ -83,6 +83,7 @@ function timed(client: Redis, channel: string, arrivals: Arrivals, broadcast: bo
     subscribe,
     reconnect: () => inner.reconnect(),
     close: () => inner.close(),
+    orderedConnection: inner.orderedConnection,
   };
   if (broadcast) return base;
   return {

@@ -43,7 +43,7 @@ import { TierStack, type Found, type WriteItem } from './tiers/tier-stack.js';
 import { writeMask } from './tiers/write-targets.js';
 import { CacheSync } from './sync/cache-sync.js';
 import { globMatcher } from './sync/glob.js';
-import { emptyInvalidation, type Invalidation } from './sync/message.js';
+import { emptyInvalidation } from './sync/message.js';
 import { CacheNamespace } from './sync/namespaces.js';
 import { checkTags } from './sync/tags.js';
 
@@ -354,9 +354,7 @@ export class TierCache {
   async deleteMany(keys: readonly string[]): Promise<number> {
     this.#keys.checkAll(keys);
     if (this.#closed) throw new CacheClosedError('delete');
-    const removed = await this.#stack.delete(keys);
-    await this.#sync.publish(keysInvalidation(keys));
-    return removed;
+    return this.#stack.delete(keys, this.#sync);
   }
 
   /**
@@ -671,12 +669,9 @@ export class TierCache {
     }
   }
 
-  /** A write from the caller: every tier, then the invalidation other instances must apply. */
-  async #write(items: readonly WriteItem[]): Promise<void> {
-    const written = await this.#stack.write(items);
-    // Published after the remote tiers have the new value, so an instance that drops its copy
-    // re-reads the new one.
-    if (written.length > 0) await this.#sync.publish(keysInvalidation(written));
+  /** A write from the caller: every tier, and the invalidation other instances must apply. */
+  #write(items: readonly WriteItem[]): Promise<void> {
+    return this.#stack.write(items, this.#sync);
   }
 
   #cacheable(value: unknown): boolean {
@@ -704,11 +699,5 @@ function settledWithin(work: readonly Promise<unknown>[], ms: number): Promise<v
 
 /** What #lookup returns for a counted L1 miss. */
 const MISS = Symbol('miss');
-
-function keysInvalidation(keys: Iterable<string>): Invalidation {
-  const inv = emptyInvalidation();
-  for (const key of keys) inv.keys.add(key);
-  return inv;
-}
 
 function noop(): void {}

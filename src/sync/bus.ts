@@ -238,7 +238,10 @@ export class InvalidationBus {
     if (this.#pending === undefined) {
       this.#pending = emptyInvalidation();
       this.#pendingDone = new Promise<void>((resolve) => (this.#pendingResolve = resolve));
-      setImmediate(() => void this.#flush());
+      // After this tick's callbacks and their continuations, which all join this batch; before
+      // the I/O that follows them, so the message joins the writes it announces in ioredis's
+      // auto-pipeline (sent on a later setImmediate), rather than waiting a round trip for them.
+      process.nextTick(() => void this.#flush());
     }
     mergeInvalidation(this.#pending, inv);
     return this.#pendingDone!;

@@ -11,9 +11,10 @@ import type { ResolvedBus } from './bus-options.js';
 import { offered } from '../tiers/coordination.js';
 import type { MemoryStore } from '../tiers/memory/memory-store.js';
 import type { RemoteTier } from '../tiers/tier.js';
+import type { Announcer } from '../tiers/tier-stack.js';
 import { InvalidationBus } from './bus.js';
 import { LocalSync } from './local.js';
-import type { Invalidation } from './message.js';
+import { emptyInvalidation, type Invalidation } from './message.js';
 import { NamespaceVersions } from './namespaces.js';
 import { TagTimes } from './tags.js';
 
@@ -32,8 +33,10 @@ export interface CacheSyncOptions {
   counters: CacheCounters;
 }
 
-export class CacheSync {
+export class CacheSync implements Announcer {
   readonly bus: InvalidationBus | undefined;
+  /** The bus's publishing connection, when it runs commands in order (see Announcer). */
+  readonly orderedConnection: object | undefined;
   readonly namespaces: NamespaceVersions;
   readonly tags: TagTimes;
   /** Index among the remote tiers of the one holding tag times (-1: none, they are local). */
@@ -63,6 +66,7 @@ export class CacheSync {
         (error) => faults.report(error, false),
         options.counters,
       );
+      this.orderedConnection = options.bus.transport.orderedConnection;
     }
     const bus = this.bus;
     const untrustedFor = options.bus?.disconnectedTtl ?? UNBUSSED_TAG_AGE;
@@ -77,6 +81,14 @@ export class CacheSync {
   /** Tells the other instances (never rejects; a failed publish is retried by the bus). */
   publish(inv: Invalidation): Promise<void> {
     return this.bus === undefined ? Promise.resolve() : this.bus.publish(inv);
+  }
+
+  /** Tells the other instances that `keys` changed. */
+  announce(keys: readonly string[]): Promise<void> {
+    if (this.bus === undefined) return Promise.resolve();
+    const inv = emptyInvalidation();
+    for (const key of keys) inv.keys.add(key);
+    return this.bus.publish(inv);
   }
 
   /** The latest expiry an L1 copy may get now: capped while the bus is disconnected. */

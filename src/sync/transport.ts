@@ -46,6 +46,12 @@ export interface BusTransport {
    */
   readonly log?: BusLog | undefined;
   /**
+   * The connection `publish` sends on, if it runs commands in the order sent: a remote tier
+   * naming the same one (`RemoteTier.orderedConnection`) has its writes run before a message published
+   * after them, so the cache need not wait for them before publishing.
+   */
+  readonly orderedConnection?: object | undefined;
+  /**
    * Drops the subscriber connection(s) and connects again. The bus calls it when its own
    * heartbeats stop coming back while the connection looks open (a silent partition, a NAT or
    * proxy that dropped the flow): a new connection may get through where the old one hangs,
@@ -65,6 +71,7 @@ export class RedisPubSubTransport implements BusTransport {
   readonly publishChannel: string;
   readonly heartbeatChannels: readonly string[];
   readonly log: BusLog | undefined;
+  readonly orderedConnection: object | undefined;
   readonly #publisher: RedisClient;
   #subscriber: RedisClient | undefined;
   #closed = false;
@@ -76,6 +83,8 @@ export class RedisPubSubTransport implements BusTransport {
   /** `logLength`: entries the replay log keeps (approximately), or false for no log. */
   constructor(client: RedisClient, channel: string, logLength: number | false = false) {
     this.#publisher = client;
+    // A Cluster client reaches the channel's node on a connection other than the writes'.
+    this.orderedConnection = isCluster(client) ? undefined : client;
     this.channel = this.publishChannel = channel;
     this.channels = [channel];
     this.heartbeatChannels = [heartbeatChannel(channel)];

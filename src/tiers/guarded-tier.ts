@@ -299,6 +299,11 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     return this.inner.ttl;
   }
 
+  /** Calls reach the inner tier before they return (see #call), so its ordering holds here too. */
+  get orderedConnection(): object | undefined {
+    return this.inner.orderedConnection;
+  }
+
   /** The cache's hooks, here for the guard's reports and passed on for the tier's own. */
   attach(hooks: TierHooks): () => void {
     const detach = this.#hooks.attach(hooks);

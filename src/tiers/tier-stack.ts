@@ -54,6 +54,16 @@ interface WritePlan {
   first: Map<string, Entry>;
 }
 
+/**
+ * Tells the other instances which keys a write or delete changed (the bus). `orderedConnection`
+ * is the connection it publishes on when that runs commands in the order sent (see
+ * RemoteTier.orderedConnection).
+ */
+export interface Announcer {
+  readonly orderedConnection: object | undefined;
+  announce(keys: readonly string[]): Promise<void>;
+}
+
 /** A remote hit, and the name of the tier that answered. */
 export interface Found {
   entry: Entry;
@@ -379,16 +389,46 @@ export class TierStack {
   }
 
   /**
-   * Writes entries to every tier, unconditionally (set, setMany, warmFrom: the last writer wins).
-   * Encodes everything before writing anything. Resolves with the keys written (the caller
-   * publishes what other instances must drop).
+   * Writes entries to every tier, unconditionally (set, setMany, warmFrom: the last writer wins),
+   * and has `announcer` tell the other instances. Encodes everything before writing anything.
    */
-  async write(items: readonly WriteItem[]): Promise<string[]> {
+  async write(items: readonly WriteItem[], announcer: Announcer): Promise<void> {
     const plan = this.#prepare(items, undefined);
+    if (plan.written.length === 0) return;
     this.#claim(plan.written);
     this.#fillMemory(plan, plan.written);
-    await this.#writeRemotes(plan, undefined);
-    return plan.written;
+    const touched = this.remotes.filter(
+      (_, i) => plan.perTier[i]!.length > 0 || plan.drops[i + this.#offset]!.length > 0,
+    );
+    // The drops go first, a round trip before the writes: only a plain write is sent at once.
+    const plain = this.remotes.every((_, i) => plan.drops[i + this.#offset]!.length === 0);
+    await this.#announceAfter(
+      this.#writeRemotes(plan, undefined),
+      plain ? touched : undefined,
+      plan.written,
+      announcer,
+    );
+  }
+
+  /**
+   * Announces `keys` once `change` is done in every remote tier, so an instance that drops its
+   * copy re-reads the new state. When every tier in `sent` (the tiers `change` has already sent
+   * commands to) runs them on the announcer's ordered connection, the announcement cannot
+   * overtake them: it goes at once, saving a round trip.
+   */
+  async #announceAfter<T>(
+    change: Promise<T>,
+    sent: readonly RemoteTier[] | undefined,
+    keys: readonly string[],
+    announcer: Announcer,
+  ): Promise<T> {
+    const on = announcer.orderedConnection;
+    if (on !== undefined && sent?.every((tier) => tier.orderedConnection === on) === true) {
+      return (await Promise.all([change, announcer.announce(keys)]))[0];
+    }
+    const done = await change;
+    await announcer.announce(keys);
+    return done;
   }
 
   /**
@@ -430,7 +470,9 @@ export class TierStack {
     const refused = new Set<string>();
     await Promise.all(
       this.remotes.map(async (tier, i) => {
-        await this.#drop(plan, i);
+        // Awaited only when there is something to drop: otherwise the write is sent before this
+        // returns, which write() relies on.
+        if (plan.drops[i + this.#offset]!.length > 0) await this.#drop(plan, i);
         const writes = plan.perTier[i]!;
         if (writes.length === 0) return;
         const lives = plan.lives[i]!;
@@ -545,7 +587,6 @@ export class TierStack {
   /** Deletes from remote tier `index` the keys the write's writeTo leaves out of it. */
   async #drop(plan: WritePlan, index: number): Promise<void> {
     const dropped = plan.drops[index + this.#offset]!;
-    if (dropped.length === 0) return;
     try {
       await this.timed(index, 'delete', () => this.remotes[index]!.delete(dropped));
     } catch (error) {
@@ -568,7 +609,7 @@ export class TierStack {
   // --- removals ---------------------------------------------------------------------------------
 
   /** Removes `keys` from every tier (one round trip per remote tier); how many tier copies went. */
-  async delete(keys: readonly string[]): Promise<number> {
+  async delete(keys: readonly string[], announcer: Announcer): Promise<number> {
     const guard = this.#o.guard;
     let removed = 0;
     for (const key of keys) {
@@ -578,11 +619,13 @@ export class TierStack {
         this.memoryCounters!.deletes++;
       }
     }
-    const counts = await this.#eachRemote('delete', (tier) => tier.delete(keys), keys);
-    // A read that missed L1 after it was emptied above may have read a remote copy before it
-    // went: it must not fill L1 with it.
-    for (const key of keys) guard.invalidate(key);
-    return counts + removed;
+    const deleting = this.#eachRemote('delete', (tier) => tier.delete(keys), keys).then((counts) => {
+      // A read that missed L1 after it was emptied above may have read a remote copy before it
+      // went: it must not fill L1 with it.
+      for (const key of keys) guard.invalidate(key);
+      return counts;
+    });
+    return (await this.#announceAfter(deleting, this.remotes, keys, announcer)) + removed;
   }
 
   /** Removes every key matching a glob (`matches` is its L1 form) from every tier. */

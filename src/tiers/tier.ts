@@ -67,6 +67,15 @@ export interface RemoteTier {
   deleteMatching?(pattern: string): Promise<number>;
   close(): Promise<void>;
   /**
+   * The connection this tier's writes and deletes go out on, if it runs them in the order sent
+   * (one Redis, not a Cluster) and `setMany()` and `delete()` hand every command to it before
+   * they return. A bus transport publishing on the same one (`BusTransport.orderedConnection`) cannot
+   * overtake such a write, so the cache publishes the invalidation at once instead of a round
+   * trip later. Leave it out unless both hold: an invalidation heard before the write lands
+   * lets another instance re-read and keep the old value.
+   */
+  readonly orderedConnection?: object | undefined;
+  /**
    * Locks, tag times, namespace versions and a bus transport this tier can hold for its cache
    * (see TierCoordination); a tier without it still caches, see docs/writing-a-tier.md.
    */

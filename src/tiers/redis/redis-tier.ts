@@ -228,6 +228,12 @@ export class RedisStore implements RemoteTier, RawReads {
   /** Locks, tag times and namespace versions beside the entries; the bus on pub/sub. */
   readonly coordination: TierCoordination;
   /**
+   * The client, when a bus message published on it after a write runs after the write: not on a
+   * Cluster (the channel's node is another connection), nor with `replicas` (a write is done
+   * only once WAIT has answered).
+   */
+  readonly orderedConnection: object | undefined;
+  /**
    * Keys found holding a value over maxValueBytes, read by CAPPED_GET until they hold a smaller
    * one: a planted huge value is transferred once per instance, not on every read.
    */
@@ -307,6 +313,7 @@ export class RedisStore implements RemoteTier, RawReads {
     // listener also keeps ioredis from printing every reconnect attempt as an unhandled event.
     this.connection = watchConnectionErrors(this.client);
     this.coordination = redisCoordination(this.client, this.prefix);
+    this.orderedConnection = this.#cluster === undefined && this.#replicas === undefined ? client : undefined;
   }
 
   attach(hooks: TierHooks): () => void {
