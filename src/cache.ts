@@ -1,18 +1,14 @@
-import type { Entry, EntryInfo } from './entry.js';
+import { assembleCache } from './assemble.js';
+import type { EntryInfo } from './entry.js';
 import { CacheClosedError, InvalidOptionError, InvalidValueError, describe, isCacheError } from './errors.js';
 import { CacheEmitter, type CacheEventName, type CacheListener } from './events.js';
-import { Faults } from './faults.js';
-import { coarseClock } from './internal/clock.js';
 import { FOREVER } from './internal/duration.js';
-import { cloneValue } from './internal/copy-value.js';
-import { KeyRules, wellFormed } from './internal/keys.js';
+import { wellFormed, type KeyRules } from './internal/keys.js';
 import { stableStringify } from './internal/stable-key.js';
 import { within } from './loading/deadline.js';
-import { DistributedLock } from './loading/distributed-lock.js';
-import { FillGuard } from './loading/fill-guard.js';
-import { LoadEngine, type BatchLoader, type LockSeat, type Loader } from './loading/load-engine.js';
-import { fillWindow, resolveLock, resolvePlan, type LoadPlan } from './loading/load-plan.js';
-import { Wakeups } from './loading/wakeups.js';
+import type { FillGuard } from './loading/fill-guard.js';
+import type { BatchLoader, LoadEngine, Loader } from './loading/load-engine.js';
+import { resolvePlan, type LoadPlan } from './loading/load-plan.js';
 import {
   warmFrom,
   warmKeys,
@@ -22,26 +18,22 @@ import {
   type WarmTarget,
 } from './loading/warm-up.js';
 import { exposeMetrics } from './metrics/source.js';
-import { CacheCounters, cacheStats, type CacheStats, type TierCounters } from './metrics/stats.js';
+import { cacheStats, type CacheCounters, type CacheStats, type TierCounters } from './metrics/stats.js';
 import {
   checkSetManyItem,
   checkWriteOptions,
   refusedOptions,
-  resolveOptions,
   resolveWrap,
   type CacheOptions,
   type GetOrSetOptions,
   type ResolvedOptions,
   type WriteOptions,
 } from './options.js';
-import { isDue } from './tiers/lives.js';
-import { memoryTier, type MemoryTier } from './tiers/memory/memory-tier.js';
+import { EntryReads } from './tiers/entry-reads.js';
+import type { MemoryTier } from './tiers/memory/memory-tier.js';
 import type { MemoryStore } from './tiers/memory/memory-store.js';
-import { attachTiers } from './tiers/attach.js';
-import { offered } from './tiers/coordination.js';
-import { TierStack, type Found, type WriteItem } from './tiers/tier-stack.js';
-import { writeMask } from './tiers/write-targets.js';
-import { CacheSync } from './sync/cache-sync.js';
+import type { TierStack, WriteItem } from './tiers/tier-stack.js';
+import type { CacheSync } from './sync/cache-sync.js';
 import { globMatcher } from './sync/glob.js';
 import { emptyInvalidation } from './sync/message.js';
 import { CacheNamespace } from './sync/namespaces.js';
@@ -79,6 +71,7 @@ export class TierCache {
   readonly #memoryCounters: TierCounters | undefined;
   readonly #engine: LoadEngine;
   readonly #sync: CacheSync;
+  readonly #reads: EntryReads;
   readonly #counters: CacheCounters;
   readonly #keys: KeyRules;
   readonly #guard: FillGuard;
@@ -89,9 +82,8 @@ export class TierCache {
   readonly #clone: boolean;
   /** Whether getOrSet hits check for eager refresh (cache-wide); per-call options also can. */
   readonly #eager: boolean;
-  /** The cache-wide load plan; `#grace` is its grace, what getEntry reports stale periods by. */
+  /** The cache-wide load plan. */
   readonly #plan: LoadPlan;
-  readonly #grace: number;
   readonly #events = new CacheEmitter();
   /** Detaches this cache's hooks from its tiers and frees them for another cache (close()). */
   readonly #release: () => void;
@@ -99,100 +91,38 @@ export class TierCache {
   #closed = false;
 
   constructor(options: CacheOptions = {}) {
-    const resolved = resolveOptions(options, () => memoryTier());
-    this.#options = resolved;
-    const { memory, remotes, clock } = resolved;
-    this.#memory = memory;
-    this.#store = memory?.store;
-    this.#clock = clock;
-    this.#readClock = clock === Date.now ? coarseClock() : clock;
-    this.#keys = new KeyRules(resolved.maxKeyBytes);
-    this.#clone = memory?.valueMode === 'clone';
-    // Always on: besides fills, it tells the load engine whether a flight that answered early
-    // from a kept copy may still be joined (nothing written since).
-    this.#guard = new FillGuard();
-    const tiers = [...(memory ? [memory] : []), ...remotes];
-    this.#counters = new CacheCounters(tiers);
-    const faults = new Faults(resolved.onError, resolved.throwTierErrors, this.#events);
-    const mask = writeMask(
-      options.writeTo,
-      tiers.map((tier) => tier.name),
-      'writeTo',
-    );
-    const plan = resolvePlan({
-      ...options,
-      lock: options.lock === undefined ? undefined : options.lock !== false,
+    const parts = assembleCache(options, this.#events, {
+      closed: () => this.#closed,
+      track: (work) => this.#track(work),
     });
-    this.#eager = plan.eagerRefresh > 0;
-    this.#plan = plan;
-    this.#grace = plan.grace;
-    const locks = offered(remotes, 'locks');
-    // resolveOptions refused `lock` when no tier holds locks.
-    const lock: LockSeat | undefined = locks && {
-      lock: new DistributedLock(locks.part, resolveLock(options.lock ?? true)),
-      tier: locks.index,
-    };
-    const tombstoneTtl = fillWindow(plan, lock?.lock.options.ttl);
-    const sync = (this.#sync = new CacheSync({
-      remotes,
-      bus: resolved.bus,
-      store: this.#store,
-      guard: this.#guard,
-      clock,
-      events: this.#events,
-      faults,
-      counters: this.#counters,
-    }));
-    this.#release = attachTiers({
-      memory,
-      remotes,
-      counters: this.#counters,
-      events: this.#events,
-      faults,
-      tagged: (entry) => sync.tags.isStale(entry),
-      tombstoneTtl,
-    });
-    const wakes = new Wakeups();
-    const track = (work: Promise<void>): void => this.#track(work);
-    this.#stack = new TierStack({
-      memory,
-      remotes,
-      counters: this.#counters,
-      faults,
-      guard: this.#guard,
-      wakes,
-      clock,
-      readClock: this.#readClock,
-      writeMask: mask,
-      keep: plan.keep,
-      jitter: resolved.jitter,
-      negativeTtl: resolved.negativeTtl,
-      tags: sync.tags,
-      tagTier: sync.tagTier,
-      l1Cap: (at) => sync.l1Cap(at),
-      track,
-    });
-    this.#memoryCounters = this.#stack.memoryCounters;
-    this.#engine = new LoadEngine({
+    this.#options = parts.options;
+    this.#memory = parts.options.memory;
+    this.#store = this.#memory?.store;
+    this.#clock = parts.options.clock;
+    this.#readClock = parts.readClock;
+    this.#keys = parts.keys;
+    this.#guard = parts.guard;
+    this.#counters = parts.counters;
+    this.#plan = parts.plan;
+    this.#eager = parts.plan.eagerRefresh > 0;
+    this.#sync = parts.sync;
+    this.#stack = parts.stack;
+    this.#memoryCounters = parts.stack.memoryCounters;
+    this.#engine = parts.engine;
+    this.#release = parts.release;
+    this.#reads = new EntryReads({
+      memory: this.#memory,
       stack: this.#stack,
       guard: this.#guard,
-      wakes,
-      counters: this.#counters,
-      events: this.#events,
-      faults,
-      clock,
-      readClock: this.#readClock,
-      plan,
-      lock,
-      cacheable: (value) => this.#cacheable(value),
-      closed: () => this.#closed,
-      track,
+      clock: this.#clock,
+      grace: parts.plan.grace,
     });
+    this.#clone = this.#reads.clone;
     this.#warmTarget = {
       names: this.#stack.names,
       checkKey: (key) => this.#keys.check(key),
       checkKeys: (keys) => this.#keys.checkAll(keys),
-      readMany: async (keys) => (await this.#readMany(keys)).size,
+      readMany: async (keys) => (await this.#reads.readMany(keys)).size,
       write: (items) => this.#write(items),
     };
     exposeMetrics(this, { counters: this.#counters, stats: () => this.stats() });
@@ -235,16 +165,7 @@ export class TierCache {
   async getEntry<T = unknown>(key: string): Promise<EntryInfo<T> | undefined> {
     this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError('getEntry');
-    const hit = this.#memoryEntry(key);
-    if (hit !== undefined) return hit as EntryInfo<T>;
-    if (this.#stack.remotes.length === 0) return undefined;
-    const ticket = this.#guard.begin(key);
-    try {
-      const found = await this.#stack.read(key, ticket);
-      return found === undefined ? undefined : this.#info<T>(found.entry, found.tier);
-    } finally {
-      this.#guard.end(ticket);
-    }
+    return (this.#reads.memoryEntry(key) ?? (await this.#reads.remoteEntry(key))) as EntryInfo<T> | undefined;
   }
 
   /**
@@ -256,15 +177,15 @@ export class TierCache {
   async getOrSetEntry<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<EntryInfo<T>> {
     this.#keys.check(key);
     if (this.#closed) throw new CacheClosedError('getOrSetEntry');
-    const hit = this.#memoryEntry(key);
+    const hit = this.#reads.memoryEntry(key);
     if (hit !== undefined) return hit as EntryInfo<T>;
     const flight = this.#engine.flight(key, loader, options);
     const value = await flight;
     const info = this.#engine.infoOf(flight);
     if (info?.entry !== undefined)
-      return this.#info<T>(info.entry, info.tier, resolvePlan(options ?? {}, this.#plan).grace);
+      return this.#reads.info<T>(info.entry, info.tier, resolvePlan(options ?? {}, this.#plan).grace);
     const at = this.#clock();
-    return { value: this.#output(value) as T, createdAt: at, expiresAt: at, tier: 'origin' };
+    return { value: this.#reads.output(value) as T, createdAt: at, expiresAt: at, tier: 'origin' };
   }
 
   /** Values for `keys` (aligned), with one lookup per tier for all keys that missed above it. */
@@ -272,9 +193,9 @@ export class TierCache {
     this.#keys.checkAll(keys);
     if (this.#closed) throw new CacheClosedError('getMany');
     const results = new Array<T | undefined>(keys.length).fill(undefined);
-    const missing = this.#memoryPass(keys, results);
+    const missing = this.#reads.memoryPass(keys, results);
     if (missing.size === 0 || this.#stack.remotes.length === 0) return results;
-    const found = await this.#readMany([...missing.keys()]);
+    const found = await this.#reads.readMany([...missing.keys()]);
     for (const [key, { entry }] of found)
       for (const i of missing.get(key)!) results[i] = this.#output(entry.value) as T;
     return results;
@@ -298,7 +219,7 @@ export class TierCache {
     const plan = this.#engine.planFor(options);
     const results = new Array<T>(keys.length);
     const due = plan.eagerRefresh > 0 && this.#memory !== undefined ? new Set<string>() : undefined;
-    const missing = this.#memoryPass(keys, results, due && { ratio: plan.eagerRefresh, due });
+    const missing = this.#reads.memoryPass(keys, results, due && { ratio: plan.eagerRefresh, due });
     if (due !== undefined && due.size > 0) this.#engine.refreshDue(due, loader, options, plan);
     if (missing.size === 0) return results;
     const answers = this.#engine.many(missing.keys(), loader, options, plan);
@@ -595,89 +516,13 @@ export class TierCache {
     return this.#output(await this.#engine.flight(key, loader, options)) as T;
   }
 
-  /** The L1 entry for `key` with its metadata, counting the hit or miss (getEntry's L1 pass). */
-  #memoryEntry(key: string): EntryInfo | undefined {
-    const store = this.#store;
-    if (store === undefined) return undefined;
-    const entry = store.get(key, this.#clock());
-    const counters = this.#stack.memoryCounters!;
-    if (entry === undefined) {
-      counters.misses++;
-      return undefined;
-    }
-    counters.hits++;
-    return this.#info(entry, this.#memory!.name);
-  }
-
-  /**
-   * The entry as getEntry reports it. A copy is kept past its expiry for grace and for
-   * fail-safe alike, but only grace serves it stale while a refresh runs (fail-safe serves it
-   * only when the loader fails): `staleUntil` is the end of grace, never of the fail-safe keep,
-   * or cacheHeaders would announce stale-while-revalidate for an entry that has no grace.
-   */
-  #info<T>(entry: Entry, tier: string, grace = this.#grace): EntryInfo<T> {
-    const info = {
-      value: this.#output(entry.value) as T,
-      createdAt: entry.createdAt,
-      expiresAt: entry.expiresAt,
-      tier,
-    };
-    const staleUntil = Math.min(entry.staleUntil ?? entry.expiresAt, entry.expiresAt + grace);
-    return staleUntil <= entry.expiresAt ? info : { ...info, staleUntil };
-  }
-
   #output(value: unknown): unknown {
-    return this.#clone ? cloneValue('(read from L1)', value) : value;
-  }
-
-  /**
-   * L1 pass of a multi-key read: fills hits into `results`, returns missing key → positions.
-   * With `eager`, hits in the last `1 - ratio` of their life go into `due`.
-   */
-  #memoryPass<T>(
-    keys: readonly string[],
-    results: (T | undefined)[],
-    eager?: { ratio: number; due: Set<string> },
-  ): Map<string, number[]> {
-    const missing = new Map<string, number[]>();
-    const store = this.#store;
-    const counters = this.#stack.memoryCounters;
-    const at = this.#clock();
-    keys.forEach((key, i) => {
-      const entry = store?.get(key, at);
-      if (entry !== undefined) {
-        counters!.hits++;
-        results[i] = this.#output(entry.value) as T;
-        if (eager !== undefined && isDue(entry, eager.ratio, at, this.#memory!.ttl)) eager.due.add(key);
-        return;
-      }
-      if (counters !== undefined) counters.misses++;
-      const positions = missing.get(key);
-      if (positions === undefined) missing.set(key, [i]);
-      else positions.push(i);
-    });
-    return missing;
-  }
-
-  /** One multi-key read of the remote tiers (promoting what it finds), under fill tickets. */
-  async #readMany(keys: readonly string[]): Promise<Map<string, Found>> {
-    const tickets = keys.map((key) => this.#guard.begin(key));
-    try {
-      return await this.#stack.readMany(tickets);
-    } finally {
-      for (const ticket of tickets) this.#guard.end(ticket);
-    }
+    return this.#clone ? this.#reads.output(value) : value;
   }
 
   /** A write from the caller: every tier, and the invalidation other instances must apply. */
   #write(items: readonly WriteItem[]): Promise<void> {
     return this.#stack.write(items, this.#sync);
-  }
-
-  #cacheable(value: unknown): boolean {
-    if (value === undefined) return this.#options.cacheUndefined;
-    if (value === null) return this.#options.cacheNull;
-    return true;
   }
 
   #track(work: Promise<void>): void {
