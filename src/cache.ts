@@ -35,7 +35,6 @@ import type { MemoryStore } from './tiers/memory/memory-store.js';
 import type { TierStack, WriteItem } from './tiers/tier-stack.js';
 import type { CacheSync } from './sync/cache-sync.js';
 import { globMatcher } from './sync/glob.js';
-import { emptyInvalidation } from './sync/message.js';
 import { CacheNamespace } from './sync/namespaces.js';
 import { checkTags } from './sync/tags.js';
 
@@ -289,9 +288,7 @@ export class TierCache {
       throw new InvalidOptionError('pattern', `expected a non-empty glob string, got ${describe(pattern)}`);
     if (this.#closed) throw new CacheClosedError('deleteByPattern');
     const removed = await this.#stack.deleteMatching(pattern, globMatcher(pattern));
-    const inv = emptyInvalidation();
-    inv.patterns.add(pattern);
-    await this.#sync.publish(inv);
+    await this.#sync.announcePattern(pattern);
     return removed;
   }
 
@@ -306,12 +303,9 @@ export class TierCache {
         'namespace',
         `expected a non-empty name without ':', got ${describe(name)}`,
       );
-    const namespaces = this.#sync.namespaces;
-    return new CacheNamespace(name, this, namespaces, async () => {
-      if (this.#closed) throw new CacheClosedError('namespace.clear');
-      const inv = emptyInvalidation();
-      inv.namespaces.set(name, await namespaces.bump(name));
-      await this.#sync.publish(inv);
+    return new CacheNamespace(name, this, this.#sync.namespaces, () => {
+      if (this.#closed) return Promise.reject(new CacheClosedError('namespace.clear'));
+      return this.#sync.clearNamespace(name);
     });
   }
 
@@ -326,18 +320,9 @@ export class TierCache {
     checkTags(tags);
     if (this.#closed) throw new CacheClosedError('invalidateTags');
     if (tags.length === 0) return;
-    const at = this.#clock();
-    // Loads in flight may carry one of these tags: they may not fill (the fill guard).
-    this.#guard.invalidateAll();
-    try {
-      await this.#sync.tags.invalidate(tags, at);
-    } catch (error) {
-      this.#stack.fault(this.#sync.tagTier, 'set', error);
-    }
-    this.#guard.invalidateAll();
-    const inv = emptyInvalidation();
-    for (const tag of tags) inv.tags.set(tag, at);
-    await this.#sync.publish(inv);
+    await this.#sync.invalidateTags(tags, this.#clock(), (error) =>
+      this.#stack.fault(this.#sync.tagTier, 'set', error),
+    );
   }
 
   /**
@@ -370,9 +355,7 @@ export class TierCache {
   async clear(): Promise<void> {
     if (this.#closed) throw new CacheClosedError('clear');
     const refused = await this.#stack.clear();
-    const all = emptyInvalidation();
-    all.all = true;
-    await this.#sync.publish(all);
+    await this.#sync.announceClear();
     if (refused !== undefined) throw refused;
   }
 

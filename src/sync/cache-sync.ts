@@ -41,9 +41,11 @@ export class CacheSync implements Announcer {
   readonly tags: TagTimes;
   /** Index among the remote tiers of the one holding tag times (-1: none, they are local). */
   readonly tagTier: number;
+  readonly #guard: FillGuard;
 
   constructor(options: CacheSyncOptions) {
     const { remotes, store, guard, clock, faults } = options;
+    this.#guard = guard;
     const versions = offered(remotes, 'namespaces');
     this.namespaces = new NamespaceVersions(
       versions && { tier: remotes[versions.index]!.name, store: versions.part },
@@ -78,16 +80,54 @@ export class CacheSync implements Announcer {
     local?.shared.push(this.tags);
   }
 
-  /** Tells the other instances (never rejects; a failed publish is retried by the bus). */
-  publish(inv: Invalidation): Promise<void> {
-    return this.bus === undefined ? Promise.resolve() : this.bus.publish(inv);
-  }
+  // The announcements below never reject: a failed publish is retried by the bus.
 
   /** Tells the other instances that `keys` changed. */
   announce(keys: readonly string[]): Promise<void> {
+    return this.#publish((inv) => {
+      for (const key of keys) inv.keys.add(key);
+    });
+  }
+
+  /** Tells the other instances that the keys matching `pattern` were deleted. */
+  announcePattern(pattern: string): Promise<void> {
+    return this.#publish((inv) => inv.patterns.add(pattern));
+  }
+
+  /** Tells the other instances that every key was deleted. */
+  announceClear(): Promise<void> {
+    return this.#publish((inv) => (inv.all = true));
+  }
+
+  /** Clears namespace `name` everywhere: bumps its version (rejects if it cannot), then announces it. */
+  async clearNamespace(name: string): Promise<void> {
+    const version = await this.namespaces.bump(name);
+    await this.#publish((inv) => inv.namespaces.set(name, version));
+  }
+
+  /**
+   * Invalidates `tags` as of `at`: records the time where the tag times live (a failure goes to
+   * `fault`; the time is then kept locally) and tells the other instances.
+   */
+  async invalidateTags(tags: readonly string[], at: number, fault: (error: unknown) => void): Promise<void> {
+    // Loads in flight may carry one of these tags: they may not fill (the fill guard), neither
+    // before the time is recorded nor while it is.
+    this.#guard.invalidateAll();
+    try {
+      await this.tags.invalidate(tags, at);
+    } catch (error) {
+      fault(error);
+    }
+    this.#guard.invalidateAll();
+    await this.#publish((inv) => {
+      for (const tag of tags) inv.tags.set(tag, at);
+    });
+  }
+
+  #publish(fill: (inv: Invalidation) => void): Promise<void> {
     if (this.bus === undefined) return Promise.resolve();
     const inv = emptyInvalidation();
-    for (const key of keys) inv.keys.add(key);
+    fill(inv);
     return this.bus.publish(inv);
   }
 
