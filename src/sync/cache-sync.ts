@@ -15,8 +15,9 @@ import type { Announcer } from '../tiers/tier-stack.js';
 import { InvalidationBus } from './bus.js';
 import { LocalSync } from './local.js';
 import { emptyInvalidation, type Invalidation } from './message.js';
-import { NamespaceVersions } from './namespaces.js';
+import { namespaceMatcher, NamespaceVersions } from './namespaces.js';
 import { TagTimes } from './tags.js';
+import { dropMatching, workBudget } from './work.js';
 
 /** Without a bus, how long a tag time read from Redis is trusted before L2 reads re-read it. */
 const UNBUSSED_TAG_AGE = 1_000;
@@ -52,9 +53,11 @@ export class CacheSync implements Announcer {
       options.bus !== undefined,
     );
     this.namespaces.onError = (error) => faults.report(error, true);
-    this.namespaces.onChange = (name) => {
+    this.namespaces.onChange = (names) => {
       guard.invalidateAll();
-      store?.deleteWhere((key) => key.startsWith(`${name}:v`), 'invalidate');
+      if (store === undefined) return;
+      const budget = workBudget();
+      dropMatching(store, namespaceMatcher(names, budget), budget, 'invalidate');
     };
     let local: LocalSync | undefined;
     if (options.bus !== undefined) {

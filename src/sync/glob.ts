@@ -1,3 +1,5 @@
+import type { WorkBudget } from './work.js';
+
 /**
  * Redis glob patterns (the MATCH syntax of SCAN and KEYS) as a predicate, so L1 drops exactly
  * the keys a `deleteByPattern` removed from Redis. Patterns come from the bus, i.e. from anyone
@@ -16,17 +18,24 @@
  * The class grammar never depends on the key, so a pattern compiles once into tokens that each
  * match exactly one byte, or `*`. Matching is then the classic greedy scan that backs up to the
  * last `*` only: O(key × pattern) at worst, and a pattern needing more bytes than the key has
- * fails at once, so a huge pattern costs O(key²) per key at most.
+ * fails at once, so a huge pattern costs O(key²) per key at most. That is still too much for a
+ * bus message to spend on every L1 key, so a matcher may be given a budget of steps it spends
+ * (see work.ts).
  *
  * Redis 7.2.6+ also gives up (no match) beyond 1000 nested `*`s; L1 matching those keys anyway
  * only drops more than Redis did, which costs hits, never correctness.
  */
-export function globMatcher(pattern: string): (key: string) => boolean {
+export function globMatcher(pattern: string, budget?: WorkBudget): (key: string) => boolean {
   // KEYS and SCAN skip matching for exactly `*`: everything, the empty key included.
   if (pattern === '*') return () => true;
   const compiled = compile(encoder.encode(pattern));
-  return (key) => matches(compiled, key);
+  return budget === undefined
+    ? (key) => matches(compiled, key, UNBOUNDED)
+    : (key) => matches(compiled, key, budget);
 }
+
+/** The budget of a match nobody bounds (an application's own deleteByPattern). */
+const UNBOUNDED: WorkBudget = { steps: Number.POSITIVE_INFINITY };
 
 const STAR = 0;
 const ANY = 1;
@@ -121,11 +130,17 @@ function compile(p: Uint8Array): Compiled {
   return { kinds, args, sets, length, minBytes };
 }
 
-function matches(c: Compiled, key: string): boolean {
+/**
+ * Whether `key` matches, spending a step per key byte encoded and per byte compared on
+ * `budget`; false without looking once it is spent (the caller then drops everything).
+ */
+function matches(c: Compiled, key: string, budget: WorkBudget): boolean {
+  if (budget.steps < 0) return false;
   // Every UTF-16 unit takes at most 3 UTF-8 bytes.
   if (scratch.length < key.length * 3) scratch = new Uint8Array(key.length * 3);
   const s = scratch;
   const n = encoder.encodeInto(key, s).written;
+  budget.steps -= n;
   if (n === 0) return c.length === 0;
   if (c.minBytes > n) return false;
   const { kinds, args, sets, length } = c;
@@ -136,7 +151,9 @@ function matches(c: Compiled, key: string): boolean {
   // an earlier star could make longer, the last one can make too.
   let star = -1;
   let starAt = 0;
+  let steps = 0;
   while (i < n) {
+    steps++;
     if (t < length) {
       const kind = kinds[t]!;
       if (kind === STAR) {
@@ -154,10 +171,14 @@ function matches(c: Compiled, key: string): boolean {
         continue;
       }
     }
-    if (star < 0) return false;
+    if (star < 0) {
+      budget.steps -= steps;
+      return false;
+    }
     t = star + 1;
     i = ++starAt;
   }
+  budget.steps -= steps;
   while (t < length && kinds[t] === STAR) t++;
   return t === length;
 }

@@ -3,12 +3,7 @@ import type { MemoryStore } from '../tiers/memory/memory-store.js';
 import type { BusTarget } from './bus.js';
 import { globMatcher } from './glob.js';
 import type { Invalidation } from './message.js';
-
-/**
- * Key-pattern matches one message may cost (patterns × L1 entries) before L1 is dropped whole
- * instead: a match is O(key length) typically, so this is tens of ms at most.
- */
-const PATTERN_WORK = 1_000_000;
+import { dropMatching, workBudget } from './work.js';
 
 /** Caches of shared state (tag times, namespace versions) that invalidations update. */
 export interface SharedStateCache {
@@ -63,14 +58,11 @@ export class LocalSync implements BusTarget {
     for (const cache of this.shared) cache.learn(inv);
     if (store === undefined) return;
     if (inv.patterns.size > 0) {
-      if (inv.patterns.size * store.size > PATTERN_WORK) {
-        // Matching every key against every pattern would block the event loop; dropping all of
-        // L1 is O(1) per entry and drops at least what the patterns name.
-        store.clear('invalidate');
-        return;
-      }
-      const matchers = [...inv.patterns].map(globMatcher);
-      store.deleteWhere((key) => matchers.some((matches) => matches(key)), 'invalidate');
+      // Within a budget of steps: matching every key against every pattern could block the
+      // event loop for as long as the sender likes.
+      const budget = workBudget();
+      const matchers = [...inv.patterns].map((pattern) => globMatcher(pattern, budget));
+      dropMatching(store, (key) => matchers.some((matches) => matches(key)), budget, 'invalidate');
     }
   }
 

@@ -4,6 +4,7 @@ import type { GetOrSetOptions, WriteOptions } from '../options.js';
 import type { Invalidation } from './message.js';
 import type { VersionStore } from '../tiers/coordination.js';
 import type { SharedStateCache } from './local.js';
+import type { WorkBudget } from './work.js';
 
 /** The shared versions (a tier's version store, bounded by its read timeout) and the tier's name. */
 export interface SharedVersions {
@@ -27,8 +28,8 @@ export class NamespaceVersions implements SharedStateCache {
    * be older than the change, so it is used but not cached.
    */
   #changes = 0;
-  /** Drops L1 keys of a namespace whose version changed. */
-  onChange: ((name: string) => void) | undefined;
+  /** Drops L1 keys of namespaces whose version changed (all those one message names, at once). */
+  onChange: ((names: ReadonlySet<string>) => void) | undefined;
   /** Hears Redis faults that made a namespace call bypass the cache. */
   onError: ((error: CacheError) => void) | undefined;
 
@@ -74,7 +75,7 @@ export class NamespaceVersions implements SharedStateCache {
       }
     }
     this.#raise(name, version);
-    this.onChange?.(name);
+    this.onChange?.(new Set([name]));
     return version;
   }
 
@@ -86,14 +87,16 @@ export class NamespaceVersions implements SharedStateCache {
    * the real one (GET); only without Redis, where the bus is the sole source, is it adopted.
    */
   learn(inv: Invalidation): void {
+    if (inv.namespaces.size === 0) return;
     for (const [name, version] of inv.namespaces) {
       if (this.#shared === undefined) this.#raise(name, version);
       else {
         this.#known.delete(name);
         this.#changes++;
       }
-      this.onChange?.(name);
     }
+    // One pass over L1 for all of them: a message may name 10,000 namespaces.
+    this.onChange?.(new Set(inv.namespaces.keys()));
   }
 
   forget(): void {
@@ -108,6 +111,21 @@ export class NamespaceVersions implements SharedStateCache {
     this.#known.set(name, known);
     return known;
   }
+}
+
+/**
+ * Whether a key belongs to one of the namespaces `names` (stored as `name:v<version>:key`), in
+ * one scan of the key whatever the number of names, spending a step per key character on
+ * `budget` (false without looking once it is spent: the caller then drops everything).
+ */
+export function namespaceMatcher(names: ReadonlySet<string>, budget: WorkBudget): (key: string) => boolean {
+  return (key) => {
+    if (budget.steps < 0) return false;
+    budget.steps -= key.length;
+    for (let at = key.indexOf(':v'); at >= 0; at = key.indexOf(':v', at + 1))
+      if (names.has(key.slice(0, at))) return true;
+    return false;
+  };
 }
 
 /** One write of a namespace's `setMany` (the cache's SetManyItem). */

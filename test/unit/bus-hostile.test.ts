@@ -2,6 +2,7 @@
  * The bus channel is untrusted input (issue 19): anyone with PUBLISH on it, or a typo, can send
  * anything. Nothing may crash the receiver, flood its error hook, or poison what it believes.
  */
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BusError,
@@ -203,17 +204,49 @@ describe('message size bounds', () => {
     expect(a!.stats().bus.oversized).toBe(2);
   });
 
-  it('drop all of L1 when matching every entry against every pattern would take too long', async () => {
+  it('match patterns exactly while that is cheap: many patterns, a small L1', async () => {
     const { broker, caches } = cluster(1);
     const [a] = caches;
     await a!.setMany(Array.from({ length: 600 }, (_, i) => ({ key: `e${i}`, value: i })));
     broker.inject(
-      JSON.stringify({ v: 1, i: 'x', q: 1, p: Array.from({ length: 2_000 }, (_, i) => `nomatch${i}*`) }),
+      JSON.stringify({
+        v: 1,
+        i: 'x',
+        q: 1,
+        p: [...Array.from({ length: 2_000 }, (_, i) => `nomatch${i}*`), 'e1*'],
+      }),
     );
-    expect(a!.stats().memory!.entries).toBe(0);
-    await a!.setMany(Array.from({ length: 600 }, (_, i) => ({ key: `e${i}`, value: i })));
-    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 2, p: ['e1*'] }));
     expect(a!.stats().memory!.entries).toBe(600 - 111);
+  });
+
+  it('drop all of L1 once matching costs more steps than a message may spend (a long pattern against long keys)', async () => {
+    // Issue 19 rerun: the old bound counted matches (patterns × entries), but one match of a
+    // 200-byte pattern against a 200-byte key backs up 200 times: this took 345 ms.
+    const { broker, caches } = cluster(1);
+    const [a] = caches;
+    const long = 'a'.repeat(200);
+    await a!.setMany(Array.from({ length: 5_000 }, (_, i) => ({ key: `${long}${i}`, value: i })));
+    const started = performance.now();
+    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 1, p: [`*${long}b`] }));
+    const took = performance.now() - started;
+    expect(a!.stats().memory!.entries).toBe(0);
+    expect(took).toBeLessThan(250);
+  });
+
+  it('match many namespaces against L1 in one pass (issue 19 rerun: 10,000 names against 5,000 entries took 5.5 s)', async () => {
+    const { broker, caches } = cluster(1);
+    const [a] = caches;
+    const names = Array.from({ length: 10_000 }, (_, i) => `ns${i}`);
+    for (const name of ['ns7', 'ns9999', 'other']) await a!.namespace(name).set('k', 1);
+    await a!.setMany(Array.from({ length: 5_000 }, (_, i) => ({ key: `plain:v${i}:x`, value: i })));
+    const started = performance.now();
+    broker.inject(JSON.stringify({ v: 1, i: 'x', q: 1, n: Object.fromEntries(names.map((n) => [n, 5])) }));
+    const took = performance.now() - started;
+    expect(await a!.namespace('ns7').get('k')).toBeUndefined();
+    expect(await a!.namespace('ns9999').get('k')).toBeUndefined();
+    expect(await a!.namespace('other').get('k')).toBe(1);
+    expect(a!.stats().memory!.entries).toBe(5_001);
+    expect(took).toBeLessThan(500);
   });
 
   it('are options checked at construction', () => {
