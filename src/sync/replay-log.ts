@@ -1,5 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
-import { isReplyError, type RedisClient } from '../tiers/redis/client.js';
+import { BusError } from '../errors.js';
+import { isCluster, isReplyError, type RedisClient } from '../tiers/redis/client.js';
 
 /**
  * Where a message sits in a channel's replay log: the stream entry id `<seq>-<nonce>`. `seq`
@@ -58,7 +59,8 @@ export function logKey(channel: string): string {
 /**
  * The id of the next entry of KEYS[1] with nonce `nonce`: one past the newest entry, or past the
  * last id the stream ever generated when it is empty (trimmed to nothing: XADD refuses ids at or
- * below that).
+ * below that). An error when that would not be a position readers accept (an entry someone else
+ * added with a bigger id: Lua's numbers are doubles, and readers take at most 16 digits).
  */
 const NEXT_ID = `local function nextId(key, nonce)
   local top = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
@@ -68,7 +70,11 @@ const NEXT_ID = `local function nextId(key, nonce)
     for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last = info[i + 1] end end
   end
   local seq = 1
-  if last then seq = tonumber(string.match(last, '^(%d+)')) + 1 end
+  if last then
+    local digits = string.match(last, '^(%d+)')
+    if #digits > 15 then error('the log holds an entry id no position can follow: ' .. last) end
+    seq = tonumber(digits) + 1
+  end
   return string.format('%d-%s', seq, nonce)
 end
 `;
@@ -100,9 +106,12 @@ return {0, id}`;
 
 /** A stream log on the bus's own Redis client. */
 export class RedisBusLog implements BusLog {
+  /** Hears that messages go out without the log, and why: once per spell of refusals. */
+  onUnlogged: ((error: BusError) => void) | undefined;
   readonly #client: RedisClient;
   readonly #maxLength: string;
   readonly #command: 'PUBLISH' | 'SPUBLISH';
+  #unlogged = false;
 
   /** `sharded`: publish with SPUBLISH (a shard channel), else PUBLISH. */
   constructor(client: RedisClient, maxLength: number, sharded: boolean) {
@@ -111,14 +120,34 @@ export class RedisBusLog implements BusLog {
     this.#command = sharded ? 'SPUBLISH' : 'PUBLISH';
   }
 
+  /**
+   * Appends and publishes; when Redis refuses the append, publishes without it. The log only
+   * spares readers a dropped L1, and the message must go out whatever state the log is in: a key
+   * of another type where the stream should be, an entry someone added with an id no position
+   * can follow, an ACL or OOM refusing XADD (issue 19 rerun: one XADD or SET on the log key
+   * stopped every invalidation, for good). The message then goes out as an older publisher's
+   * would, without a position; readers check it by its sequence number, and an outage meanwhile
+   * drops their L1 instead of replaying.
+   */
   async publish(channel: string, message: string): Promise<void> {
-    await runScript(this.#client, APPEND, logKey(channel), [
-      channel,
-      message,
-      nonce(),
-      this.#maxLength,
-      this.#command,
-    ]);
+    const key = logKey(channel);
+    try {
+      await runScript(this.#client, APPEND, key, [channel, message, nonce(), this.#maxLength, this.#command]);
+      this.#unlogged = false;
+      return;
+    } catch (error) {
+      if (!isReplyError(error)) throw error;
+      const client = this.#client;
+      if (this.#command === 'SPUBLISH' && isCluster(client)) await client.spublish(channel, message);
+      else await client.publish(channel, message);
+      if (this.#unlogged) return;
+      this.#unlogged = true;
+      const why = new Error(
+        `the replay log "${key}" refused a message, which went out without it (readers drop L1 after an outage instead of replaying): ${error.message}`,
+        { cause: error },
+      );
+      this.onUnlogged?.(new BusError('publish', why, channel));
+    }
   }
 
   async read(channel: string, position: LogPosition | undefined, count: number): Promise<LogRead> {

@@ -63,6 +63,7 @@ export class ShardedPubSubTransport implements BusTransport {
   /** One private heartbeat channel per shard channel, in its slot (so on its master and connection). */
   readonly heartbeatChannels: readonly string[];
   readonly log: BusLog | undefined;
+  readonly #log: RedisBusLog | undefined;
   readonly #client: RedisClusterClient;
   /** Every channel subscribed to, shard and heartbeat ones. */
   readonly #listened: Set<string>;
@@ -94,7 +95,7 @@ export class ShardedPubSubTransport implements BusTransport {
     this.publishChannel = this.channels[randomInt(shards)]!;
     this.heartbeatChannels = this.channels.map(heartbeatChannel);
     this.#listened = new Set([...this.channels, ...this.heartbeatChannels]);
-    this.log = logLength === false ? undefined : new RedisBusLog(client, logLength, true);
+    this.log = this.#log = logLength === false ? undefined : new RedisBusLog(client, logLength, true);
     this.#wasReady = client.status === 'ready';
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
     client.on('refresh', this.#onRefresh);
@@ -138,6 +139,7 @@ export class ShardedPubSubTransport implements BusTransport {
     this.#onMessage = onMessage;
     this.#onState = onState;
     this.#onError = onError;
+    if (this.#log !== undefined) this.#log.onUnlogged = onError;
     void this.#attempt();
   }
 

@@ -72,6 +72,7 @@ export class RedisPubSubTransport implements BusTransport {
   readonly heartbeatChannels: readonly string[];
   readonly log: BusLog | undefined;
   readonly orderedConnection: object | undefined;
+  readonly #log: RedisBusLog | undefined;
   readonly #publisher: RedisClient;
   #subscriber: RedisClient | undefined;
   #closed = false;
@@ -88,7 +89,7 @@ export class RedisPubSubTransport implements BusTransport {
     this.channel = this.publishChannel = channel;
     this.channels = [channel];
     this.heartbeatChannels = [heartbeatChannel(channel)];
-    this.log = logLength === false ? undefined : new RedisBusLog(client, logLength, false);
+    this.log = this.#log = logLength === false ? undefined : new RedisBusLog(client, logLength, false);
     this.#wasReady = client.status === 'ready';
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
   }
@@ -118,6 +119,7 @@ export class RedisPubSubTransport implements BusTransport {
     onState: (subscribed: boolean) => void,
     onError?: (error: BusError) => void,
   ): void {
+    if (this.#log !== undefined) this.#log.onUnlogged = onError;
     // Resubscribing ourselves on every 'ready' (instead of ioredis' autoResubscribe) tells us
     // exactly when the subscription is back: when SUBSCRIBE's reply arrives.
     const publisher = this.#publisher;

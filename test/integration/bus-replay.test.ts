@@ -179,3 +179,39 @@ describe('a rolling upgrade', () => {
     }
   });
 });
+
+describe('a log Redis refuses to append to', () => {
+  it('never stops an invalidation: it goes out without the log, reported once (issue 19 rerun: one SET or XADD on the log key stopped every one for good)', async () => {
+    const forgeries: [string, (log: string) => Promise<unknown>][] = [
+      ['a string at the log key', (log) => redis.server.cli('SET', log, 'x')],
+      ['a hash at the log key', (log) => redis.server.cli('HSET', log, 'm', 'x')],
+      [
+        'an entry id past what Lua and readers can count',
+        (log) => redis.server.cli('XADD', log, '12345678901234567-1', 'm', ''),
+      ],
+      [
+        'the greatest entry id',
+        (log) => redis.server.cli('XADD', log, '18446744073709551615-18446744073709551615', 'm', ''),
+      ],
+    ];
+    for (const [what, forge] of forgeries) {
+      const prefix = `rf${++prefixCounter}:`;
+      const log = `tiercache:bus:${prefix}:log`;
+      const errors: string[] = [];
+      const a = instance(prefix, { onError: (e) => errors.push(e.message) });
+      const b = instance(prefix);
+      await subscribed(a, b);
+      await heard([b], () => a.set('k', 0));
+      expect(await b.get('k')).toBe(0);
+      await redis.server.cli('DEL', log);
+      await forge(log);
+      for (const value of [1, 2, 3]) {
+        await a.set('k', value);
+        await until(`${what}: the other instance to read ${value}`, async () => (await b.get('k')) === value);
+      }
+      expect([what, a.stats().bus.publishErrors, b.stats().bus.invalid]).toEqual([what, 0, 0]);
+      const reports = errors.filter((message) => message.includes(`the replay log "${log}" refused`));
+      expect([what, reports.length]).toEqual([what, 1]);
+    }
+  });
+});
