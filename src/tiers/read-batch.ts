@@ -26,10 +26,15 @@ export const PASS_THROUGH: ReadHandler<unknown, StoredEntry | undefined> = {
 };
 
 /**
- * A raw read's reply: the stored payload, null for none, or (a tier that reads oversized values
- * by script) the size of a value too large to transfer.
+ * A raw read's reply: the stored payload, null for none, or a number for a payload not
+ * transferred: (a tier that reads oversized values by script) the size of a value too large to
+ * transfer, or {@link NOT_A_STRING}. Either is a corrupt miss whose fill may replace whatever
+ * the key holds (see fill-leases.ts).
  */
 export type RawReply = string | Buffer | number | null;
+
+/** The raw reply for a key that holds a hash, list, stream… rather than a payload. */
+export const NOT_A_STRING = -1;
 
 /** Turns one key's raw reply into its entry (see RawReads); may throw for one it cannot read. */
 export interface Decoder {

@@ -142,6 +142,32 @@ describe('maxValueBytes', () => {
   });
 });
 
+describe('a key holding another type than a string', () => {
+  it('is a corrupt miss that takes nothing down, and a fill or a delete replaces it (issue 19 rerun: five reads opened the breaker)', async () => {
+    const prefix = `type${++run}:`;
+    const { cache, errors } = l2Only(prefix);
+    await cache.set('small', 'ok');
+    await redis.server.cli('HSET', `${prefix}hash`, 'f', 'v');
+    await redis.server.cli('RPUSH', `${prefix}list`, 'x');
+    await redis.server.cli('SADD', `${prefix}set`, 'x');
+    for (let i = 0; i < 10; i++) {
+      expect(await cache.get('hash')).toBeUndefined();
+      expect(await cache.get('small')).toBe('ok');
+    }
+    expect(await cache.getMany(['small', 'hash', 'list'])).toEqual(['ok', undefined, undefined]);
+    expect(await cache.has('set')).toBe(false);
+    expect(breakerOf(cache)).toMatchObject({ errors: 0, breaker: { state: 'closed', opens: 0 } });
+    expect(errors.filter((e) => e.code !== 'E_CORRUPT_ENTRY')).toEqual([]);
+    expect(errors[0]!.message).toMatch(/"hash".*another type than a string \(WRONGTYPE\)/);
+    // The loader's value replaces it; a delete of several keys buries every one of them.
+    expect(await cache.getOrSet('hash', () => 'loaded')).toBe('loaded');
+    expect(await cache.get('hash')).toBe('loaded');
+    expect(await cache.deleteMany(['list', 'set', 'small'])).toBe(3);
+    expect(await cache.getMany(['list', 'set', 'small'])).toEqual([undefined, undefined, undefined]);
+    expect(breakerOf(cache)).toMatchObject({ errors: 0, breaker: { state: 'closed', opens: 0 } });
+  });
+});
+
 describe('oversized values under msgpack', () => {
   // The size-only read went by callBuffer, which ioredis's auto-pipelining sends without its
   // command name: the pipeline threw from a setImmediate, an uncaught exception.

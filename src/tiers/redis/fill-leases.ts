@@ -103,12 +103,14 @@ export function leaseOf(reply: RawReply, generation: string): RedisLease {
 /**
  * Deletes by tombstone: KEYS are the keys, ARGV[1] the tombstone, ARGV[2] its life in ms,
  * ARGV[3] the start every tombstone has. Returns how many keys held something else (what a plain
- * delete would have removed). GETRANGE reads only the start of a value, however large.
+ * delete would have removed). GETRANGE reads only the start of a value, however large; a key of
+ * another type (a hash, a list…: its GETRANGE fails) counts as held and is replaced too, rather
+ * than failing the delete of every key after it.
  */
 export const BURY = `local n = 0
 for i = 1, #KEYS do
-  local head = redis.call('GETRANGE', KEYS[i], 0, #ARGV[3] - 1)
-  if head ~= '' and head ~= ARGV[3] then n = n + 1 end
+  local head = redis.pcall('GETRANGE', KEYS[i], 0, #ARGV[3] - 1)
+  if type(head) ~= 'string' or (head ~= '' and head ~= ARGV[3]) then n = n + 1 end
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
 end
 return n`;
@@ -117,7 +119,7 @@ return n`;
  * The conditional fill: KEYS[1] is the generation key of the keys' slot, KEYS[2..] the keys;
  * ARGV holds four values per key: the generation its read knew, what it saw ('' nothing, '*'
  * anything: the value was too large to read back, so only the generation is checked, else a
- * SHA-1), the payload and its life in ms ('' forever). Returns a flag per key
+ * SHA-1; a key that now holds another type is refused), the payload and its life in ms ('' forever). Returns a flag per key
  * (1 written, 0 refused) and then the current generation, which the caller learns.
  */
 export const FILL = `local g = redis.call('GET', KEYS[1]) or ''
@@ -129,8 +131,8 @@ for i = 2, #KEYS do
   local ok = ARGV[a + 1] == g
   if ok and seen == '' then ok = redis.call('EXISTS', KEYS[i]) == 0
   elseif ok and seen ~= '*' then
-    local cur = redis.call('GET', KEYS[i])
-    ok = cur ~= false and redis.sha1hex(cur) == seen
+    local cur = redis.pcall('GET', KEYS[i])
+    ok = type(cur) == 'string' and redis.sha1hex(cur) == seen
   end
   if ok then
     if ARGV[a + 4] == '' then redis.call('SET', KEYS[i], ARGV[a + 3])

@@ -12,7 +12,7 @@ import type { TierCoordination } from '../coordination.js';
 import { compressorOf, type CompressionOptions, type Compressor } from '../compression.js';
 import { MAX_STORED_BYTES, decodeStored, toWire } from '../envelope.js';
 import { GUARD_OPTION_NAMES, GuardedTier, type GuardOptions, type RawReads } from '../guarded-tier.js';
-import type { RawReply } from '../read-batch.js';
+import { NOT_A_STRING, type RawReply } from '../read-batch.js';
 import {
   TierHookSlot,
   UNREAD_LEASE,
@@ -24,6 +24,7 @@ import {
 } from '../tier.js';
 import {
   isCluster,
+  isReplyError,
   type RedisClient,
   type RedisClusterClient,
   type RedisConnection,
@@ -136,6 +137,17 @@ const OVERSIZED_KEYS = 1_024;
 /** GET unless the value is over ARGV[1] bytes: then only its size, so it is not transferred. */
 const CAPPED_GET =
   "local n = redis.call('strlen', KEYS[1]) if n > tonumber(ARGV[1]) then return n end return redis.call('get', KEYS[1])";
+/**
+ * A key holding a hash, list, stream… (planted, or another program's key under the prefix) is a
+ * corrupt miss, as MGET already reads it (nil), and its fill replaces it: GET's WRONGTYPE error
+ * would count against the tier, and five reads of that one key opened the breaker for every key
+ * (issue 19 rerun). Other errors stay errors.
+ */
+function notAString(error: unknown): RawReply {
+  if (isReplyError(error) && error.message.startsWith('WRONGTYPE')) return NOT_A_STRING;
+  throw error;
+}
+
 const REDIS_OPTION_NAMES = GUARD_OPTION_NAMES.with(
   ...optionNames<Omit<RedisTierOptions, keyof GuardOptions>>({
     client: true,
@@ -358,8 +370,11 @@ export class RedisStore implements RemoteTier, RawReads {
    */
   readRaw(key: string): Promise<RawReply> {
     const full = this.prefix + key;
-    if (this.#oversized.size !== 0 && this.#oversized.has(key)) return this.#readCapped(full);
-    return this.client.getBuffer(full);
+    const read =
+      this.#oversized.size !== 0 && this.#oversized.has(key)
+        ? this.#readCapped(full)
+        : this.client.getBuffer(full);
+    return read.catch(notAString);
   }
 
   /**
@@ -373,6 +388,10 @@ export class RedisStore implements RemoteTier, RawReads {
   decodeRaw(key: string, raw: RawReply): StoredEntry | undefined {
     if (raw === null) {
       if (this.#oversized.size !== 0) this.#oversized.delete(key);
+      return undefined;
+    }
+    if (raw === NOT_A_STRING) {
+      this.#hooks.corrupt(key, 'the key holds another type than a string (WRONGTYPE): read as a miss');
       return undefined;
     }
     if (typeof raw === 'number') {
