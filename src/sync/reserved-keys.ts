@@ -27,3 +27,10 @@ export function isReserved(key: string): boolean {
       key.startsWith(GENERATION_KEY_PREFIX))
   );
 }
+
+/**
+ * Where the bus's keys live by default: channel `tiercache:bus:<prefix>` and its replay log
+ * `tiercache:bus:<prefix>:log`. No cache may take it as its prefix, since its clear() and
+ * deleteByPattern() would delete every other cache's replay log, and a user key could overwrite one.
+ */
+export const BUS_KEY_SPACE = 'tiercache:';

@@ -53,6 +53,16 @@ describe('key prefixes: one cache never reaches another cache’s keys', () => {
       /lock\.prefix/,
     );
     await tier.close();
+    // The bus's key space is no cache's prefix, and a channel's replay log is no key of its own
+    // cache (issue 19 rerun: prefix "tiercache:" cleared every other cache's replay log).
+    expect(() => redisTier({ client, prefix: 'tiercache:' })).toThrow(/replay log/);
+    expect(() => createInvalidator({ redis: client, prefix: 'tiercache:' })).toThrow(/"prefix"/);
+    expect(() => createInvalidator({ redis: client, prefix: 'a:', channel: 'a:bus' })).toThrow(
+      /"channel".*replay log/,
+    );
+    const own = redisTier({ client, prefix: 'a:' });
+    expect(() => createCache({ tiers: [own], bus: { channel: 'a:bus' } })).toThrow(/bus\.channel/);
+    await own.close();
     // Valid: one delimiter, last; anything else inside (hash tags, dots, dashes).
     for (const prefix of ['a:', '{shop}:', 'shop.v2:', 'x-y_z:']) {
       await redisTier({ client, prefix }).close();

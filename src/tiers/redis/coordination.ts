@@ -4,8 +4,13 @@
  * Everything here speaks the client interface of client.ts; the cache only sees the interfaces.
  */
 import { isCluster, type RedisClient } from './client.js';
-import { InvalidOptionError } from '../../errors.js';
-import { LOCK_KEY_PREFIX, NAMESPACE_KEY_PREFIX, TAG_KEY_PREFIX } from '../../sync/reserved-keys.js';
+import { InvalidOptionError, describe } from '../../errors.js';
+import {
+  BUS_KEY_SPACE,
+  LOCK_KEY_PREFIX,
+  NAMESPACE_KEY_PREFIX,
+  TAG_KEY_PREFIX,
+} from '../../sync/reserved-keys.js';
 import { ShardedPubSubTransport } from '../../sync/sharded-transport.js';
 import { RedisPubSubTransport, type BusTransport } from '../../sync/transport.js';
 import type {
@@ -34,7 +39,22 @@ return tostring(c)`;
 
 /** The channel instances on a Redis tier with this key prefix meet on by default. */
 export function defaultChannel(prefix: string): string {
-  return `tiercache:bus:${prefix}`;
+  return `${BUS_KEY_SPACE}bus:${prefix}`;
+}
+
+/**
+ * `channel`, refused when its replay log (`<channel>:log`, and `<channel>:{n}:log` per shard)
+ * would be a key under the tier's own `prefix`: clear() would delete it, and a user key could
+ * overwrite it. The default channel never is ({@link BUS_KEY_SPACE} is no cache's prefix).
+ */
+export function checkChannel(channel: string, prefix: string, path: string): string {
+  if (channel.startsWith(prefix)) {
+    throw new InvalidOptionError(
+      path,
+      `the channel ${describe(channel)} starts with the key prefix ${describe(prefix)}: its replay log would be a key of the cache, which clear() deletes and a user key can overwrite; pick a channel outside the prefix`,
+    );
+  }
+  return channel;
 }
 
 /** Everything a Redis tier with `prefix` on `client` coordinates. */
@@ -102,7 +122,11 @@ export function redisBusTransport(
   prefix: string,
   request: BusTransportRequest,
 ): BusTransport {
-  const channel = request.channel ?? defaultChannel(prefix);
+  const channel = checkChannel(
+    request.channel ?? defaultChannel(prefix),
+    prefix,
+    `${request.optionPrefix}channel`,
+  );
   const pubsub = request.pubsub ?? (isCluster(client) ? 'sharded' : 'classic');
   if (pubsub === 'classic') return new RedisPubSubTransport(client, channel, request.replay);
   if (!isCluster(client)) {

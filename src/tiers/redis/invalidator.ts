@@ -11,7 +11,7 @@ import {
   type PubSubOptions,
 } from '../../sync/bus-options.js';
 import type { BusTransport } from '../../sync/transport.js';
-import { defaultChannel, redisBusTransport } from './coordination.js';
+import { checkChannel, defaultChannel, redisBusTransport } from './coordination.js';
 import { isReserved } from '../../sync/reserved-keys.js';
 import {
   emptyInvalidation,
@@ -74,6 +74,7 @@ export function createInvalidator(options: InvalidatorOptions): Invalidator {
   if (typeof channel !== 'string' || channel === '') {
     throw new InvalidOptionError('channel', `expected a non-empty string, got ${describe(channel)}`);
   }
+  checkChannel(channel, prefix, 'channel');
   const { maxMessageBytes, maxMessageNames } = resolveMessageLimits(options, '');
   const limits = { maxBytes: maxMessageBytes, maxNames: maxMessageNames };
   // Every option checked before the store exists: one made from a URL starts connecting at once.

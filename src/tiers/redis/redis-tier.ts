@@ -5,7 +5,7 @@ import { keySlot } from '../../internal/key-slot.js';
 import { wellFormed } from '../../internal/keys.js';
 import { optionNames } from '../../internal/option-names.js';
 import { jsonSerializer } from '../../serializers/json.js';
-import { GENERATION_KEY_PREFIX, isReserved } from '../../sync/reserved-keys.js';
+import { BUS_KEY_SPACE, GENERATION_KEY_PREFIX, isReserved } from '../../sync/reserved-keys.js';
 import type { Serializer } from '../../serializers/serializer.js';
 import { watchConnectionErrors, type ConnectionErrors } from '../connection-errors.js';
 import type { TierCoordination } from '../coordination.js';
@@ -909,6 +909,11 @@ export function checkPrefix(prefix: unknown, path: string): string {
     throw new InvalidOptionError(
       path,
       `expected well-formed Unicode (a lone surrogate), got ${describe(prefix)}`,
+    );
+  if (prefix === BUS_KEY_SPACE)
+    throw new InvalidOptionError(
+      path,
+      `${describe(prefix)} is where every cache's bus channel and replay log live (${BUS_KEY_SPACE}bus:<prefix>:log): this cache's clear() would delete them, and its keys could overwrite them`,
     );
   const first = prefix.indexOf(PREFIX_DELIMITER);
   if (first !== prefix.length - 1) {
