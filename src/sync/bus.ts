@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { BusError, type CacheError } from '../errors.js';
 import { FOREVER } from '../internal/duration.js';
+import { explained } from '../tiers/connection-errors.js';
 import { within } from '../loading/deadline.js';
 import type { BusOutageReason, CacheEmitter } from '../events.js';
 import type { CacheCounters } from '../metrics/stats.js';
@@ -194,7 +195,7 @@ export class InvalidationBus {
         heard: () => this.#update('heartbeat'),
         failed: (error, first) => {
           this.counters.heartbeatErrors++;
-          if (first) this.#report(new BusError('heartbeat', error));
+          if (first) this.#report(this.#failed('heartbeat', error));
         },
       });
     }
@@ -303,7 +304,7 @@ export class InvalidationBus {
       if (this.#queue.hold(inv)) {
         this.#events.emit('bus:overflow', { limit: this.#settings.maxQueue });
       }
-      this.#report(new BusError('publish', error));
+      this.#report(this.#failed('publish', error));
       this.#scheduleRetry();
     }
   }
@@ -458,6 +459,15 @@ export class InvalidationBus {
     this.#retryTimer = undefined;
     this.#retryDelay = RETRY_MIN_MS;
     void this.#flush();
+  }
+
+  /**
+   * A publish or heartbeat that failed, as reported: naming the transport's connection error
+   * while its connection is down, so "the Redis client is reconnecting" or a PUBLISH timeout
+   * says why (NOAUTH, an untrusted certificate, a refused connection).
+   */
+  #failed(operation: 'publish' | 'heartbeat', error: unknown): BusError {
+    return new BusError(operation, explained(error, this.#transport.lastError?.()));
   }
 
   /** Trusts L1 again, or stops, once the connection or the heartbeat changed what we know. */

@@ -4,6 +4,7 @@ import { nodeConnection } from '../tiers/redis/clients.js';
 import { BusError } from '../errors.js';
 import { keySlot } from '../internal/key-slot.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
+import { watchConnectionErrors, type ConnectionErrors } from '../tiers/connection-errors.js';
 import { within } from '../loading/deadline.js';
 import { RedisBusLog, type BusLog } from './replay-log.js';
 import { heartbeatChannel, type BusTransport } from './transport.js';
@@ -79,6 +80,7 @@ export class ShardedPubSubTransport implements BusTransport {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay = RETRY_MIN_MS;
   #closed = false;
+  readonly #connection: ConnectionErrors;
   #wasReady: boolean;
   /** Master address → channels, of the current generation's subscriptions (attempted or in place). */
   #owners: Map<string, string[]> | undefined;
@@ -91,6 +93,7 @@ export class ShardedPubSubTransport implements BusTransport {
   /** `logLength`: entries each shard channel's replay log keeps (approximately), or false for none. */
   constructor(client: RedisClusterClient, base: string, shards: number, logLength: number | false = false) {
     this.#client = client;
+    this.#connection = watchConnectionErrors(client);
     this.channels = shardChannels(base, shards);
     this.publishChannel = this.channels[randomInt(shards)]!;
     this.heartbeatChannels = this.channels.map(heartbeatChannel);
@@ -105,6 +108,10 @@ export class ShardedPubSubTransport implements BusTransport {
     const log = this.log;
     if (log === undefined) return this.publishTo(this.publishChannel, message);
     return this.#sent(() => log.publish(this.publishChannel, message));
+  }
+
+  lastError(): Error | undefined {
+    return this.#connection.last();
   }
 
   publishTo(channel: string, message: string): Promise<void> {
@@ -148,6 +155,7 @@ export class ShardedPubSubTransport implements BusTransport {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#refreshTimer);
     this.#client.off('refresh', this.#onRefresh);
+    this.#connection.dispose();
     this.#teardown();
     await Promise.resolve();
   }

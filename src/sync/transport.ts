@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isCluster, isReplyError, type RedisClient } from '../tiers/redis/client.js';
 import { BusError } from '../errors.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
+import { watchConnectionErrors, type ConnectionErrors } from '../tiers/connection-errors.js';
 import { RedisBusLog, type BusLog } from './replay-log.js';
 
 /**
@@ -52,6 +53,13 @@ export interface BusTransport {
    */
   readonly orderedConnection?: object | undefined;
   /**
+   * Why the publishing connection is down, while it is: its last connection error (NOAUTH after
+   * the password changed, an untrusted certificate). The bus names it in its publish and
+   * heartbeat errors, which would otherwise only say that the client is reconnecting or that a
+   * PUBLISH timed out.
+   */
+  lastError?(): Error | undefined;
+  /**
    * Drops the subscriber connection(s) and connects again. The bus calls it when its own
    * heartbeats stop coming back while the connection looks open (a silent partition, a NAT or
    * proxy that dropped the flow): a new connection may get through where the old one hangs,
@@ -74,6 +82,7 @@ export class RedisPubSubTransport implements BusTransport {
   readonly orderedConnection: object | undefined;
   readonly #log: RedisBusLog | undefined;
   readonly #publisher: RedisClient;
+  readonly #connection: ConnectionErrors;
   #subscriber: RedisClient | undefined;
   #closed = false;
 
@@ -84,6 +93,7 @@ export class RedisPubSubTransport implements BusTransport {
   /** `logLength`: entries the replay log keeps (approximately), or false for no log. */
   constructor(client: RedisClient, channel: string, logLength: number | false = false) {
     this.#publisher = client;
+    this.#connection = watchConnectionErrors(client);
     // A Cluster client reaches the channel's node on a connection other than the writes'.
     this.orderedConnection = isCluster(client) ? undefined : client;
     this.channel = this.publishChannel = channel;
@@ -103,6 +113,10 @@ export class RedisPubSubTransport implements BusTransport {
   async publishTo(channel: string, message: string): Promise<void> {
     this.#checkReady();
     await this.#publisher.publish(channel, message);
+  }
+
+  lastError(): Error | undefined {
+    return this.#connection.last();
   }
 
   /**
@@ -193,6 +207,7 @@ export class RedisPubSubTransport implements BusTransport {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#connection.dispose();
     for (const timer of this.#retries) clearTimeout(timer);
     this.#retries.clear();
     const subscriber = this.#subscriber;

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createCache, redisTier, type CacheError } from '../../src/index.js';
+import { createCache, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import { subscribed } from '../helpers/bus-waits.js';
 import { redisFixture } from '../helpers/redis-fixture.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { startTlsRedis, testCertificates } from '../helpers/tls.js';
+import { until } from '../helpers/wait-for.js';
 
 const redis = redisFixture();
 const { track } = redis;
@@ -38,5 +41,35 @@ describe('errors say why', () => {
     } finally {
       await cache.close();
     }
+  });
+
+  it('the password changed under a connected cache: the bus’s publish errors name NOAUTH', async () => {
+    // Before, the bus said only "the Redis client is reconnecting" (or that a PUBLISH timed
+    // out), while the tier's errors for the same connection named NOAUTH.
+    const server = await startRedis();
+    const admin = server.client(); // stays connected and authenticated through the change
+    const errors: CacheError[] = [];
+    const a = track(
+      createCache({
+        tiers: [memoryTier(), redisTier({ client: server.client(), prefix: 'pw:' })],
+        onError: (error) => errors.push(error),
+      }),
+    );
+    await subscribed(a);
+    await admin.call('CONFIG', 'SET', 'requirepass', 'changed');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    // Each set publishes, and fails to; once the client has seen NOAUTH, the report names it.
+    await until(
+      'a failed publish naming NOAUTH',
+      async () => {
+        await a.set('k', 1);
+        return errors.some(
+          (e) => e.code === 'E_BUS' && /publish/.test(e.message) && /NOAUTH/.test(e.message),
+        );
+      },
+      10_000,
+      50,
+    );
   });
 });
