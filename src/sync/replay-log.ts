@@ -1,6 +1,7 @@
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { BusError } from '../errors.js';
 import { isCluster, isReplyError, type RedisClient } from '../tiers/redis/client.js';
+import { Script } from '../tiers/redis/script.js';
 
 /**
  * Where a message sits in a channel's replay log: the stream entry id `<seq>-<nonce>`. `seq`
@@ -132,7 +133,11 @@ export class RedisBusLog implements BusLog {
   async publish(channel: string, message: string): Promise<void> {
     const key = logKey(channel);
     try {
-      await runScript(this.#client, APPEND, key, [channel, message, nonce(), this.#maxLength, this.#command]);
+      await APPEND_SCRIPT.run(
+        this.#client,
+        [key],
+        [channel, message, nonce(), this.#maxLength, this.#command],
+      );
       this.#unlogged = false;
       return;
     } catch (error) {
@@ -151,12 +156,11 @@ export class RedisBusLog implements BusLog {
   }
 
   async read(channel: string, position: LogPosition | undefined, count: number): Promise<LogRead> {
-    const reply = (await runScript(this.#client, READ, logKey(channel), [
-      position ?? '',
-      String(count),
-      nonce(),
-      this.#maxLength,
-    ])) as [number, unknown];
+    const reply = (await READ_SCRIPT.run(
+      this.#client,
+      [logKey(channel)],
+      [position ?? '', String(count), nonce(), this.#maxLength],
+    )) as [number, unknown];
     if (reply[0] === 0) return { found: false, tail: String(reply[1]) };
     const entries: LogEntry[] = [];
     for (const [id, fields] of reply[1] as [string, string[]][]) {
@@ -173,16 +177,5 @@ function nonce(): string {
   return String(randomInt(1, 2 ** 48));
 }
 
-const SHA = new Map(
-  [APPEND, READ].map((script) => [script, createHash('sha1').update(script).digest('hex')]),
-);
-
-/** EVALSHA (the script is sent once, not with every message), EVAL when the server lacks it. */
-async function runScript(client: RedisClient, script: string, key: string, args: string[]): Promise<unknown> {
-  try {
-    return await client.evalsha(SHA.get(script)!, 1, key, ...args);
-  } catch (error) {
-    if (!isReplyError(error) || !error.message.startsWith('NOSCRIPT')) throw error;
-    return client.eval(script, 1, key, ...args);
-  }
-}
+const APPEND_SCRIPT = new Script(APPEND);
+const READ_SCRIPT = new Script(READ);

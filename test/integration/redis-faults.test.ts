@@ -204,3 +204,43 @@ describe('options', () => {
 function hasCause(errors: CacheError[], code: string): boolean {
   return errors.some((e) => (e.cause as { code?: string } | undefined)?.code === code);
 }
+
+describe('a server without EVALSHA (rename-command, or an ACL allowing only EVAL)', () => {
+  it('runs every script as EVAL: fills, deletes and the replay log work, one refusal and no reports', async () => {
+    const server = await startRedis({ args: ['--rename-command', 'EVALSHA', ''] });
+    const prefix = `noevalsha${++prefixCounter}:`;
+    const errors: unknown[] = [];
+    const make = (): TierCache => {
+      const cache = createCache({
+        tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: server.client(), prefix })],
+        onError: (error) => errors.push(error),
+      });
+      caches.push(cache);
+      return cache;
+    };
+    const [a, b] = [make(), make()];
+    await waitFor(
+      async () =>
+        a.stats().bus.subscribed && b.stats().bus.subscribed ? done(undefined) : notYet('not subscribed'),
+      { description: 'both buses to subscribe', timeoutMs: 10_000, intervalMs: 10 },
+    );
+    // A fill (the lease script), then a read of it from Redis by the other instance.
+    expect(await a.getOrSet('k', () => 1)).toBe(1);
+    expect(await b.get('k')).toBe(1);
+    // A write published through the replay log: b drops its copy and re-reads the new value.
+    const heardBefore = b.stats().bus.messagesIn;
+    await a.set('k', 2);
+    await waitFor(
+      async () => (b.stats().bus.messagesIn > heardBefore ? done(undefined) : notYet('not heard')),
+      { description: 'b to hear the write', intervalMs: 5 },
+    );
+    expect(await b.get('k')).toBe(2);
+    // A delete (the tombstone script).
+    expect(await a.delete('k')).toBe(true);
+    expect(await server.cli('GET', `${prefix}k`)).not.toBe(null); // the tombstone
+    expect(await b.getOrSet('k', () => 3)).toBe(3);
+    expect(errors).toEqual([]);
+    const stats = a.stats().tiers[1]!;
+    expect(stats.errors).toBe(0);
+  });
+});

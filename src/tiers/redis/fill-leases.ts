@@ -20,7 +20,7 @@
  * - The fill script compares both, per key, and writes only where they hold.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { RedisClient } from './client.js';
+import { Script } from './script.js';
 import { keySlot, SLOTS } from '../../internal/key-slot.js';
 import type { Serializer } from '../../serializers/serializer.js';
 import { GENERATION_KEY_PREFIX } from '../../sync/reserved-keys.js';
@@ -146,26 +146,6 @@ end
 if all == 1 then return 1 end
 out[#KEYS] = g
 return out`;
-
-/** A Lua script sent by EVALSHA, and by EVAL when the server does not know it (NOSCRIPT). */
-export class Script {
-  readonly sha: string;
-  constructor(readonly body: string) {
-    this.sha = createHash('sha1').update(body).digest('hex');
-  }
-
-  run(
-    client: RedisClient,
-    keys: readonly string[],
-    args: readonly (string | Buffer | number)[],
-  ): Promise<unknown> {
-    // No async frame: this is every fill.
-    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      return client.eval(this.body, keys.length, ...keys, ...args);
-    });
-  }
-}
 
 export const BURY_SCRIPT = new Script(BURY);
 export const FILL_SCRIPT = new Script(FILL);

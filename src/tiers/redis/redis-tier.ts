@@ -46,8 +46,8 @@ import {
   tombstone,
   tombstoneMark,
   type RedisLease,
-  type Script,
 } from './fill-leases.js';
+import { needsEval, sendsEval, type Script } from './script.js';
 
 export interface RedisTierOptions extends GuardOptions {
   /**
@@ -758,15 +758,19 @@ export class RedisStore implements RemoteTier, RawReads {
     keys: readonly string[],
     args: readonly (string | Buffer | number)[],
   ): Promise<unknown> {
-    if (this.#replicas === undefined) return script.run(this.client, keys, args);
+    const client = this.client;
+    if (this.#replicas === undefined) return script.run(client, keys, args);
     const key = keys[0]!;
-    return this.#exec(this.client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args), key).then(
+    const viaEval = (): Promise<unknown> =>
+      this.#exec(client.pipeline().eval(script.body, keys.length, ...keys, ...args), key).then(
+        (replies) => replies[0],
+      );
+    if (sendsEval(client)) return viaEval();
+    return this.#exec(client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args), key).then(
       (replies) => replies[0],
       (error: unknown) => {
-        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-        return this.#exec(this.client.pipeline().eval(script.body, keys.length, ...keys, ...args), key).then(
-          (replies) => replies[0],
-        );
+        if (!needsEval(error, client)) throw error;
+        return viaEval();
       },
     );
   }
