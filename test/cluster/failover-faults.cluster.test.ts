@@ -111,4 +111,42 @@ describe('Cluster failovers', () => {
       keys.map(() => false),
     );
   }, 60_000);
+
+  it('with replicas (WAIT), single and multi-key writes and deletes follow MOVED after a failover the client did not see', async () => {
+    const prefix = 'movedwait:';
+    const client = fixture.cluster.client();
+    const errors: CacheError[] = [];
+    const cache = createCache({
+      tiers: [redisTier({ client, prefix, timeout: '5s', replicas: { wait: 1, timeout: '2s' } })],
+      bus: false,
+      onError: (error) => errors.push(error),
+    });
+    caches.push(cache);
+    const keys = Array.from({ length: 50 }, (_, i) => `item:${i}`);
+    await cache.setMany(keys.map((key) => ({ key, value: 1 })));
+    await cache.set('one', 1);
+    const master = await fixture.cluster.masterFor(`${prefix}one`);
+    const [replica] = await fixture.cluster.replicasOf(master);
+    await replica!.cli('CLUSTER', 'FAILOVER');
+    await waitFor(
+      async () =>
+        ((await master.cli('ROLE')) as unknown[])[0] === 'slave' ? done(undefined) : notYet('not yet'),
+      { description: 'the old master to become a replica', timeoutMs: 15_000 },
+    );
+    await fixture.cluster.waitUntilHealthy(15_000);
+    // A pipeline ending in WAIT is not redirected by the client: the tier follows the MOVED.
+    await cache.set('one', 2);
+    await cache.setMany(keys.map((key) => ({ key, value: 2 })));
+    expect(errors).toEqual([]);
+    expect(await cache.get('one')).toBe(2);
+    expect(await cache.getMany(keys)).toEqual(keys.map(() => 2));
+    await cache.delete('one');
+    await cache.deleteMany(keys);
+    expect(errors).toEqual([]);
+    const admin = fixture.cluster.client();
+    expect(await holdsEntry(admin, `${prefix}one`)).toBe(false);
+    expect(await Promise.all(keys.map((key) => holdsEntry(admin, `${prefix}${key}`)))).toEqual(
+      keys.map(() => false),
+    );
+  }, 60_000);
 });

@@ -470,9 +470,7 @@ export class RedisStore implements RemoteTier, RawReads {
       else pipeline.set(full, body, 'PX', toPx(ttl));
     };
     if (this.#cluster === undefined) {
-      const pipeline = this.client.pipeline();
-      bodies.forEach((_, i) => queue(pipeline, i));
-      await this.#exec(pipeline, bodies[0]![0]);
+      await this.#exec((pipeline) => bodies.forEach((_, i) => queue(pipeline, i)), bodies[0]![0]);
       return;
     }
     await this.#perNode(
@@ -730,8 +728,18 @@ export class RedisStore implements RemoteTier, RawReads {
         const redirected = await runGroups(cluster.pipeline(), groups, keysOf, queue, replicas);
         await Promise.all(
           redirected.map(async (positions) => {
-            const again = await runGroups(cluster.pipeline(), [positions], keysOf, queue, replicas);
-            if (again.error !== undefined) throw again.error;
+            for (let attempt = 1; ; attempt++) {
+              // The client follows no redirect of a pipeline holding WAIT (see #exec): it goes
+              // where the refreshed slot map says.
+              if (replicas !== undefined) await this.#refreshSlots();
+              const slotNode = replicas && {
+                ...replicas,
+                node: this.#masterOf(keySlot(keysOf(positions)[0]!)),
+              };
+              const again = await runGroups(cluster.pipeline(), [positions], keysOf, queue, slotNode);
+              if (again.error === undefined) return;
+              if (replicas === undefined || attempt >= REDIRECTS) throw again.error;
+            }
           }),
         );
       }),
@@ -742,9 +750,11 @@ export class RedisStore implements RemoteTier, RawReads {
     const [full, body] = this.#payload(write);
     if (this.#replicas !== undefined) {
       // One pipeline, so the WAIT follows the SET on the connection (the node) that took it.
-      const pipeline = this.client.pipeline();
-      void (ttl === FOREVER ? pipeline.set(full, body) : pipeline.set(full, body, 'PX', toPx(ttl)));
-      return this.#exec(pipeline, full);
+      return this.#exec(
+        (pipeline) =>
+          ttl === FOREVER ? pipeline.set(full, body) : pipeline.set(full, body, 'PX', toPx(ttl)),
+        full,
+      );
     }
     return ttl === FOREVER ? this.client.set(full, body) : this.client.set(full, body, 'PX', toPx(ttl));
   }
@@ -762,11 +772,11 @@ export class RedisStore implements RemoteTier, RawReads {
     if (this.#replicas === undefined) return script.run(client, keys, args);
     const key = keys[0]!;
     const viaEval = (): Promise<unknown> =>
-      this.#exec(client.pipeline().eval(script.body, keys.length, ...keys, ...args), key).then(
+      this.#exec((pipeline) => pipeline.eval(script.body, keys.length, ...keys, ...args), key).then(
         (replies) => replies[0],
       );
     if (sendsEval(client)) return viaEval();
-    return this.#exec(client.pipeline().evalsha(script.sha, keys.length, ...keys, ...args), key).then(
+    return this.#exec((pipeline) => pipeline.evalsha(script.sha, keys.length, ...keys, ...args), key).then(
       (replies) => replies[0],
       (error: unknown) => {
         if (!needsEval(error, client)) throw error;
@@ -784,17 +794,42 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   /**
-   * Runs a pipeline of writes (to the master of `key`; a single Redis is one master, ''), WAITing for replicas after them when
-   * asked; the writes' replies.
+   * Runs the writes `queue` puts on a pipeline (to the master of `key`; a single Redis is one
+   * master, ''), WAITing for replicas after them when asked; the writes' replies.
    */
-  async #exec(pipeline: RedisPipeline, key: string): Promise<unknown[]> {
+  async #exec(queue: (pipeline: RedisPipeline) => unknown, key: string): Promise<unknown[]> {
     const replicas = this.#replicas;
-    if (replicas === undefined) return throwFirstError(await pipeline.exec());
-    const node = this.#cluster === undefined ? '' : this.#masterOf(keySlot(key));
-    const waited = replicas.append(pipeline, node);
-    const replies = throwFirstError(await pipeline.exec());
-    replicas.check(node, waited, waited ? replies.pop() : undefined);
-    return replies;
+    if (replicas === undefined) {
+      const pipeline = this.client.pipeline();
+      queue(pipeline);
+      return throwFirstError(await pipeline.exec());
+    }
+    for (let attempt = 1; ; attempt++) {
+      const node = this.#cluster === undefined ? '' : this.#masterOf(keySlot(key));
+      const pipeline = this.client.pipeline();
+      queue(pipeline);
+      const waited = replicas.append(pipeline, node);
+      const results = (await pipeline.exec()) ?? [];
+      // The client follows no redirect of a pipeline holding a write, and WAIT is one: after a
+      // failover or a slot migration the writes come back MOVED or ASK. They were not run, so
+      // they go again, where the refreshed slot map says.
+      if (
+        this.#cluster !== undefined &&
+        attempt < REDIRECTS &&
+        results.some(([error]) => error !== null && isRedirect(error))
+      ) {
+        await this.#refreshSlots();
+        continue;
+      }
+      const replies = throwFirstError(results);
+      replicas.check(node, waited, waited ? replies.pop() : undefined);
+      return replies;
+    }
+  }
+
+  /** Asks the Cluster for its slot map again (whatever the outcome: the next send will tell). */
+  #refreshSlots(): Promise<void> {
+    return new Promise<void>((resolve) => this.#cluster!.refreshSlotsCache(() => resolve()));
   }
 
   #payload(write: PreparedWrite): [string, string | Buffer] {
@@ -833,6 +868,9 @@ type QueueSlot = (
 ) => ((reply: unknown) => void) | undefined;
 
 /** Redis refused a command because its slot is served (or being moved) elsewhere: it did not run. */
+/** How often writes ending in WAIT are sent to a Cluster, following redirects (see #exec). */
+const REDIRECTS = 3;
+
 function isRedirect(error: Error): boolean {
   return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
 }
