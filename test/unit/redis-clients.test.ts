@@ -2,7 +2,7 @@ import { Cluster as Ioredis6Cluster, Redis as Ioredis6 } from 'ioredis6';
 import { Cluster as IoredisCluster, Redis as Ioredis } from 'ioredis';
 import { Cluster as IovalkeyCluster, Redis as Iovalkey } from 'iovalkey';
 import { createClient, createCluster, createSentinel } from 'redis';
-import { createCluster as createCluster6 } from 'redis6';
+import { createCluster as createCluster6, createSentinel as createSentinel6 } from 'redis6';
 import { describe, expect, it } from 'vitest';
 import { hasErrorCode, redisTier } from '../../src/index.js';
 import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
@@ -44,13 +44,12 @@ describe('which Redis clients a tier accepts', () => {
   });
 
   it.each([
-    [
-      'a node-redis Sentinel (not supported yet)',
-      () => createSentinel({ name: 'm', sentinelRootNodes: [{ host: '127.0.0.1', port: 1 }] }),
-    ],
-  ])('refuses %s, naming the clients it supports', (_name, make) => {
-    expect(() => redisTier({ client: make() as unknown as RedisClientOption })).toThrow(
-      /expected a redis:\/\/ or rediss:\/\/ URL, a client of ioredis .* or a connected node-redis client/,
+    ['redis 5', createSentinel as (options: object) => unknown],
+    ['redis 6', createSentinel6 as (options: object) => unknown],
+  ])('refuses a %s Sentinel that was never connected, telling it from a client', (_name, make) => {
+    const sentinel = make({ name: 'm', sentinelRootNodes: [{ host: '127.0.0.1', port: 1 }] });
+    expect(() => redisTier({ client: sentinel as RedisClientOption })).toThrow(
+      /"redisTier\.client": the node-redis Sentinel is not open: await sentinel\.connect\(\)/,
     );
   });
 

@@ -14,6 +14,12 @@ import {
   type NodeRedisClient,
 } from './node-redis.js';
 import { isNodeRedisCluster, NodeRedisClusterClient, type NodeRedisCluster } from './node-redis-cluster.js';
+import {
+  isNodeRedisSentinel,
+  NodeRedisSentinelClient,
+  nodeRedisSentinelProblem,
+  type NodeRedisSentinel,
+} from './node-redis-sentinel.js';
 
 /**
  * An ioredis-family client: `Redis` or `Cluster` of ioredis 5 or 6, or of iovalkey (a Sentinel
@@ -44,12 +50,21 @@ export interface NodeRedisFamilyCluster {
   duplicate(...args: never[]): unknown;
 }
 
+/** A node-redis Sentinel (`createSentinel()`), connected. Structural, as above. */
+export interface NodeRedisFamilySentinel {
+  readonly isOpen: boolean;
+  sendCommand(...args: never[]): unknown;
+  getMasterNode(...args: never[]): unknown;
+  acquire(...args: never[]): unknown;
+}
+
 /** What `redisTier({ client })` and `createInvalidator({ redis })` accept. */
-export type RedisClientOption = IoredisFamilyClient | NodeRedisFamilyClient | NodeRedisFamilyCluster | string;
+export type RedisClientOption =
+  IoredisFamilyClient | NodeRedisFamilyClient | NodeRedisFamilyCluster | NodeRedisFamilySentinel | string;
 
 /** Named in the error for anything else. */
 export const SUPPORTED_CLIENTS =
-  'a redis:// or rediss:// URL, a client of ioredis (5 or 6) or iovalkey (Redis or Cluster), or a connected node-redis client (createClient or createCluster, redis 5 or 6)';
+  'a redis:// or rediss:// URL, a client of ioredis (5 or 6) or iovalkey (Redis, Sentinel-configured Redis, or Cluster), or a connected node-redis client (createClient, createCluster or createSentinel, redis 5 or 6)';
 
 function hasMethods(value: object, names: readonly string[]): boolean {
   return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
@@ -63,13 +78,19 @@ function isIoredisFamily(value: object): boolean {
   );
 }
 
-type ClientKind = 'url' | 'ioredis' | 'node-redis' | 'node-redis cluster';
+type ClientKind = 'url' | 'ioredis' | 'node-redis' | 'node-redis cluster' | 'node-redis sentinel';
 
 /** The one rule: what `value` is, or an InvalidOptionError naming the supported clients. */
 function kindOf(value: unknown, path: string): ClientKind {
   if (typeof value === 'string' && /^rediss?:\/\//.test(value)) return 'url';
   if (typeof value === 'object' && value !== null) {
     if (isIoredisFamily(value)) return 'ioredis';
+    // A Sentinel first: node-redis 6's Sentinel also has the duplicate() of a client.
+    if (isNodeRedisSentinel(value)) {
+      const problem = nodeRedisSentinelProblem(value);
+      if (problem !== undefined) throw new InvalidOptionError(path, problem);
+      return 'node-redis sentinel';
+    }
     // A Cluster first: node-redis 6's Cluster also has the isOpen and isReady of a client.
     if (isNodeRedisCluster(value)) {
       if (!value.isOpen) {
@@ -116,6 +137,11 @@ export function adoptClient(value: unknown, path: string): { client: RedisClient
         client: new NodeRedisClusterClient(value as NodeRedisFamilyCluster & NodeRedisCluster),
         owned: false,
       };
+    case 'node-redis sentinel':
+      return {
+        client: new NodeRedisSentinelClient(value as NodeRedisFamilySentinel & NodeRedisSentinel),
+        owned: false,
+      };
   }
 }
 
@@ -151,7 +177,7 @@ function ownedClient(url: string, path: string): RedisConnection {
     throw new InvalidOptionError(
       path,
       `a URL needs the ioredis package, which is not installed (${(error as Error).message.split('\n')[0]}): ` +
-        'install ioredis, or pass a client you made (ioredis, iovalkey or a connected node-redis client)',
+        'install ioredis, or pass a client you made (ioredis, iovalkey, or a connected node-redis client, Cluster or Sentinel)',
     );
   }
   return new Redis(url, { ...OWNED_CLIENT_OPTIONS });

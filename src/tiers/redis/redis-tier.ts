@@ -52,7 +52,8 @@ import { needsEval, sendsEval, type Script } from './script.js';
 export interface RedisTierOptions extends GuardOptions {
   /**
    * A client of ioredis (5 or 6) or iovalkey (`Redis`, a Sentinel-configured `Redis`, or a
-   * `Cluster`), or a `redis://` URL from which the tier creates (and on `close()` quits) its own
+   * `Cluster`), a connected node-redis client (`createClient`, `createCluster` or
+   * `createSentinel`, redis 5 or 6; see docs/clients.md), or a `redis://` URL from which the tier creates (and on `close()` quits) its own
    * ioredis client (ioredis must then be installed) with auto-pipelining on and fail-fast
    * settings (`OWNED_CLIENT_OPTIONS` in clients.ts). A client you pass in stays yours to close; whatever
    * its settings, the tier's `timeout` and `breaker` bound the wait, and once it has been ready
