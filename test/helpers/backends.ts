@@ -3,6 +3,7 @@ import { keySlot } from '../../src/internal/key-slot.js';
 import type { RedisClientOption } from '../../src/tiers/redis/clients.js';
 import { ioredis5, type ClientLibrary, type TestClient } from './client-libraries.js';
 import { startCluster, type RedisClusterHandle } from './redis-cluster.js';
+import { startSentinel, type RedisSentinelHandle } from './redis-sentinel.js';
 import { startRedis, type RedisProcess } from './redis-server.js';
 
 /**
@@ -152,6 +153,51 @@ export function sharedBackend(backend: Backend & { cluster(): RedisClusterHandle
     async stopAll(): Promise<void> {
       await clients.close();
       if (started !== undefined) await backend.stop();
+    },
+  };
+}
+
+/**
+ * One Sentinel setup (master, replica, three sentinels), started by the first suite that starts
+ * it and stopped by `stopAll()`, shared by the suites of a file as `sharedBackend` shares a
+ * cluster. To the suites it is a single server (one master): `shape` is 'single'; assertions go
+ * through an ioredis client that finds the master through the sentinels, so they follow a
+ * failover.
+ */
+export function sharedSentinel() {
+  let sentinel: RedisSentinelHandle | undefined;
+  let admin: Redis;
+  let started: Promise<void> | undefined;
+  const start = () =>
+    (started ??= startSentinel().then(async (handle) => {
+      sentinel = handle;
+      admin = handle.client();
+      await admin.ping();
+    }));
+  const clients = clientsOf();
+  return {
+    /** The setup, once started: for failovers. */
+    handle: (): RedisSentinelHandle => sentinel!,
+    /** An ioredis client of the master, through the sentinels (connected once started). */
+    admin: (): Redis => admin,
+    start,
+    /** The shared setup, making its cache clients with `library` (one that has Sentinel clients). */
+    as(library: ClientLibrary): Backend {
+      return {
+        shape: 'single',
+        name: `sentinel, ${library.name}`,
+        start,
+        stop: () => clients.close(),
+        client: () => clients.add(library.sentinel!(sentinel!.sentinels, sentinel!.masterName)),
+        admin: () => admin,
+        keys: (pattern) => admin.keys(pattern),
+        commandCalls: async (command) => callsIn(await admin.info('commandstats'), command),
+        mgetsFor: () => 1,
+      };
+    },
+    async stopAll(): Promise<void> {
+      await clients.close();
+      if (sentinel !== undefined) await sentinel.stop();
     },
   };
 }

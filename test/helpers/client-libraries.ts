@@ -22,6 +22,8 @@ export interface ClientLibrary {
   single(address: Address): TestClient;
   /** A Cluster client from its startup nodes, connecting. */
   cluster(nodes: readonly Address[]): TestClient;
+  /** A client of the master the sentinels name `masterName`, connecting (where the package has one). */
+  sentinel?(sentinels: readonly Address[], masterName: string): TestClient;
 }
 
 /** A client a test hands to a tier, and closes when its backend stops. */
@@ -71,11 +73,15 @@ interface NodeRedisLike {
   destroy(): void;
 }
 
-/** A node-redis major: its `createClient` and `createCluster`. Clients are connecting when handed out. */
+/**
+ * A node-redis major: its `createClient`, `createCluster` and `createSentinel`. Clients are
+ * connecting when handed out.
+ */
 function nodeRedis(
   name: string,
   createClient: (options: object) => NodeRedisLike,
   createCluster: (options: object) => NodeRedisLike,
+  createSentinel: (options: object) => NodeRedisLike,
 ): ClientLibrary {
   const wrap = (client: NodeRedisLike): TestClient => {
     client.on('error', noop);
@@ -92,6 +98,14 @@ function nodeRedis(
     single: ({ host, port }) => wrap(createClient({ socket: { host, port, reconnectStrategy: () => 100 } })),
     cluster: (nodes) =>
       wrap(createCluster({ rootNodes: nodes.map(({ host, port }) => ({ socket: { host, port } })) })),
+    sentinel: (sentinels, masterName) =>
+      wrap(
+        createSentinel({
+          name: masterName,
+          sentinelRootNodes: sentinels.map(({ host, port }) => ({ host, port })),
+          nodeClientOptions: { socket: { reconnectStrategy: () => 100 } },
+        }),
+      ),
   };
 }
 
@@ -99,9 +113,11 @@ export const nodeRedis5 = nodeRedis(
   'node-redis',
   redis5.createClient,
   redis5.createCluster as (options: object) => NodeRedisLike,
+  redis5.createSentinel as (options: object) => NodeRedisLike,
 );
 export const nodeRedis6 = nodeRedis(
   'node-redis 6',
   redis6.createClient,
   redis6.createCluster as (options: object) => NodeRedisLike,
+  redis6.createSentinel as (options: object) => NodeRedisLike,
 );
