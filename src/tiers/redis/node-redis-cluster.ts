@@ -8,12 +8,16 @@
  * What differs from an ioredis Cluster, and is made good here:
  * - There is no `status` nor 'ready' event: a Cluster is 'ready' while it is open, and 'ready'
  *   is emitted once `connect()` resolves.
- * - Its slot map is read from `slots` (a master and its replicas per slot); it cannot be asked
- *   to refresh it, so `refreshSlotsCache` answers with the map as it is (node-redis refreshes it
- *   itself on MOVED).
+ * - Its slot map is read from `slots` (a master and its replicas per slot). node-redis learns a
+ *   new one only from a MOVED or ASK, which never comes when a master dies: commands for its
+ *   slots wait on a client reconnecting to it for ever, though a replica took over. So every
+ *   connection error of the Cluster or of a node (while the tier listens) rediscovers the slot
+ *   map, at most every REDISCOVER_MS, as `refreshSlotsCache` does (through the Cluster's
+ *   `_slots.rediscover`); each ends with a 'refresh' event, as ioredis's refresh does.
  * - The nodes (for SCAN) are its masters' own clients; a shard subscriber's connection is a
  *   duplicate of one of them, pointed at the node.
  */
+import { within } from '../../loading/deadline.js';
 import type {
   Listener,
   NodeConnectionOverrides,
@@ -55,6 +59,8 @@ export interface NodeRedisCluster {
     { readonly master: NodeAddress; readonly replicas?: readonly NodeAddress[] } | undefined
   )[];
   duplicate(overrides?: object): NodeRedisCluster;
+  /** Its slot map: `rediscover` asks `startWith`'s node (else the root nodes) for a new one. */
+  readonly _slots?: { rediscover?(startWith: NodeRedisClient): Promise<void> } | undefined;
   connect(): Promise<unknown>;
   close?(): Promise<void>;
   destroy?(): void;
@@ -82,10 +88,21 @@ const address = (node: NodeAddress): string => `${node.host}:${node.port}`;
 const SOURCES: Readonly<Record<string, readonly string[]>> = {
   // node-redis emits 'connect' once it has learned the slot map: only then can it route.
   ready: ['connect'],
-  error: ['error'],
+  // A node's connection errors (its master died, say) are the Cluster's too: they name why a
+  // command failed, and start a rediscovery.
+  error: ['error', 'node-error'],
   end: ['disconnect'],
   close: ['disconnect'],
 };
+
+/** The shortest time between two rediscoveries of the slot map started by errors. */
+const REDISCOVER_MS = 500;
+/**
+ * How long a master has to answer PING to be asked for the slot map, and how long a
+ * rediscovery is waited for: a hung master (SIGSTOP, a partition) never answers, and node-redis
+ * waits for it for ever.
+ */
+const REDISCOVER_TIMEOUT_MS = 2_000;
 
 /** A node-redis Cluster as a {@link RedisClusterClient}. */
 export class NodeRedisClusterClient extends NodeRedisCommands implements RedisClusterClient {
@@ -95,6 +112,10 @@ export class NodeRedisClusterClient extends NodeRedisCommands implements RedisCl
   readonly #nodes = new WeakMap<NodeRedisClient, NodeRedisConnection>();
   #everOpen: boolean;
   #discovery: Promise<void> | undefined;
+  /** The slot map rediscovery under way, one at a time. */
+  #rediscovery: Promise<void> | undefined;
+  #rediscoveredAt = -Infinity;
+  #rediscoverTimer: NodeJS.Timeout | undefined;
   readonly #onMessage = (message: string, channel: string): void =>
     void this.emit('message', channel, message);
 
@@ -187,7 +208,55 @@ export class NodeRedisClusterClient extends NodeRedisCommands implements RedisCl
   }
 
   refreshSlotsCache(callback: (error?: Error | null) => void): void {
-    queueMicrotask(() => callback(null));
+    void this.#rediscover().then(() => callback(null));
+  }
+
+  protected override heard(event: string): void {
+    if (event === 'error') this.#rediscoverSoon();
+  }
+
+  /** A rediscovery after a connection error, REDISCOVER_MS after the last one at the soonest. */
+  #rediscoverSoon(): void {
+    if (this.#rediscovery !== undefined || this.#rediscoverTimer !== undefined) return;
+    const wait = Math.max(0, this.#rediscoveredAt + REDISCOVER_MS - performance.now());
+    this.#rediscoverTimer = setTimeout(() => {
+      this.#rediscoverTimer = undefined;
+      void this.#rediscover();
+    }, wait);
+    this.#rediscoverTimer.unref();
+  }
+
+  /**
+   * Asks the first master to answer a PING (else, when none is connected, one of the root
+   * nodes) for the slot map, and emits 'refresh' once the Cluster routes by it (or gave up).
+   * Failures are the Cluster's 'error' events.
+   */
+  #rediscover(): Promise<void> {
+    return (this.#rediscovery ??= (async () => {
+      try {
+        const cluster = this.#cluster;
+        const slots = cluster._slots;
+        if (!cluster.isOpen || slots?.rediscover === undefined) return;
+        const clients = cluster.masters.flatMap((node) => (node.client === undefined ? [] : [node.client]));
+        const connected = clients.filter((client) => client.isReady);
+        // A master that died is not connected: its client (node-redis then asks the root nodes).
+        const start =
+          connected.length === 0
+            ? clients[0]
+            : await within(
+                Promise.any(connected.map((client) => client.sendCommand(['PING']).then(() => client))),
+                REDISCOVER_TIMEOUT_MS,
+                'no master answers',
+              );
+        if (start !== undefined) await within(slots.rediscover(start), REDISCOVER_TIMEOUT_MS, 'rediscovery');
+      } catch {
+        // Reported as the Cluster's 'error' (it tried every root node), or nobody answers yet.
+      } finally {
+        this.#rediscovery = undefined;
+        this.#rediscoveredAt = performance.now();
+        this.emit('refresh');
+      }
+    })());
   }
 
   cluster(subcommand: 'SLOTS'): Promise<[number, number, ...[string, number, ...unknown[]][]][]> {
