@@ -9,6 +9,7 @@ import {
   type TierCache,
 } from '../../src/index.js';
 import { sharedSentinel } from '../helpers/backends.js';
+import { storedEntry } from '../helpers/stored.js';
 import { nodeRedis5, nodeRedis6, type ClientLibrary, type TestClient } from '../helpers/client-libraries.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
 import { done, notYet, until, waitFor } from '../helpers/wait-for.js';
@@ -106,6 +107,27 @@ describe.each([nodeRedis5, nodeRedis6])('a $name Sentinel', (library: ClientLibr
     expect(new Set(await Promise.all(loads))).toEqual(new Set(['loaded']));
     expect(calls).toBe(1);
   });
+  it('replicas: writes and deletes resolve once the replica has them (WAIT on the connection that wrote)', async () => {
+    const errors: CacheError[] = [];
+    const prefix = `rw${library.name.length}:`;
+    const cache = createCache({
+      tiers: [redisTier({ client: client(), prefix, timeout: '3s', replicas: { wait: 1, timeout: '1s' } })],
+      bus: false,
+      onError: (error) => errors.push(error),
+    });
+    caches.push(cache);
+    const replica = shared.handle().replica;
+    await cache.set('one', 1);
+    expect(await replica.cli('EXISTS', `${prefix}one`)).toBe(1);
+    await cache.setMany(['a', 'b', 'c'].map((key) => ({ key, value: key })));
+    expect(await replica.cli('EXISTS', `${prefix}a`, `${prefix}b`, `${prefix}c`)).toBe(3);
+    await cache.deleteMany(['a', 'b', 'c']);
+    // A delete leaves a tombstone (fill leases), never the entry.
+    for (const key of ['a', 'b', 'c'])
+      expect(storedEntry((await replica.cli('GET', `${prefix}${key}`)) as string | null)).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
   it('the bus replays from its log what an instance missed while its subscriber was cut off', async () => {
     const prefix = `rp${library.name.length}:`;
     const make = (options: { bus?: { disconnectedTtl: number } } = {}) => {
