@@ -232,31 +232,38 @@ export class NodeRedisClusterClient extends NodeRedisCommands implements RedisCl
    * Failures are the Cluster's 'error' events.
    */
   #rediscover(): Promise<void> {
-    return (this.#rediscovery ??= (async () => {
-      try {
-        const cluster = this.#cluster;
-        const slots = cluster._slots;
-        if (!cluster.isOpen || slots?.rediscover === undefined) return;
-        const clients = cluster.masters.flatMap((node) => (node.client === undefined ? [] : [node.client]));
-        const connected = clients.filter((client) => client.isReady);
-        // A master that died is not connected: its client (node-redis then asks the root nodes).
-        const start =
-          connected.length === 0
-            ? clients[0]
-            : await within(
-                Promise.any(connected.map((client) => client.sendCommand(['PING']).then(() => client))),
-                REDISCOVER_TIMEOUT_MS,
-                'no master answers',
-              );
-        if (start !== undefined) await within(slots.rediscover(start), REDISCOVER_TIMEOUT_MS, 'rediscovery');
-      } catch {
-        // Reported as the Cluster's 'error' (it tried every root node), or nobody answers yet.
-      } finally {
-        this.#rediscovery = undefined;
-        this.#rediscoveredAt = performance.now();
-        this.emit('refresh');
-      }
-    })());
+    if (this.#rediscovery !== undefined) return this.#rediscovery;
+    // Cleared in a callback, which runs after the assignment below even when the rediscovery
+    // ends without waiting for anything (a Cluster that knows no master yet).
+    const run = this.#rediscoverNow().finally(() => {
+      if (this.#rediscovery === run) this.#rediscovery = undefined;
+      this.#rediscoveredAt = performance.now();
+      this.emit('refresh');
+    });
+    this.#rediscovery = run;
+    return run;
+  }
+
+  async #rediscoverNow(): Promise<void> {
+    try {
+      const cluster = this.#cluster;
+      const slots = cluster._slots;
+      if (!cluster.isOpen || slots?.rediscover === undefined) return;
+      const clients = cluster.masters.flatMap((node) => (node.client === undefined ? [] : [node.client]));
+      const connected = clients.filter((client) => client.isReady);
+      // A master that died is not connected: its client (node-redis then asks the root nodes).
+      const start =
+        connected.length === 0
+          ? clients[0]
+          : await within(
+              Promise.any(connected.map((client) => client.sendCommand(['PING']).then(() => client))),
+              REDISCOVER_TIMEOUT_MS,
+              'no master answers',
+            );
+      if (start !== undefined) await within(slots.rediscover(start), REDISCOVER_TIMEOUT_MS, 'rediscovery');
+    } catch {
+      // Reported as the Cluster's 'error' (it tried every root node), or nobody answers yet.
+    }
   }
 
   cluster(subcommand: 'SLOTS'): Promise<[number, number, ...[string, number, ...unknown[]][]][]> {
