@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isCluster, isReplyError, type RedisClient } from '../tiers/redis/client.js';
+import { isCluster, isReplyError, orderedConnectionOf, type RedisClient } from '../tiers/redis/client.js';
 import { BusError } from '../errors.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
 import { watchConnectionErrors, type ConnectionErrors } from '../tiers/connection-errors.js';
@@ -94,8 +94,7 @@ export class RedisPubSubTransport implements BusTransport {
   constructor(client: RedisClient, channel: string, logLength: number | false = false) {
     this.#publisher = client;
     this.#connection = watchConnectionErrors(client);
-    // A Cluster client reaches the channel's node on a connection other than the writes'.
-    this.orderedConnection = isCluster(client) ? undefined : client;
+    this.orderedConnection = orderedConnectionOf(client);
     this.channel = this.publishChannel = channel;
     this.channels = [channel];
     this.heartbeatChannels = [heartbeatChannel(channel)];

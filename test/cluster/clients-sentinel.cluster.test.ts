@@ -83,6 +83,12 @@ describe.each([nodeRedis5, nodeRedis6])('a $name Sentinel', (library: ClientLibr
     expect((thrown as Error).message).toContain('await sentinel.connect() before giving it to the tier');
   });
 
+  it('waits for a write before publishing its invalidation (its commands may be reordered)', async () => {
+    const tier = redisTier({ client: client(), prefix: `order${library.name.length}:` });
+    expect(tier.orderedConnection).toBeUndefined();
+    await tier.close();
+  });
+
   it('two instances × 50 callers of a missing key make one loader call', async () => {
     const [a, b] = [1, 2].map(() => {
       const cache = createCache({

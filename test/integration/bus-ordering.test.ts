@@ -93,6 +93,15 @@ describe('a write on one Redis', () => {
   }
 });
 
+describe('which tiers publish right behind their writes', () => {
+  it('a single-server client does; with replicas (WAIT) it does not', async () => {
+    const server = await startRedis();
+    const client = server.client();
+    expect(redisTier({ client }).orderedConnection).toBe(client);
+    expect(redisTier({ client, replicas: { wait: 1, timeout: '10ms' } }).orderedConnection).toBeUndefined();
+  });
+});
+
 describe('a write to two Redis tiers', () => {
   let regional: RedisProcess;
   let global: RedisProcess;

@@ -79,6 +79,13 @@ export interface RedisClientBase extends ClientEvents {
 /** A connection to one server (or a Sentinel-managed master). */
 export interface RedisConnection extends RedisClientBase {
   readonly isCluster?: boolean;
+  /**
+   * False when commands sent apart (in different ticks) may run out of the order they were sent
+   * in: a pool of connections, or a resend after a failover (the node-redis Sentinel adapter).
+   * A bus message may then not go out right behind the write it announces (see
+   * RemoteTier.orderedConnection).
+   */
+  readonly inOrder?: boolean;
   /** The socket (ioredis), replaced on reconnect; absent before the first connect. */
   readonly stream?: { readonly bytesRead?: number; destroy(): void } | undefined;
   /**
@@ -136,6 +143,15 @@ export interface NodeConnectionOverrides extends SubscriberOverrides {
 
 export function isCluster(client: RedisClient): client is RedisClusterClient {
   return client.isCluster === true;
+}
+
+/**
+ * `client` when Redis runs what is sent on it in the order sent, so a message published on it
+ * after a write cannot overtake the write (RemoteTier.orderedConnection); undefined for a
+ * Cluster (the channel's node is another connection) or a client that may reorder (`inOrder`).
+ */
+export function orderedConnectionOf(client: RedisClient): object | undefined {
+  return isCluster(client) || client.inOrder === false ? undefined : client;
 }
 
 /**

@@ -91,6 +91,8 @@ function resent(error: unknown, client: NodeRedisClient): boolean {
 /** A node-redis Sentinel as a {@link RedisConnection}. */
 export class NodeRedisSentinelClient extends NodeRedisCommands implements RedisConnection {
   readonly isCluster = false;
+  /** Each tick's commands are one lease of the pool, and a failed batch is sent again later. */
+  readonly inOrder = false;
   readonly #sentinel: NodeRedisSentinel;
   #everReady: boolean;
   /** Commands of this tick, sent together on the next one. */

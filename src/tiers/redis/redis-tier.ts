@@ -25,6 +25,7 @@ import {
 import {
   isCluster,
   isReplyError,
+  orderedConnectionOf,
   type RedisClient,
   type RedisClusterClient,
   type RedisConnection,
@@ -241,9 +242,8 @@ export class RedisStore implements RemoteTier, RawReads {
   /** Locks, tag times and namespace versions beside the entries; the bus on pub/sub. */
   readonly coordination: TierCoordination;
   /**
-   * The client, when a bus message published on it after a write runs after the write: not on a
-   * Cluster (the channel's node is another connection), nor with `replicas` (a write is done
-   * only once WAIT has answered).
+   * The client, when a bus message published on it after a write runs after the write (see
+   * orderedConnectionOf); never with `replicas`, where a write is done only once WAIT answered.
    */
   readonly orderedConnection: object | undefined;
   /**
@@ -326,7 +326,7 @@ export class RedisStore implements RemoteTier, RawReads {
     // listener also keeps ioredis from printing every reconnect attempt as an unhandled event.
     this.connection = watchConnectionErrors(this.client);
     this.coordination = redisCoordination(this.client, this.prefix);
-    this.orderedConnection = this.#cluster === undefined && this.#replicas === undefined ? client : undefined;
+    this.orderedConnection = this.#replicas === undefined ? orderedConnectionOf(client) : undefined;
   }
 
   attach(hooks: TierHooks): () => void {
