@@ -119,4 +119,23 @@ describe('node-redis clients the tier cannot use, and the connections it makes',
       await client.close();
     }
   });
+
+  it('leaves no connection open when a cache closes while its subscriber is still connecting', async () => {
+    const client = await connected();
+    const connections = async () =>
+      (await client.sendCommand<string>(['CLIENT', 'LIST'])).split('\n').filter((line) => line.trim() !== '')
+        .length;
+    try {
+      const before = await connections();
+      // Closed at once: node-redis finishes making a socket it was told to destroy meanwhile.
+      for (let i = 0; i < 10; i++) {
+        const cache = createCache({ tiers: [memoryTier(), redisTier({ client, prefix: `early${i}:` })] });
+        await cache.set('k', i);
+        await cache.close();
+      }
+      await until('every subscriber connection to close', async () => (await connections()) === before);
+    } finally {
+      await client.close();
+    }
+  });
 });

@@ -289,9 +289,27 @@ export class NodeRedisConnection extends NodeRedisCommands implements RedisConne
   disconnect(): void {
     const client = this.#client;
     if (!client.isOpen) return;
-    if (client.destroy !== undefined) client.destroy();
-    else void client.disconnect().catch(() => {});
+    if (client.isReady) {
+      destroy(client);
+      return;
+    }
+    // node-redis does not check, once a socket it is making is made, whether it was destroyed
+    // meanwhile: it connects and keeps it, open for ever (seen when a cache closed right after it
+    // was made, its bus subscriber still connecting). So a connect under way is let end first,
+    // connected or failed (between attempts no socket is being made), and destroyed then.
+    const settle = (): void => {
+      client.off('ready', settle);
+      client.off('error', settle);
+      if (client.isOpen) destroy(client);
+    };
+    client.on('ready', settle);
+    client.on('error', settle);
   }
+}
+
+function destroy(client: NodeRedisClient): void {
+  if (client.destroy !== undefined) client.destroy();
+  else void client.disconnect().catch(() => {});
 }
 
 /**

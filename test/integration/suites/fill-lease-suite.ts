@@ -116,12 +116,18 @@ export function fillLeaseSuite(backend: Backend): void {
         scripts: await backend.commandCalls('evalsha'),
       });
       await a.getOrSet('warm-the-script-cache', () => 0);
-      const before = await calls();
-      await a.getOrSet('fresh', () => 1);
-      const after = await calls();
-      expect(after.scripts - before.scripts).toBe(1);
-      // Redis counts the fill script's own GET of the generation among GETs.
-      expect(after.reads - before.reads - 1).toBe(1);
+      // Redis counts commands server-wide, so another cache's command (a heartbeat's, a late
+      // repair's) can land in a window: the fewest seen in three tries is this miss's own.
+      const seen = { reads: Infinity, scripts: Infinity };
+      for (let i = 0; i < 3; i++) {
+        const before = await calls();
+        await a.getOrSet(`fresh:${i}`, () => 1);
+        const after = await calls();
+        seen.scripts = Math.min(seen.scripts, after.scripts - before.scripts);
+        // Redis counts the fill script's own GET of the generation among GETs.
+        seen.reads = Math.min(seen.reads, after.reads - before.reads - 1);
+      }
+      expect(seen).toEqual({ reads: 1, scripts: 1 });
     });
 
     it('getManyOrSet refuses the keys deleted after its read, fills the others, one script call per batch (per slot)', async () => {
