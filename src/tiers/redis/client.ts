@@ -141,6 +141,15 @@ export interface NodeConnectionOverrides extends SubscriberOverrides {
   maxRetriesPerRequest: 0;
 }
 
+/** Whether `value` has a boolean `isOpen` and a function for each of `methods`: how clients are told apart. */
+export function hasShape(value: object, methods: readonly string[], isOpen = false): boolean {
+  const fields = value as Record<string, unknown>;
+  return (
+    (!isOpen || typeof fields['isOpen'] === 'boolean') &&
+    methods.every((name) => typeof fields[name] === 'function')
+  );
+}
+
 export function isCluster(client: RedisClient): client is RedisClusterClient {
   return client.isCluster === true;
 }

@@ -6,7 +6,13 @@
  */
 import { createRequire } from 'node:module';
 import { InvalidOptionError, describe } from '../../errors.js';
-import type { NodeConnectionOverrides, RedisClient, RedisClusterClient, RedisConnection } from './client.js';
+import {
+  hasShape,
+  type NodeConnectionOverrides,
+  type RedisClient,
+  type RedisClusterClient,
+  type RedisConnection,
+} from './client.js';
 import {
   isNodeRedisClient,
   NodeRedisConnection,
@@ -17,7 +23,6 @@ import { isNodeRedisCluster, NodeRedisClusterClient, type NodeRedisCluster } fro
 import {
   isNodeRedisSentinel,
   NodeRedisSentinelClient,
-  nodeRedisSentinelProblem,
   type NodeRedisSentinel,
 } from './node-redis-sentinel.js';
 
@@ -66,15 +71,11 @@ export type RedisClientOption =
 export const SUPPORTED_CLIENTS =
   'a redis:// or rediss:// URL, a client of ioredis (5 or 6) or iovalkey (Redis, Sentinel-configured Redis, or Cluster), or a connected node-redis client (createClient, createCluster or createSentinel, redis 5 or 6)';
 
-function hasMethods(value: object, names: readonly string[]): boolean {
-  return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
-}
-
 /** The rule for the ioredis family (its forks keep ioredis's API, Buffer variants and all). */
 function isIoredisFamily(value: object): boolean {
   return (
     typeof (value as { status?: unknown }).status === 'string' &&
-    hasMethods(value, ['pipeline', 'mgetBuffer', 'callBuffer', 'evalsha', 'duplicate', 'on'])
+    hasShape(value, ['pipeline', 'mgetBuffer', 'callBuffer', 'evalsha', 'duplicate', 'on'])
   );
 }
 
@@ -86,28 +87,30 @@ function kindOf(value: unknown, path: string): ClientKind {
   if (typeof value === 'object' && value !== null) {
     if (isIoredisFamily(value)) return 'ioredis';
     // A Sentinel first: node-redis 6's Sentinel also has the duplicate() of a client.
-    if (isNodeRedisSentinel(value)) {
-      const problem = nodeRedisSentinelProblem(value);
-      if (problem !== undefined) throw new InvalidOptionError(path, problem);
-      return 'node-redis sentinel';
-    }
-    // A Cluster first: node-redis 6's Cluster also has the isOpen and isReady of a client.
-    if (isNodeRedisCluster(value)) {
-      if (!value.isOpen) {
-        throw new InvalidOptionError(
-          path,
-          'the node-redis Cluster is not open: await cluster.connect() before giving it to the tier (a closed one cannot be used)',
-        );
-      }
-      return 'node-redis cluster';
-    }
-    if (isNodeRedisClient(value)) {
-      const problem = nodeRedisProblem(value);
-      if (problem !== undefined) throw new InvalidOptionError(path, problem);
-      return 'node-redis';
-    }
+    // A Sentinel first: node-redis 6's Sentinel also has the duplicate() of a client; then a
+    // Cluster: node-redis 6's Cluster also has the isOpen and isReady of a client.
+    if (isNodeRedisSentinel(value))
+      return usable(
+        'node-redis sentinel',
+        nodeRedisProblem('Sentinel', value.isOpen, value.clientSideCache),
+        path,
+      );
+    if (isNodeRedisCluster(value))
+      return usable('node-redis cluster', nodeRedisProblem('Cluster', value.isOpen, undefined), path);
+    if (isNodeRedisClient(value))
+      return usable(
+        'node-redis',
+        nodeRedisProblem('client', value.isOpen, value.options?.clientSideCache),
+        path,
+      );
   }
   throw new InvalidOptionError(path, `expected ${SUPPORTED_CLIENTS}, got ${describe(value)}`);
+}
+
+/** `kind`, unless `problem` says why that client cannot serve a tier: then an InvalidOptionError. */
+function usable(kind: ClientKind, problem: string | undefined, path: string): ClientKind {
+  if (problem !== undefined) throw new InvalidOptionError(path, problem);
+  return kind;
 }
 
 /** Throws unless `value` is a supported client or URL: checked before any other option. */

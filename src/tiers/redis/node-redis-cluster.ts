@@ -18,13 +18,14 @@
  *   duplicate of one of them, pointed at the node.
  */
 import { within } from '../../loading/deadline.js';
-import type {
-  Listener,
-  NodeConnectionOverrides,
-  RedisArg,
-  RedisClusterClient,
-  RedisConnection,
-  RedisPipeline,
+import {
+  hasShape,
+  type Listener,
+  type NodeConnectionOverrides,
+  type RedisArg,
+  type RedisClusterClient,
+  type RedisConnection,
+  type RedisPipeline,
 } from './client.js';
 import {
   BUFFERS,
@@ -72,13 +73,9 @@ export interface NodeRedisCluster {
 
 /** Whether `value` has the shape of a node-redis Cluster. */
 export function isNodeRedisCluster(value: object): value is NodeRedisCluster {
-  const cluster = value as Partial<Record<string, unknown>>;
   return (
-    typeof cluster['isOpen'] === 'boolean' &&
-    typeof cluster['sendCommand'] === 'function' &&
-    typeof cluster['nodeClient'] === 'function' &&
-    typeof cluster['duplicate'] === 'function' &&
-    Array.isArray(cluster['masters'])
+    Array.isArray((value as { masters?: unknown }).masters) &&
+    hasShape(value, ['sendCommand', 'nodeClient', 'duplicate'], true)
   );
 }
 

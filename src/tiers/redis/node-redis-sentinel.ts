@@ -18,7 +18,13 @@
  *   subscription was lost. `duplicate()` makes a connection of the tier's own: a copy of a master
  *   client of the Sentinel, made again on the new master after every failover it reports.
  */
-import type { Listener, RedisArg, RedisConnection, RedisPipeline } from './client.js';
+import {
+  hasShape,
+  type Listener,
+  type RedisArg,
+  type RedisConnection,
+  type RedisPipeline,
+} from './client.js';
 import {
   BUFFERS,
   named,
@@ -47,24 +53,7 @@ export interface NodeRedisSentinel {
 
 /** Whether `value` has the shape of a node-redis Sentinel (`createSentinel`, v5 or v6). */
 export function isNodeRedisSentinel(value: object): value is NodeRedisSentinel {
-  const sentinel = value as Partial<Record<string, unknown>>;
-  return (
-    typeof sentinel['isOpen'] === 'boolean' &&
-    typeof sentinel['_execute'] === 'function' &&
-    typeof sentinel['getMasterNode'] === 'function' &&
-    typeof sentinel['acquire'] === 'function'
-  );
-}
-
-/** Why `sentinel` cannot serve a tier, or undefined (as nodeRedisProblem says for a client). */
-export function nodeRedisSentinelProblem(sentinel: NodeRedisSentinel): string | undefined {
-  if (!sentinel.isOpen) {
-    return 'the node-redis Sentinel is not open: await sentinel.connect() before giving it to the tier (a closed one cannot be used)';
-  }
-  if (sentinel.clientSideCache !== undefined) {
-    return 'a node-redis Sentinel with clientSideCache keeps a cache of its own beside the tier: give the tier a Sentinel without one';
-  }
-  return undefined;
+  return hasShape(value, ['_execute', 'getMasterNode', 'acquire'], true);
 }
 
 /** Events of the adapter and the Sentinel events that raise them (redis 6 has all; 5 only 'error'). */

@@ -15,7 +15,13 @@
  *   the subscription is known to be back.
  */
 import { EventEmitter } from 'node:events';
-import type { Listener, RedisArg, RedisConnection, RedisPipeline } from './client.js';
+import {
+  hasShape,
+  type Listener,
+  type RedisArg,
+  type RedisConnection,
+  type RedisPipeline,
+} from './client.js';
 
 /** What the adapter uses of a node-redis client (structural: the package is an optional peer). */
 export interface NodeRedisClient {
@@ -41,26 +47,27 @@ export interface NodeRedisClient {
 
 /** Whether `value` has the shape of a node-redis client (`createClient`, v5 or v6). */
 export function isNodeRedisClient(value: object): value is NodeRedisClient {
-  const client = value as Partial<Record<string, unknown>>;
   return (
-    typeof client['isOpen'] === 'boolean' &&
-    typeof client['isReady'] === 'boolean' &&
-    typeof client['sendCommand'] === 'function' &&
-    typeof client['duplicate'] === 'function' &&
-    typeof client['connect'] === 'function'
+    typeof (value as { isReady?: unknown }).isReady === 'boolean' &&
+    hasShape(value, ['sendCommand', 'duplicate', 'connect'], true)
   );
 }
 
 /**
- * Why `client` cannot serve a tier, or undefined. A client never connected (or closed) would
- * reject every command: it is refused at construction rather than left to degrade the tier.
+ * Why a node-redis client, Cluster or Sentinel (`kind`) cannot serve a tier, or undefined. One
+ * never connected (or closed) would reject every command: it is refused at construction rather
+ * than left to degrade the tier. One with client-side caching keeps a cache beside the tier's.
  */
-export function nodeRedisProblem(client: NodeRedisClient): string | undefined {
-  if (!client.isOpen) {
-    return 'the node-redis client is not open: await client.connect() before giving it to the tier (a closed client cannot be used)';
+export function nodeRedisProblem(
+  kind: 'client' | 'Cluster' | 'Sentinel',
+  open: boolean,
+  clientSideCache: unknown,
+): string | undefined {
+  if (!open) {
+    return `the node-redis ${kind} is not open: await ${kind.toLowerCase()}.connect() before giving it to the tier (a closed one cannot be used)`;
   }
-  if (client.options?.clientSideCache !== undefined) {
-    return 'a node-redis client with clientSideCache keeps a cache of its own beside the tier: give the tier a client without one';
+  if (clientSideCache !== undefined) {
+    return `a node-redis ${kind} with clientSideCache keeps a cache of its own beside the tier: give the tier one without`;
   }
   return undefined;
 }
