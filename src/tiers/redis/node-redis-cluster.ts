@@ -172,7 +172,7 @@ export class NodeRedisClusterClient extends NodeRedisCommands implements RedisCl
     return this.#cluster.subscribe(channels, this.#onMessage).catch(named);
   }
 
-  pipeline(): RedisPipeline {
+  override pipeline(): RedisPipeline {
     return new NodeRedisPipeline((command, args, buffers, route) => this.send(command, args, buffers, route));
   }
 

@@ -18,19 +18,12 @@
  *   subscription was lost. `duplicate()` makes a connection of the tier's own: a copy of a master
  *   client of the Sentinel, made again on the new master after every failover it reports.
  */
-import {
-  hasShape,
-  type Listener,
-  type RedisArg,
-  type RedisConnection,
-  type RedisPipeline,
-} from './client.js';
+import { hasShape, type Listener, type RedisArg, type RedisConnection } from './client.js';
 import {
   BUFFERS,
   named,
   NodeRedisCommands,
   NodeRedisConnection,
-  NodeRedisPipeline,
   STRINGS,
   toArgs,
   type NodeRedisClient,
@@ -77,24 +70,40 @@ function resent(error: unknown, client: NodeRedisClient): boolean {
   return error instanceof Error && (error.message.startsWith('READONLY') || !client.isReady);
 }
 
-/** A node-redis Sentinel as a {@link RedisConnection}. */
-export class NodeRedisSentinelClient extends NodeRedisCommands implements RedisConnection {
+/** What the Sentinel's adapter and its subscriber connections have alike. */
+abstract class SentinelCommands extends NodeRedisCommands {
   readonly isCluster = false;
+  readonly options = {};
+
+  ssubscribe(): Promise<unknown> {
+    return Promise.reject(new Error('a Sentinel-managed master has no sharded pub/sub'));
+  }
+
+  /** A connection of its own to the master, that follows failovers (not connected yet). */
+  duplicate(): RedisConnection {
+    return new NodeRedisSentinelSubscriber(this.sentinel);
+  }
+
+  protected abstract readonly sentinel: NodeRedisSentinel;
+}
+
+/** A node-redis Sentinel as a {@link RedisConnection}. */
+export class NodeRedisSentinelClient extends SentinelCommands implements RedisConnection {
   /** Each tick's commands are one lease of the pool, and a failed batch is sent again later. */
   readonly inOrder = false;
-  readonly #sentinel: NodeRedisSentinel;
+  protected readonly sentinel: NodeRedisSentinel;
   #everReady: boolean;
   /** Commands of this tick, sent together on the next one. */
   #batch: Queued[] | undefined;
 
   constructor(sentinel: NodeRedisSentinel) {
     super(sentinel, SOURCES);
-    this.#sentinel = sentinel;
+    this.sentinel = sentinel;
     this.#everReady = sentinel.isReady;
   }
 
   get status(): string {
-    const sentinel = this.#sentinel;
+    const sentinel = this.sentinel;
     if (!sentinel.isOpen) return 'end';
     if (sentinel.isReady && sentinel.getMasterNode() !== undefined) {
       this.#everReady = true;
@@ -118,7 +127,7 @@ export class NodeRedisSentinelClient extends NodeRedisCommands implements RedisC
   #flush(): void {
     const batch = this.#batch!;
     this.#batch = undefined;
-    this.#sentinel
+    this.sentinel
       ._execute(false, async (client) => {
         const sending = batch.filter((queued) => !queued.settled);
         const failures = await Promise.all(
@@ -157,47 +166,20 @@ export class NodeRedisSentinelClient extends NodeRedisCommands implements RedisC
       });
   }
 
-  scan(
-    cursor: string,
-    match: 'MATCH',
-    pattern: string,
-    count: 'COUNT',
-    n: number,
-  ): Promise<[string, string[]]> {
-    return this.send('SCAN', [cursor, match, pattern, count, n]) as Promise<[string, string[]]>;
-  }
-
   /** The tier subscribes on a connection of its own (duplicate()), never on the Sentinel. */
   subscribe(): Promise<unknown> {
     return Promise.reject(new Error('subscribe on a duplicate() of the node-redis Sentinel adapter'));
-  }
-
-  ssubscribe(): Promise<unknown> {
-    return Promise.reject(new Error('a Sentinel-managed master has no sharded pub/sub'));
-  }
-
-  pipeline(): RedisPipeline {
-    return new NodeRedisPipeline((command, args, buffers) => this.send(command, args, buffers));
-  }
-
-  /** A connection of its own to the master, that follows failovers (not connected yet). */
-  duplicate(): RedisConnection {
-    return new NodeRedisSentinelSubscriber(this.#sentinel);
-  }
-
-  get options(): object {
-    return {};
   }
 
   /** The Sentinel is given connected (clients.ts); there is nothing to connect. */
   async connect(): Promise<void> {}
 
   quit(): Promise<unknown> {
-    return this.#sentinel.close();
+    return this.sentinel.close();
   }
 
   disconnect(): void {
-    if (this.#sentinel.isOpen) void Promise.resolve(this.#sentinel.destroy()).catch(() => {});
+    if (this.sentinel.isOpen) void Promise.resolve(this.sentinel.destroy()).catch(() => {});
   }
 }
 
@@ -213,9 +195,8 @@ const NO_EVENTS = { on: () => undefined, off: () => undefined };
  * master whenever the Sentinel reports a MASTER_CHANGE. Each copy's events are its own; the
  * bus sees a lost connection ('close') when one is replaced, and 'ready' once the next is up.
  */
-class NodeRedisSentinelSubscriber extends NodeRedisCommands implements RedisConnection {
-  readonly isCluster = false;
-  readonly #sentinel: NodeRedisSentinel;
+class NodeRedisSentinelSubscriber extends SentinelCommands implements RedisConnection {
+  protected readonly sentinel: NodeRedisSentinel;
   #current: NodeRedisConnection | undefined;
   #opened = false;
   #closed = false;
@@ -228,7 +209,7 @@ class NodeRedisSentinelSubscriber extends NodeRedisCommands implements RedisConn
 
   constructor(sentinel: NodeRedisSentinel) {
     super(NO_EVENTS, {});
-    this.#sentinel = sentinel;
+    this.sentinel = sentinel;
   }
 
   get status(): string {
@@ -248,7 +229,7 @@ class NodeRedisSentinelSubscriber extends NodeRedisCommands implements RedisConn
     try {
       // Waits while the Sentinel finds the master (after a failover it reports); an array, so
       // the client is not awaited as a promise.
-      [model] = await this.#sentinel._execute(false, (client) => Promise.resolve([client] as const));
+      [model] = await this.sentinel._execute(false, (client) => Promise.resolve([client] as const));
     } catch {
       if (this.#closed || generation !== this.#generation) return;
       this.#retry = setTimeout(() => void this.#repoint(), REPOINT_RETRY_MS);
@@ -287,36 +268,10 @@ class NodeRedisSentinelSubscriber extends NodeRedisCommands implements RedisConn
     return current.send(command, args, buffers);
   }
 
-  scan(
-    cursor: string,
-    match: 'MATCH',
-    pattern: string,
-    count: 'COUNT',
-    n: number,
-  ): Promise<[string, string[]]> {
-    return this.send('SCAN', [cursor, match, pattern, count, n]) as Promise<[string, string[]]>;
-  }
-
   subscribe(...channels: string[]): Promise<unknown> {
     const current = this.#current;
     if (current === undefined) return Promise.reject(new Error('the subscriber is not connected'));
     return current.subscribe(...channels);
-  }
-
-  ssubscribe(): Promise<unknown> {
-    return Promise.reject(new Error('a Sentinel-managed master has no sharded pub/sub'));
-  }
-
-  pipeline(): RedisPipeline {
-    return new NodeRedisPipeline((command, args, buffers) => this.send(command, args, buffers));
-  }
-
-  duplicate(): RedisConnection {
-    return new NodeRedisSentinelSubscriber(this.#sentinel);
-  }
-
-  get options(): object {
-    return {};
   }
 
   dropConnection(): void {
@@ -326,7 +281,7 @@ class NodeRedisSentinelSubscriber extends NodeRedisCommands implements RedisConn
   async connect(): Promise<void> {
     if (this.#opened || this.#closed) return;
     this.#opened = true;
-    this.#sentinel.on('topology-change', this.#onTopology);
+    this.sentinel.on('topology-change', this.#onTopology);
     await this.#repoint();
   }
 
@@ -339,7 +294,7 @@ class NodeRedisSentinelSubscriber extends NodeRedisCommands implements RedisConn
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
-    this.#sentinel.off('topology-change', this.#onTopology);
+    this.sentinel.off('topology-change', this.#onTopology);
     const current = this.#current;
     this.#current = undefined;
     current?.disconnect();

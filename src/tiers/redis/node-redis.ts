@@ -135,6 +135,20 @@ export abstract class NodeRedisCommands extends EventEmitter {
 
   abstract send(command: string, args: readonly RedisArg[], buffers?: boolean): Promise<unknown>;
 
+  scan(
+    cursor: string,
+    match: 'MATCH',
+    pattern: string,
+    count: 'COUNT',
+    n: number,
+  ): Promise<[string, string[]]> {
+    return this.send('SCAN', [cursor, match, pattern, count, n]) as Promise<[string, string[]]>;
+  }
+
+  pipeline(): RedisPipeline {
+    return new NodeRedisPipeline((command, args, buffers) => this.send(command, args, buffers));
+  }
+
   /** Called as each forwarded event passes, before it is emitted. */
   protected heard(_event: string): void {}
 
@@ -242,16 +256,6 @@ export class NodeRedisConnection extends NodeRedisCommands implements RedisConne
     return this.#client.sendCommand(toArgs(command, args), buffers ? BUFFERS : STRINGS).catch(named);
   }
 
-  scan(
-    cursor: string,
-    match: 'MATCH',
-    pattern: string,
-    count: 'COUNT',
-    n: number,
-  ): Promise<[string, string[]]> {
-    return this.send('SCAN', [cursor, match, pattern, count, n]) as Promise<[string, string[]]>;
-  }
-
   subscribe(...channels: string[]): Promise<unknown> {
     return this.#client.subscribe(channels, this.#onMessage).catch(named);
   }
@@ -261,10 +265,6 @@ export class NodeRedisConnection extends NodeRedisCommands implements RedisConne
     if (client.sSubscribe === undefined)
       return Promise.reject(new Error('this node-redis client has no sSubscribe'));
     return client.sSubscribe(channels, this.#onShardMessage, true).catch(named);
-  }
-
-  pipeline(): RedisPipeline {
-    return new NodeRedisPipeline((command, args, buffers) => this.send(command, args, buffers));
   }
 
   /** A new client like this one (node-redis's own duplicate), not connected yet. */
