@@ -136,23 +136,7 @@ describe('node-redis Cluster: replicas and failovers', () => {
     }
     expect(failures).toEqual([]);
     await Promise.all(reconnected);
-    const [a, ...others] = all;
-    await waitFor(
-      async () => {
-        await a!.set('k', 1);
-        for (const cache of others) if ((await cache.get('k')) !== 1) return notYet('not yet');
-        return done(undefined);
-      },
-      { description: 'writes through the promoted replica', timeoutMs: 20_000 },
-    );
-    const heard = others.map((c) => c.stats().bus.messagesIn);
-    await a!.set('k', 2);
-    await waitFor(
-      async () =>
-        others.every((c, i) => c.stats().bus.messagesIn > heard[i]!) ? done(undefined) : notYet('not heard'),
-      { description: 'the others to hear the write published after the failover', timeoutMs: 10_000 },
-    );
-    for (const cache of others) expect(await cache.get('k')).toBe(2);
+    await worksAfterFailover(all);
   }, 90_000);
 
   it('SIGSTOP of a master: calls end in bounded time, the sharded bus resubscribes on the promoted replica, and an invalidation after it reaches every instance', async () => {
@@ -197,25 +181,7 @@ describe('node-redis Cluster: replicas and failovers', () => {
       expect(failures).toEqual([]);
       // The tier's timeouts (250 ms) and breaker bound a call, whatever the hung master holds.
       expect(slowest).toBeLessThan(2_500);
-      const [a, ...others] = all;
-      await waitFor(
-        async () => {
-          await a!.set('k', 1);
-          for (const cache of others) if ((await cache.get('k')) !== 1) return notYet('not yet');
-          return done(undefined);
-        },
-        { description: 'writes through the promoted replica', timeoutMs: 20_000 },
-      );
-      const heard = others.map((c) => c.stats().bus.messagesIn);
-      await a!.set('k', 2);
-      await waitFor(
-        async () =>
-          others.every((c, i) => c.stats().bus.messagesIn > heard[i]!)
-            ? done(undefined)
-            : notYet('not heard'),
-        { description: 'the others to hear the write published after the failover', timeoutMs: 10_000 },
-      );
-      for (const cache of others) expect(await cache.get('k')).toBe(2);
+      await worksAfterFailover(all);
     } finally {
       running = false;
       await Promise.all(load);
@@ -223,3 +189,27 @@ describe('node-redis Cluster: replicas and failovers', () => {
     }
   }, 90_000);
 });
+
+/**
+ * After a failover: a write through the promoted master reaches every instance, and the
+ * invalidation of one published after it is heard by every other instance's bus.
+ */
+async function worksAfterFailover(all: readonly TierCache[]): Promise<void> {
+  const [a, ...others] = all;
+  await waitFor(
+    async () => {
+      await a!.set('k', 1);
+      for (const cache of others) if ((await cache.get('k')) !== 1) return notYet('not yet');
+      return done(undefined);
+    },
+    { description: 'writes through the promoted replica', timeoutMs: 20_000 },
+  );
+  const heard = others.map((c) => c.stats().bus.messagesIn);
+  await a!.set('k', 2);
+  await waitFor(
+    async () =>
+      others.every((c, i) => c.stats().bus.messagesIn > heard[i]!) ? done(undefined) : notYet('not heard'),
+    { description: 'the others to hear the write published after the failover', timeoutMs: 10_000 },
+  );
+  for (const cache of others) expect(await cache.get('k')).toBe(2);
+}

@@ -74,6 +74,19 @@ describe('Cluster failovers', () => {
     }
   }, 90_000);
 
+  /** Fails `key`'s master over to its replica with CLUSTER FAILOVER: no client is told. */
+  async function gracefulFailover(key: string): Promise<void> {
+    const master = await fixture.cluster.masterFor(key);
+    const [replica] = await fixture.cluster.replicasOf(master);
+    await replica!.cli('CLUSTER', 'FAILOVER');
+    await waitFor(
+      async () =>
+        ((await master.cli('ROLE')) as unknown[])[0] === 'slave' ? done(undefined) : notYet('not yet'),
+      { description: 'the old master to become a replica', timeoutMs: 15_000 },
+    );
+    await fixture.cluster.waitUntilHealthy(15_000);
+  }
+
   it('multi-key writes, deletes and repairs follow MOVED across slots when the client’s slot map is stale', async () => {
     const prefix = 'moved:';
     const client = fixture.cluster.client();
@@ -90,15 +103,7 @@ describe('Cluster failovers', () => {
     await cache.setMany(keys.map((key) => ({ key, value: 1 })));
     // A graceful failover: the replica takes over, the old master answers MOVED from now on, and
     // nothing tells this client (no connection drops, no command fails).
-    const master = await fixture.cluster.masterFor(`${prefix}${keys[0]}`);
-    const [replica] = await fixture.cluster.replicasOf(master);
-    await replica!.cli('CLUSTER', 'FAILOVER');
-    await waitFor(
-      async () =>
-        ((await master.cli('ROLE')) as unknown[])[0] === 'slave' ? done(undefined) : notYet('not yet'),
-      { description: 'the old master to become a replica', timeoutMs: 15_000 },
-    );
-    await fixture.cluster.waitUntilHealthy(15_000);
+    await gracefulFailover(`${prefix}${keys[0]}`);
 
     // One pipeline to the old master carries an UNLINK per slot; each gets its own MOVED.
     await cache.setMany(keys.map((key) => ({ key, value: 2 })));
@@ -125,15 +130,7 @@ describe('Cluster failovers', () => {
     const keys = Array.from({ length: 50 }, (_, i) => `item:${i}`);
     await cache.setMany(keys.map((key) => ({ key, value: 1 })));
     await cache.set('one', 1);
-    const master = await fixture.cluster.masterFor(`${prefix}one`);
-    const [replica] = await fixture.cluster.replicasOf(master);
-    await replica!.cli('CLUSTER', 'FAILOVER');
-    await waitFor(
-      async () =>
-        ((await master.cli('ROLE')) as unknown[])[0] === 'slave' ? done(undefined) : notYet('not yet'),
-      { description: 'the old master to become a replica', timeoutMs: 15_000 },
-    );
-    await fixture.cluster.waitUntilHealthy(15_000);
+    await gracefulFailover(`${prefix}one`);
     // A pipeline ending in WAIT is not redirected by the client: the tier follows the MOVED.
     await cache.set('one', 2);
     await cache.setMany(keys.map((key) => ({ key, value: 2 })));
