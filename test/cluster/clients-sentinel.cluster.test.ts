@@ -12,6 +12,7 @@ import { sharedSentinel } from '../helpers/backends.js';
 import { storedEntry } from '../helpers/stored.js';
 import { nodeRedis5, nodeRedis6, type ClientLibrary, type TestClient } from '../helpers/client-libraries.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
+import { expectOneLoaderCall } from '../helpers/single-flight.js';
 import { done, notYet, until, waitFor } from '../helpers/wait-for.js';
 import { busSuite } from '../integration/suites/bus-suite.js';
 import { coreSuite } from '../integration/suites/core-suite.js';
@@ -101,21 +102,7 @@ describe.each([nodeRedis5, nodeRedis6])('a $name Sentinel', (library: ClientLibr
       caches.push(cache);
       return cache;
     });
-    let calls = 0;
-    let release: (value: string) => void = () => {};
-    const held = new Promise<string>((resolve) => (release = resolve));
-    const loads = [a!, b!].flatMap((cache) =>
-      Array.from({ length: 50 }, () =>
-        cache.getOrSet('hot', () => {
-          calls++;
-          return held;
-        }),
-      ),
-    );
-    await until('a loader to run', () => calls > 0);
-    release('loaded');
-    expect(new Set(await Promise.all(loads))).toEqual(new Set(['loaded']));
-    expect(calls).toBe(1);
+    await expectOneLoaderCall([a!, b!]);
   });
   it('replicas: writes and deletes resolve once the replica has them (WAIT on the connection that wrote)', async () => {
     const errors: CacheError[] = [];

@@ -5,6 +5,7 @@ import type { ClientLibrary, TestClient } from '../../helpers/client-libraries.j
 import { isReplyError } from '../../../src/tiers/redis/client.js';
 import { adoptClient } from '../../../src/tiers/redis/clients.js';
 import { subscribed } from '../../helpers/bus-waits.js';
+import { expectOneLoaderCall } from '../../helpers/single-flight.js';
 import { until } from '../../helpers/wait-for.js';
 import { startRedis, stopAllRedis } from '../../helpers/redis-server.js';
 import { busSuite } from './bus-suite.js';
@@ -89,22 +90,8 @@ export function clientSuite(library: ClientLibrary): void {
           lock: { timeout: '3s', poll: '10ms' },
         });
       });
-      let calls = 0;
-      let release: (value: string) => void = () => {};
-      const held = new Promise<string>((resolve) => (release = resolve));
       try {
-        const loads = caches.flatMap((cache) =>
-          Array.from({ length: 50 }, () =>
-            cache.getOrSet('hot', () => {
-              calls++;
-              return held;
-            }),
-          ),
-        );
-        await until('a loader to run', () => calls > 0);
-        release('loaded');
-        expect(new Set(await Promise.all(loads))).toEqual(new Set(['loaded']));
-        expect(calls).toBe(1);
+        await expectOneLoaderCall(caches);
       } finally {
         await Promise.all(caches.map((cache) => cache.close()));
       }
