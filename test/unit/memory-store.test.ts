@@ -96,6 +96,17 @@ describe('MemoryStore slots', () => {
     expect(await s.settled(b)).toBe('B');
   });
 
+  it('answers a large store’s hits with fresh promises of the slot’s current value', async () => {
+    const { s } = store(100_000);
+    s.set('a', entry('A'), 1);
+    const a = s.hit('a', 0);
+    // Past 32,768 slots no promise is kept per slot: each hit makes its own.
+    expect(s.settled(a)).not.toBe(s.settled(a));
+    expect(await s.settled(a)).toBe('A');
+    s.set('a', entry('A2'), 1);
+    expect(await s.settled(s.hit('a', 0))).toBe('A2');
+  });
+
   it('caps every expiry with capExpiry, tagged and stale entries included', () => {
     const { s } = store(10);
     s.set('lean', entry(1, 1_000), 1);

@@ -10,10 +10,12 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * Settled promises kept for hits, at most this many per store (see `settled`). A power of two.
- * At 1,000 entries every slot has its own; at 100,000 the hottest keys mostly keep theirs.
+ * The most slots a store keeps a settled promise for, one per slot (see `settled`). Measured
+ * (bench/l1-scale.ts, Zipf 0.9): kept promises made a hit 1.2x faster at 1,000 entries and 1.05x
+ * at 10,000, but 0.9x at 30,000 and beyond, where most hits found another key's promise in a
+ * shared cell and paid for a new one that also had to be promoted out of the young generation.
  */
-const PROMISE_SLOTS = 8_192;
+const PROMISE_SLOTS = 32_768;
 
 /** Slots the store starts with and grows by at least. */
 const MIN_SLOTS = 64;
@@ -47,10 +49,8 @@ export class MemoryStore {
   #times = new Float64Array(0);
   /** Per slot weights, made at the first weight other than 1. */
   #weights: Float64Array | undefined;
-  readonly #promises: (Promise<unknown> | undefined)[];
-  /** slot + 1 of the slot whose promise each `#promises` cell holds; 0 for none. */
-  readonly #promiseOwners: Int32Array;
-  readonly #promiseMask: number;
+  /** Per slot, the settled promise its hits share; undefined past PROMISE_SLOTS. */
+  readonly #promises: (Promise<unknown> | undefined)[] | undefined;
   /**
    * Entries capExpiry shortened, by slot: the key, the value array's cell and expiry as capped,
    * and the full expiry (and whole Entry, for entries kept whole), until restored or cleared.
@@ -74,13 +74,8 @@ export class MemoryStore {
   constructor(options: MemoryStoreOptions) {
     this.#onRemove = options.onRemove;
     this.#maxSlots = options.maxEntries + 1;
-    const promiseSlots = Math.min(
-      PROMISE_SLOTS,
-      2 ** Math.ceil(Math.log2(Math.min(this.#maxSlots, 2 ** 30))),
-    );
-    this.#promises = new Array<Promise<unknown> | undefined>(promiseSlots).fill(undefined);
-    this.#promiseOwners = new Int32Array(promiseSlots);
-    this.#promiseMask = promiseSlots - 1;
+    if (this.#maxSlots <= PROMISE_SLOTS)
+      this.#promises = new Array<Promise<unknown> | undefined>(this.#maxSlots).fill(undefined);
     const slots: PolicySlots = {
       hash: (slot) => hashKey(this.#keys[slot]!),
       weight: (slot) => (this.#weights === undefined ? 1 : this.#weights[slot]!),
@@ -154,17 +149,14 @@ export class MemoryStore {
   }
 
   /**
-   * `Promise.resolve(value(slot))`, shared by the slot's next hits while it keeps its value, so a
-   * hit allocates nothing. Kept in a small table indexed by slot (two slots that share a cell
-   * take turns), not per entry: a promise per entry read was 56 bytes, a fifth of an entry.
+   * `Promise.resolve(value(slot))`, which a small store keeps for the slot's next hits while it
+   * keeps its value, so that a hit allocates nothing; a large one makes one per hit, as an
+   * `await` of a plain value would (see PROMISE_SLOTS).
    */
   settled(slot: number): Promise<unknown> {
-    const cell = slot & this.#promiseMask;
-    if (this.#promiseOwners[cell] === slot + 1) return this.#promises[cell]!;
-    const promise = Promise.resolve(this.value(slot));
-    this.#promises[cell] = promise;
-    this.#promiseOwners[cell] = slot + 1;
-    return promise;
+    const promises = this.#promises;
+    if (promises === undefined) return Promise.resolve(this.value(slot));
+    return (promises[slot] ??= Promise.resolve(this.value(slot)));
   }
 
   /** The entry in a live slot `hit` answered with. */
@@ -287,8 +279,7 @@ export class MemoryStore {
     this.#policy.clear();
     this.#keys.fill(undefined);
     this.#values.fill(undefined);
-    void this.#promises.fill(undefined);
-    this.#promiseOwners.fill(0);
+    void this.#promises?.fill(undefined);
     this.#used = 0;
     this.#free = -1;
   }
@@ -387,10 +378,7 @@ export class MemoryStore {
   }
 
   #forgetPromise(slot: number): void {
-    const cell = slot & this.#promiseMask;
-    if (this.#promiseOwners[cell] !== slot + 1) return;
-    this.#promiseOwners[cell] = 0;
-    this.#promises[cell] = undefined;
+    if (this.#promises !== undefined) this.#promises[slot] = undefined;
   }
 
   #allocate(): number {
