@@ -41,6 +41,14 @@ export interface Decoder {
   decodeRaw(key: string, raw: RawReply): StoredEntry | undefined;
 }
 
+/** What settles a lone read handed over by its batch (see ReadBatch.handOver). */
+export interface ReadTarget {
+  handler: ReadHandler<unknown, unknown> | undefined;
+  token: unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 /** The batch a read is joining while its promise is made (see ReadBatch.#join). */
 let joining: ReadBatch | undefined;
 
@@ -89,6 +97,17 @@ export class ReadBatch {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the shared executor's target
     joining = this;
     return new Promise(ReadBatch.#join) as Promise<R>;
+  }
+
+  /**
+   * Hands the batch's one read to `target`, which then settles it as an unbatched read: its
+   * handler and token, and the settlers of the promise its caller holds.
+   */
+  handOver(target: ReadTarget): void {
+    target.handler = this.#handlers[0];
+    target.token = this.#tokens[0];
+    target.resolve = this.#resolves[0]!;
+    target.reject = this.#rejects[0]!;
   }
 
   /** The multi-key read answered: `replies[i]` is the raw reply for `keys[i]`. */
