@@ -491,7 +491,7 @@ export class TierCache {
 
   #getBelow<T>(key: string): Promise<T | undefined> {
     if (this.#stack.remotes.length === 0) return Promise.resolve(undefined);
-    return this.#stack.getFrom(0, key, this.#guard.begin(key)) as Promise<T | undefined>;
+    return this.#stack.getFrom(0, key, this.#stack.readTicket(key)) as Promise<T | undefined>;
   }
 
   /** After an L1 miss: join the key's flight, or start one (lower tiers, then the loader). */

@@ -23,19 +23,9 @@ const DETACHED: ReadRecord = { readers: 0, epoch: 0 };
 
 export class FillGuard {
   readonly #reads = new Map<string, ReadRecord>();
-  readonly #enabled: boolean;
   #globalEpoch = 0;
 
-  /**
-   * @param enabled false when the cache has no tier a read could fill (no L1 and a single
-   *   remote tier): tickets are then detached and cost no map operations.
-   */
-  constructor(enabled = true) {
-    this.#enabled = enabled;
-  }
-
   begin(key: string): FillTicket {
-    if (!this.#enabled) return { key, record: DETACHED, epoch: 0, globalEpoch: this.#globalEpoch };
     let record = this.#reads.get(key);
     if (record === undefined) {
       record = { readers: 0, epoch: 0 };
@@ -43,6 +33,14 @@ export class FillGuard {
     }
     record.readers++;
     return { key, record, epoch: record.epoch, globalEpoch: this.#globalEpoch };
+  }
+
+  /**
+   * A ticket for a read that can fill nothing (see TierStack.readTicket): it costs no map
+   * operations, and it never goes stale, since nothing checks it.
+   */
+  detached(key: string): FillTicket {
+    return { key, record: DETACHED, epoch: 0, globalEpoch: this.#globalEpoch };
   }
 
   /** True while nothing has written or invalidated the ticket's key since it was taken. */

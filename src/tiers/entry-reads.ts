@@ -60,7 +60,7 @@ export class EntryReads {
   /** `key`'s entry from the remote tiers, with its metadata (getEntry below L1). */
   async remoteEntry(key: string): Promise<EntryInfo | undefined> {
     if (this.#stack.remotes.length === 0) return undefined;
-    const ticket = this.#guard.begin(key);
+    const ticket = this.#stack.readTicket(key);
     try {
       const found = await this.#stack.read(key, ticket);
       return found === undefined ? undefined : this.info(found.entry, found.tier);
@@ -117,7 +117,7 @@ export class EntryReads {
 
   /** One multi-key read of the remote tiers (promoting what it finds), under fill tickets. */
   async readMany(keys: readonly string[]): Promise<Map<string, Found>> {
-    const tickets = keys.map((key) => this.#guard.begin(key));
+    const tickets = keys.map((key) => this.#stack.readTicket(key));
     try {
       return await this.#stack.readMany(tickets);
     } finally {

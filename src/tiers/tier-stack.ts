@@ -117,6 +117,8 @@ export class TierStack {
   readonly #o: TierStackOptions;
   /** What get() does with each remote tier's answer (see #getFrom). */
   readonly #getSteps: readonly ReadHandler<FillTicket, unknown>[];
+  /** Whether a read's hit can be promoted: there is a tier above the lowest one. */
+  readonly #fills: boolean;
 
   constructor(options: TierStackOptions) {
     this.#o = options;
@@ -133,6 +135,15 @@ export class TierStack {
     ];
     this.names = this.#lives.map((tier) => tier.name);
     this.#getSteps = remotes.map((_, index) => this.#getStep(index));
+    this.#fills = memory !== undefined || remotes.length > 1;
+  }
+
+  /**
+   * The fill ticket of a read from the remote tiers (not of a load, which fills every tier). A
+   * cache of one Redis and no L1 has nothing to promote into, so its reads need not be tracked.
+   */
+  readTicket(key: string): FillTicket {
+    return this.#fills ? this.#o.guard.begin(key) : this.#o.guard.detached(key);
   }
 
   // --- reads ------------------------------------------------------------------------------------

@@ -133,4 +133,17 @@ describe('FillGuard', () => {
     guard.end(second);
     expect(guard.tracked).toBe(0);
   });
+
+  it('tracks no detached ticket, and ending one leaves the tracked readers of its key alone', () => {
+    const guard = new FillGuard();
+    const tracked = guard.begin('k');
+    const detached = guard.detached('k');
+    expect(guard.tracked).toBe(1);
+    guard.end(detached);
+    expect(guard.tracked).toBe(1);
+    guard.invalidate('k');
+    expect(guard.isCurrent(tracked)).toBe(false);
+    guard.end(tracked);
+    expect(guard.tracked).toBe(0);
+  });
 });
