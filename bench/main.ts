@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       results.push(await l2HitSequential(redis.url));
       // One GET per read, as on a cluster: the cache's own cost per read, for the record.
       await l2Hit(redis.url, false);
-      await l2HitNodeRedis(redis.url);
+      results.push(await l2HitNodeRedis(redis.url));
       results.push(await resilienceHit(redis.url));
       // The miss path (read, loader, conditional fill), for the record beside raw GET+SET.
       await missPath(redis.url);
