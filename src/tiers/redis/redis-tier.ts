@@ -1,7 +1,6 @@
 import type { Entry } from '../../entry.js';
 import { InvalidOptionError, SerializationError, ValueTooLargeError, describe } from '../../errors.js';
 import { FOREVER, parseDuration, type Duration } from '../../internal/duration.js';
-import { keySlot } from '../../internal/key-slot.js';
 import { wellFormed } from '../../internal/keys.js';
 import { optionNames } from '../../internal/option-names.js';
 import { jsonSerializer } from '../../serializers/json.js';
@@ -27,11 +26,11 @@ import {
   isReplyError,
   orderedConnectionOf,
   type RedisClient,
-  type RedisClusterClient,
   type RedisConnection,
   type RedisPipeline,
 } from './client.js';
 import { adoptClient, checkClient, type RedisClientOption } from './clients.js';
+import { ClusterRoutes, REDIRECTS, isRedirect, throwFirstError } from './cluster-routes.js';
 import { redisCoordination } from './coordination.js';
 import { ReplicaWait, type ReplicasOptions } from './replica-wait.js';
 import {
@@ -231,7 +230,7 @@ export class RedisStore implements RemoteTier, RawReads {
   /** The client's last connection error (see connection-errors.ts). */
   readonly connection: ConnectionErrors;
   /** Set for a Cluster client: multi-key commands are split by slot and grouped by master. */
-  readonly #cluster: RedisClusterClient | undefined;
+  readonly #routes: ClusterRoutes | undefined;
   readonly #serializer: Serializer;
   readonly #scanCount: number;
   readonly maxValueBytes: number;
@@ -262,7 +261,7 @@ export class RedisStore implements RemoteTier, RawReads {
 
   /** No batched reads on a Cluster: a batch spans nodes, and one failing node would fail it all. */
   get batchable(): boolean {
-    return this.#cluster === undefined;
+    return this.#routes === undefined;
   }
 
   constructor(options: RedisTierOptions) {
@@ -321,7 +320,7 @@ export class RedisStore implements RemoteTier, RawReads {
     const { client, owned } = adoptClient(options.client, 'redisTier.client');
     this.client = client;
     this.#owned = owned;
-    if (isCluster(client)) this.#cluster = client;
+    if (isCluster(client)) this.#routes = new ClusterRoutes(client, this.#replicas);
     // Connection errors surface through command rejections, which name the last one; this
     // listener also keeps ioredis from printing every reconnect attempt as an unhandled event.
     this.connection = watchConnectionErrors(this.client);
@@ -443,11 +442,11 @@ export class RedisStore implements RemoteTier, RawReads {
       return capped.map((isCapped) => (isCapped ? known[k++]! : others[r++]!));
     }
     const full = keys.map((key) => this.prefix + key);
-    if (this.#cluster === undefined) return this.client.mgetBuffer(full);
+    if (this.#routes === undefined) return this.client.mgetBuffer(full);
     const payloads = new Array<RawReply>(full.length).fill(null);
     // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it
     // to one round trip per node, run in parallel.
-    await this.#perNode(full, (pipeline, slotKeys, positions) => {
+    await this.#routes.perNode(full, (pipeline, slotKeys, positions) => {
       void pipeline.mgetBuffer(slotKeys);
       return (reply: unknown) => {
         (reply as (string | Buffer | null)[]).forEach((payload, j) => (payloads[positions[j]!] = payload));
@@ -470,11 +469,11 @@ export class RedisStore implements RemoteTier, RawReads {
       if (ttl === FOREVER) pipeline.set(full, body);
       else pipeline.set(full, body, 'PX', toPx(ttl));
     };
-    if (this.#cluster === undefined) {
+    if (this.#routes === undefined) {
       await this.#exec((pipeline) => bodies.forEach((_, i) => queue(pipeline, i)), bodies[0]![0]);
       return;
     }
-    await this.#perNode(
+    await this.#routes.perNode(
       bodies.map(([full]) => full),
       (pipeline, _slotKeys, positions) => {
         for (const i of positions) queue(pipeline, i);
@@ -505,8 +504,7 @@ export class RedisStore implements RemoteTier, RawReads {
 
   /** Every key, or (on a Cluster) the keys grouped by slot: one script call each. */
   #bySlot(fullKeys: string[]): string[][] {
-    if (this.#cluster === undefined) return [fullKeys];
-    return [...groupBySlot(fullKeys).values()].map((positions) => positions.map((i) => fullKeys[i]!));
+    return this.#routes?.bySlot(fullKeys) ?? [fullKeys];
   }
 
   async clear(): Promise<number> {
@@ -532,10 +530,10 @@ export class RedisStore implements RemoteTier, RawReads {
     const generation = newGeneration();
     // It needs to outlive only the loads it refuses: as long as a tombstone.
     const life = toPx(this.tombstoneTtl);
-    const keys = generationKeys(this.prefix, this.#cluster !== undefined);
-    if (this.#cluster === undefined) await this.client.set(keys[0]!, generation, 'PX', life);
+    const keys = generationKeys(this.prefix, this.#routes !== undefined);
+    if (this.#routes === undefined) await this.client.set(keys[0]!, generation, 'PX', life);
     else
-      await this.#perNode(keys, (pipeline, slotKeys) => {
+      await this.#routes.perNode(keys, (pipeline, slotKeys) => {
         for (const key of slotKeys) pipeline.set(key, generation, 'PX', life);
         return undefined;
       });
@@ -589,7 +587,7 @@ export class RedisStore implements RemoteTier, RawReads {
       return this.#fill([full], writes, ttls, leases, [0]).then((reply) => [reply === 1 || reply[0] === 1]);
     }
     const full = writes.map((write) => this.prefix + write.key);
-    const groups = this.#cluster === undefined ? [writes.map((_, i) => i)] : [...groupBySlot(full).values()];
+    const groups = this.#routes?.slotGroups(full) ?? [writes.map((_, i) => i)];
     const filled = new Array<boolean>(writes.length).fill(true);
     return Promise.all(
       groups.map((positions) =>
@@ -617,7 +615,7 @@ export class RedisStore implements RemoteTier, RawReads {
     leases: readonly unknown[],
     positions: readonly number[],
   ): Promise<1 | number[]> {
-    const keys = [generationKey(this.prefix, fullKeys[0]!, this.#cluster !== undefined), ...fullKeys];
+    const keys = [generationKey(this.prefix, fullKeys[0]!, this.#routes !== undefined), ...fullKeys];
     const args: (string | Buffer | number)[] = [];
     for (const i of positions) {
       const lease = leases[i] as RedisLease | typeof UNREAD_LEASE | undefined;
@@ -640,8 +638,8 @@ export class RedisStore implements RemoteTier, RawReads {
   /** SCAN (never KEYS) for `match` in batches of scanCount, UNLINKing each batch. */
   async #deleteScanned(match: string, keep?: (fullKey: string) => boolean): Promise<number> {
     // SCAN walks one node's keyspace: on a cluster, walk every master.
-    const nodes: RedisConnection[] =
-      this.#cluster === undefined ? [this.client as RedisConnection] : this.#cluster.nodes('master');
+    const routes = this.#routes;
+    const nodes = routes?.masters() ?? [this.client as RedisConnection];
     const counts = await Promise.all(
       nodes.map(async (node) => {
         let removed = 0;
@@ -650,7 +648,7 @@ export class RedisStore implements RemoteTier, RawReads {
           const [next, scanned] = await node.scan(cursor, 'MATCH', match, 'COUNT', this.#scanCount);
           cursor = next;
           const found = keep === undefined ? scanned : scanned.filter(keep);
-          if (found.length > 0) removed += await this.#unlinkOnNode(node, found);
+          if (found.length > 0) removed += await (routes?.unlink(node, found) ?? node.unlink(...found));
         } while (cursor !== '0');
         return removed;
       }),
@@ -685,66 +683,6 @@ export class RedisStore implements RemoteTier, RawReads {
     client.quit().catch(() => client.disconnect());
     await ended;
     clearTimeout(timer);
-  }
-
-  /** UNLINK keys found on one node; on a cluster node, one UNLINK per slot in one pipeline. */
-  async #unlinkOnNode(node: RedisConnection, keys: string[]): Promise<number> {
-    if (this.#cluster === undefined) return node.unlink(...keys);
-    const pipeline = node.pipeline();
-    for (const slotKeys of groupBySlot(keys).values()) pipeline.unlink(...slotKeys.map((i) => keys[i]!));
-    const results = throwFirstError(await pipeline.exec());
-    return results.reduce<number>((sum, reply) => sum + (reply as number), 0);
-  }
-
-  /**
-   * Runs a multi-key operation on a cluster: keys grouped by slot, slots grouped by the master
-   * that serves them, one pipeline per master, all masters in parallel. `queue` adds the
-   * commands for one slot's keys and may return a handler for that command's reply.
-   */
-  async #perNode(
-    fullKeys: readonly string[],
-    queue: (
-      pipeline: RedisPipeline,
-      slotKeys: string[],
-      positions: number[],
-    ) => ((reply: unknown) => void) | undefined,
-  ): Promise<void> {
-    const cluster = this.#cluster!;
-    const byNode = new Map<string, number[][]>();
-    for (const [slot, positions] of groupBySlot(fullKeys)) {
-      const node = this.#masterOf(slot);
-      const groups = byNode.get(node);
-      if (groups === undefined) byNode.set(node, [positions]);
-      else groups.push(positions);
-    }
-    const keysOf = (positions: number[]): string[] => positions.map((i) => fullKeys[i]!);
-    await Promise.all(
-      [...byNode].map(async ([node, groups]) => {
-        // A pipeline spanning slots that gets MOVED (the client's slot map is stale after a
-        // failover) fails as a whole in ioredis: each command's redirect names its own slot,
-        // so it cannot follow them. Such a slot's commands are sent again in a pipeline of their
-        // own, which ioredis does redirect (and then refreshes its slot map). A MOVED or ASK
-        // command was not run, so sending it again cannot apply it twice.
-        const replicas = this.#replicas === undefined ? undefined : { wait: this.#replicas, node };
-        const redirected = await runGroups(cluster.pipeline(), groups, keysOf, queue, replicas);
-        await Promise.all(
-          redirected.map(async (positions) => {
-            for (let attempt = 1; ; attempt++) {
-              // The client follows no redirect of a pipeline holding WAIT (see #exec): it goes
-              // where the refreshed slot map says.
-              if (replicas !== undefined) await this.#refreshSlots();
-              const slotNode = replicas && {
-                ...replicas,
-                node: this.#masterOf(keySlot(keysOf(positions)[0]!)),
-              };
-              const again = await runGroups(cluster.pipeline(), [positions], keysOf, queue, slotNode);
-              if (again.error === undefined) return;
-              if (replicas === undefined || attempt >= REDIRECTS) throw again.error;
-            }
-          }),
-        );
-      }),
-    );
   }
 
   #set(write: PreparedWrite, ttl: number): Promise<unknown> {
@@ -787,14 +725,6 @@ export class RedisStore implements RemoteTier, RawReads {
   }
 
   /**
-   * The master the client's slot map names for `slot` on a Cluster; before the slot map is known,
-   * a name of the slot's own, so it goes alone and ioredis routes it.
-   */
-  #masterOf(slot: number): string {
-    return this.#cluster!.slots[slot]?.[0] ?? `slot:${slot}`;
-  }
-
-  /**
    * Runs the writes `queue` puts on a pipeline (to the master of `key`; a single Redis is one
    * master, ''), WAITing for replicas after them when asked; the writes' replies.
    */
@@ -806,7 +736,7 @@ export class RedisStore implements RemoteTier, RawReads {
       return throwFirstError(await pipeline.exec());
     }
     for (let attempt = 1; ; attempt++) {
-      const node = this.#cluster === undefined ? '' : this.#masterOf(keySlot(key));
+      const node = this.#routes?.masterOf(key) ?? '';
       const pipeline = this.client.pipeline();
       queue(pipeline);
       const waited = replicas.append(pipeline, node);
@@ -815,22 +745,17 @@ export class RedisStore implements RemoteTier, RawReads {
       // failover or a slot migration the writes come back MOVED or ASK. They were not run, so
       // they go again, where the refreshed slot map says.
       if (
-        this.#cluster !== undefined &&
+        this.#routes !== undefined &&
         attempt < REDIRECTS &&
         results.some(([error]) => error !== null && isRedirect(error))
       ) {
-        await this.#refreshSlots();
+        await this.#routes.refreshSlots();
         continue;
       }
       const replies = throwFirstError(results);
       replicas.check(node, waited, waited ? replies.pop() : undefined);
       return replies;
     }
-  }
-
-  /** Asks the Cluster for its slot map again (whatever the outcome: the next send will tell). */
-  #refreshSlots(): Promise<void> {
-    return new Promise<void>((resolve) => this.#cluster!.refreshSlotsCache(() => resolve()));
   }
 
   #payload(write: PreparedWrite): [string, string | Buffer] {
@@ -849,81 +774,6 @@ export class RedisStore implements RemoteTier, RawReads {
 
 /** How long close() waits for an owned client's QUIT before dropping the connection. */
 const QUIT_GRACE_MS = 500;
-
-/** Positions of `keys` grouped by cluster slot. */
-function groupBySlot(keys: readonly string[]): Map<number, number[]> {
-  const groups = new Map<number, number[]>();
-  keys.forEach((key, i) => {
-    const slot = keySlot(key);
-    const positions = groups.get(slot);
-    if (positions === undefined) groups.set(slot, [i]);
-    else positions.push(i);
-  });
-  return groups;
-}
-
-type QueueSlot = (
-  pipeline: RedisPipeline,
-  slotKeys: string[],
-  positions: number[],
-) => ((reply: unknown) => void) | undefined;
-
-/** Redis refused a command because its slot is served (or being moved) elsewhere: it did not run. */
-/** How often writes ending in WAIT are sent to a Cluster, following redirects (see #exec). */
-const REDIRECTS = 3;
-
-function isRedirect(error: Error): boolean {
-  return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
-}
-
-/**
- * Queues each slot group's commands on `pipeline`, runs it, and hands each group's reply to its
- * handler. Returns the groups whose commands were redirected (with the first such error); any
- * other error is thrown.
- */
-async function runGroups(
-  pipeline: RedisPipeline,
-  groups: readonly number[][],
-  keysOf: (positions: number[]) => string[],
-  queue: QueueSlot,
-  replicas: { readonly wait: ReplicaWait; readonly node: string } | undefined,
-): Promise<number[][] & { error?: Error }> {
-  const spans = groups.map((positions) => {
-    const from = pipeline.length;
-    const handler = queue(pipeline, keysOf(positions), positions);
-    return { from, to: pipeline.length, handler, positions };
-  });
-  // WAIT has no key: the pipeline goes to the master of its writes, and the WAIT after them.
-  const waited = replicas?.wait.append(pipeline, replicas.node) ?? false;
-  const results = (await pipeline.exec()) ?? [];
-  const acknowledged = waited ? results.pop() : undefined;
-  const redirected: number[][] & { error?: Error } = [];
-  for (const { from, to, handler, positions } of spans) {
-    const failed = results.slice(from, to).find(([error]) => error !== null)?.[0];
-    if (failed) {
-      if (!isRedirect(failed)) throw failed;
-      redirected.error ??= failed;
-      redirected.push(positions);
-      continue;
-    }
-    // A handler covers one command; commands without handlers (SETs) only need no error.
-    handler?.(results[from]?.[1]);
-  }
-  // Only what this node ran needs its replicas' acknowledgement.
-  if (replicas !== undefined && redirected.length < spans.length) {
-    if (acknowledged !== undefined && acknowledged[0] !== null) throw acknowledged[0];
-    replicas.wait.check(replicas.node, waited, acknowledged?.[1]);
-  }
-  return redirected;
-}
-
-/** The replies of a pipeline, or the first error it holds. */
-function throwFirstError(results: [Error | null, unknown][] | null): unknown[] {
-  return (results ?? []).map(([error, reply]) => {
-    if (error !== null) throw error;
-    return reply;
-  });
-}
 
 /** Redis wants whole milliseconds of at least 1; a fractional life rounds up so it is never 0. */
 function toPx(ttl: number): number {
