@@ -8,10 +8,10 @@ import type { RawReply, ReadBatch, ReadHandler } from './read-batch.js';
 import type { StoredEntry } from './tier.js';
 
 /**
- * One call a guarded tier made, under its deadline: who hears of its outcome (the caller's
- * promise, a read's handler, or a batch of reads), what it counts in the guard's bytes in
- * flight, and how a late reply is told from a timeout. No closure per call: the call itself
- * carries what its continuation needs.
+ * One admitted call of a guarded tier, under its deadline: who hears of its outcome (the
+ * caller's promise, a read's handler, or a batch of reads), what it counts in the guard's bytes
+ * in flight, and how a late reply is told from a timeout. One object per call rather than a
+ * handful of closures, as every L2 read makes one.
  */
 export class BoundedCall<R> implements Deadline {
   at = 0;

@@ -749,11 +749,6 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
   }
 }
 
-/**
- * One admitted call: its deadline, and the settling of the promise the caller holds. One object
- * per call rather than a handful of closures, as every L2 read makes one.
- */
-
 /** An error the server answered with (ioredis' ReplyError): the command arrived and was refused. */
 function isReplyError(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError';
