@@ -167,9 +167,19 @@ export class Heartbeat {
     this.#deadlineTimer.unref();
   }
 
+  /**
+   * The deadline timer fired. A stalled event loop (a burst of messages, a long GC) fires timers
+   * before it reads sockets: a heartbeat that came back meanwhile is read in this turn's I/O, so
+   * the verdict waits for it.
+   */
   #check(): void {
     this.#deadlineTimer = undefined;
-    if (this.#closed || !this.#watching || this.#silent) return;
+    setImmediate(this.#verdict);
+  }
+
+  readonly #verdict = (): void => {
+    // Re-armed by watch() meanwhile, or stopped: that call decides now.
+    if (this.#closed || !this.#watching || this.#silent || this.#deadlineTimer !== undefined) return;
     const overdue = this.#overdue();
     if (overdue < 0) {
       this.#arm(-overdue);
@@ -177,5 +187,5 @@ export class Heartbeat {
     }
     this.#silent = true;
     this.#listener.silent();
-  }
+  };
 }

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   InvalidOptionError,
@@ -7,6 +10,7 @@ import {
   type TierCache,
 } from '../../src/index.js';
 import { resolveBus } from '../../src/sync/bus-options.js';
+import { Heartbeat } from '../../src/sync/heartbeat.js';
 import { decodeMessage, encodeHeartbeat } from '../../src/sync/message.js';
 import {} from '../helpers/fake-clock.js';
 import { busInstances, MemoryBroker, type MemoryTransport } from '../helpers/memory-bus.js';
@@ -228,5 +232,52 @@ describe('heartbeat options', () => {
     }
     expect(thrown).toBeInstanceOf(InvalidOptionError);
     expect((thrown as InvalidOptionError).option).toBe(name);
+  });
+});
+
+describe('the silence check', () => {
+  it('reads a heartbeat that came back while the event loop stalled before calling the subscription silent', async () => {
+    // A real socket carries the heartbeat back, so it is read as a subscriber's reply would be:
+    // in the poll phase, after the timers of the same turn.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    const [socket] = (await accepted) as [Socket];
+    if (client.connecting) await once(client, 'connect');
+    let silences = 0;
+    const timeout = 100;
+    const heartbeat = new Heartbeat(
+      [{ publisher: 'p', send: () => ({ result: Promise.resolve(), settled: Promise.resolve() }) }],
+      { interval: 60_000, timeout },
+      { silent: () => silences++, heard: () => {}, failed: () => {} },
+    );
+    try {
+      const watched = performance.now();
+      heartbeat.watch();
+      // Stalled for 1.3 timeouts; a heartbeat sent 0.6 timeouts in comes back during the stall.
+      // Read, it proves the subscription until 1.6 timeouts: nothing was missed.
+      while (performance.now() < watched + 0.6 * timeout);
+      const sentAt = performance.now();
+      const heard = new Promise<void>((resolve) =>
+        socket.once('data', () => {
+          heartbeat.hear('p', sentAt);
+          resolve();
+        }),
+      );
+      client.write('heartbeat');
+      while (performance.now() < watched + 1.3 * timeout);
+      await heard;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(silences).toBe(0);
+      // Nothing heard after it: silent once its proof runs out.
+      await until('the subscription to go silent', () => silences === 1);
+    } finally {
+      heartbeat.close();
+      client.destroy();
+      socket.destroy();
+      server.close();
+    }
   });
 });
