@@ -401,13 +401,15 @@ export class GuardedTier<T extends RemoteTier = RemoteTier> implements RemoteTie
     // unbatched read does, without a reply array or a promise of its own: that was a tenth of
     // a sequential reader's L2 hit.
     const lone = batch.size === 1;
+    const single = keys.length === 1;
     let pending: Promise<unknown>;
     try {
-      if (keys.length !== 1) pending = raw.readRawMany!(keys);
-      else pending = lone ? raw.readRaw(keys[0]!) : raw.readRaw(keys[0]!).then(inArray);
+      pending = single ? raw.readRaw(keys[0]!) : raw.readRawMany!(keys);
     } catch (error) {
       pending = rejected(error);
     }
+    // Several reads of one key share the batch's delivery, which takes a reply per key.
+    if (single && !lone) pending = pending.then(inArray);
     // Timed from now, not from the batch's first read: a deadline list stays in start order.
     const call = this.#start('get', this.#readDeadlines, admission, pending, undefined);
     call.raw = raw;
