@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { isReplyError, type RedisClusterClient, type RedisConnection } from '../tiers/redis/client.js';
-import { nodeConnection } from '../tiers/redis/clients.js';
+import { nodeConnection, onShardChannelsMoved } from '../tiers/redis/clients.js';
 import { BusError } from '../errors.js';
 import { keySlot } from '../internal/key-slot.js';
 import { guardSocketErrors } from '../internal/socket-errors.js';
@@ -47,6 +47,9 @@ export function shardChannels(base: string, shards: number): string[] {
  * died, a failover moved the slot) reports `onState(false)` at once, and the subscription is
  * rebuilt from a fresh CLUSTER SLOTS — on the promoted replica after a failover — before
  * `onState(true)` tells the bus to treat the outage as a gap.
+ *
+ * A resharding that moves a channel's slot closes nothing either: Redis unsubscribes the
+ * connection from the channel, which rebuilds the subscriptions the same way.
  *
  * A master that hangs instead of dying (SIGSTOP, a partition) closes nothing: its connections
  * stay open, and ioredis goes on routing commands to it until something refreshes its slot map,
@@ -202,6 +205,10 @@ export class ShardedPubSubTransport implements BusTransport {
       });
       guardSocketErrors(connection);
       connection.on('close', () => this.#lost(generation));
+      // A resharding moved a channel's slot: its messages now go to a master this connection is
+      // not on. Nothing closes, and only the next SPUBLISH of this instance's own (a heartbeat,
+      // up to a `heartbeat` interval later) would have been redirected and shown it.
+      onShardChannelsMoved(connection, () => this.#lost(generation));
       connection.on('smessageBuffer', (channelName: Buffer, payload: Buffer) => {
         const channel = channelName.toString();
         if (generation === this.#generation && this.#listened.has(channel))

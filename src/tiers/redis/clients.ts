@@ -203,3 +203,22 @@ export function nodeConnection(
   if (node === undefined) throw new Error('the Cluster client knows no node yet');
   return node.duplicate({ host, port, readOnly: false, lazyConnect: true, ...overrides });
 }
+
+/**
+ * Calls `listener` when Redis unsubscribes `connection` from shard channels of its own accord,
+ * as it does when their slot migrates to another master (a resharding): the connection stays
+ * open and hears nothing more on them. ioredis 6 says so with a 'moved' event, and so does the
+ * node-redis adapter (from node-redis's 'sharded-channel-moved'); ioredis 5 and iovalkey only
+ * report the reply that answered no command, as an 'error'.
+ */
+export function onShardChannelsMoved(connection: RedisConnection, listener: () => void): void {
+  connection.on('moved', listener);
+  connection.on('error', (error: unknown) => {
+    if (
+      error instanceof Error &&
+      error.message.startsWith('Command queue state error') &&
+      error.message.includes('Last reply: sunsubscribe,')
+    )
+      listener();
+  });
+}

@@ -100,6 +100,8 @@ const SOURCES: Readonly<Record<string, readonly string[]>> = {
   connect: ['connect'],
   // ioredis's 'close': the connection is gone (node-redis reconnects, or was closed).
   close: ['reconnecting', 'end'],
+  // ioredis 6's 'moved': Redis unsubscribed the connection from a shard channel whose slot moved.
+  moved: ['sharded-channel-moved'],
 };
 
 /** What an adapter forwards events from: a node-redis client or Cluster. */
