@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
+import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
 import { keySlot } from '../../src/internal/key-slot.js';
 import { shardChannels } from '../../src/sync/sharded-transport.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
@@ -31,18 +31,48 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Moves `slot`, keys and all, from the master serving it to `to`, as `redis-cli --cluster reshard` does. */
-async function moveSlot(slot: number, from: RedisProcess, to: RedisProcess): Promise<void> {
+/**
+ * Starts moving `slot` from the master serving it to `to`, as `redis-cli --cluster reshard`
+ * does: `count` of its keys move now (the rest stay, and are answered with ASK redirects once
+ * gone); `finish()` moves the rest and hands the slot over.
+ */
+async function startMove(
+  slot: number,
+  from: RedisProcess,
+  to: RedisProcess,
+  count = Number.POSITIVE_INFINITY,
+): Promise<{ finish(): Promise<void> }> {
   const [fromId, toId] = await Promise.all([from.cli('CLUSTER', 'MYID'), to.cli('CLUSTER', 'MYID')]);
   await to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', String(fromId));
   await from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', String(toId));
-  for (;;) {
-    const keys = (await from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')) as string[];
-    if (keys.length === 0) break;
-    await from.cli('MIGRATE', to.host, String(to.port), '', '0', '5000', 'KEYS', ...keys);
-  }
-  for (const master of await cluster.masters())
-    await master.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', String(toId));
+  const move = async (limit: number): Promise<void> => {
+    for (let moved = 0; moved < limit;) {
+      const batch = Math.min(100, limit - moved);
+      const keys = (await from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), String(batch))) as string[];
+      if (keys.length === 0) return;
+      await from.cli('MIGRATE', to.host, String(to.port), '', '0', '5000', 'KEYS', ...keys);
+      moved += keys.length;
+    }
+  };
+  await move(count);
+  return {
+    async finish() {
+      await move(Number.POSITIVE_INFINITY);
+      for (const master of await cluster.masters())
+        await master.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', String(toId));
+    },
+  };
+}
+
+/** Moves `slot`, keys and all, from the master serving it to `to`. */
+async function moveSlot(slot: number, from: RedisProcess, to: RedisProcess): Promise<void> {
+  await (await startMove(slot, from, to)).finish();
+}
+
+/** The next master after `node` (which serves some slot) in `cluster.masters()` order. */
+async function nextMaster(node: RedisProcess): Promise<RedisProcess> {
+  const masters = await cluster.masters();
+  return masters[(masters.findIndex((master) => master.port === node.port) + 1) % masters.length]!;
 }
 
 let prefixes = 0;
@@ -70,11 +100,9 @@ describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
       expect(await b.get('k')).toBe(1);
       const disconnects = [a, b].map((cache) => cache.stats().bus.disconnects);
 
-      const masters = await cluster.masters();
       for (const channel of shardChannels(`tiercache:bus:${prefix}`, 16)) {
         const from = await cluster.masterFor(channel);
-        const to = masters[(masters.findIndex((master) => master.port === from.port) + 1) % masters.length]!;
-        await moveSlot(keySlot(channel), from, to);
+        await moveSlot(keySlot(channel), from, await nextMaster(from));
       }
 
       // Redis unsubscribed both from the moved channels: each rebuilds its subscriptions.
@@ -89,6 +117,63 @@ describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
       expect(await b.get('k')).toBe(2);
       await heard([a], () => b.set('k', 3));
       expect(await a.get('k')).toBe(3);
+    });
+  },
+);
+
+describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
+  'a slot migrating while the cache reads and writes its keys ($name)',
+  (library: ClientLibrary) => {
+    it('answers every getOrSet with the current version, and leaves no stale copy once it is done', async () => {
+      const prefix = `migrating${++prefixes}:`;
+      const errors: CacheError[] = [];
+      const instance = (l1: boolean): TierCache => {
+        const client = library.cluster(cluster.startupNodes);
+        clients.push(client);
+        const cache = createCache({
+          tiers: [...(l1 ? [memoryTier({ ttl: '1h' })] : []), redisTier({ client: client.client, prefix })],
+          onError: (error) => errors.push(error),
+        });
+        caches.push(cache);
+        return cache;
+      };
+      const [writer, reader] = [instance(true), instance(true)];
+      // One hash tag: every key in the slot that moves.
+      const keys = Array.from({ length: 40 }, (_, i) => `{moving}:${i}`);
+      const origin = new Map(keys.map((key) => [key, 0]));
+      const load = (key: string) => () => origin.get(key)!;
+      await writer.setMany(keys.map((key) => ({ key, value: 0 })));
+      await subscribed(writer, reader);
+      const current = async (cache: TierCache, subset: readonly string[]): Promise<string[]> => {
+        const got = await Promise.all(subset.map((key) => cache.getOrSet(key, load(key))));
+        return subset.filter((key, i) => got[i] !== origin.get(key));
+      };
+
+      const from = await cluster.masterFor(prefix + keys[0]!);
+      const move = await startMove(keySlot(prefix + keys[0]!), from, await nextMaster(from), 20);
+      // Half the keys are on the importing master (ASK), half still here.
+      expect(await current(reader, keys)).toEqual([]);
+      for (const key of keys.slice(0, 20)) origin.set(key, 1);
+      await Promise.all(keys.slice(0, 10).map((key) => writer.set(key, 1)));
+      await Promise.all(keys.slice(10, 20).map((key) => writer.delete(key)));
+      await until(
+        'the reader to see every write made during the move',
+        async () => (await current(reader, keys)).length === 0,
+      );
+
+      await move.finish();
+      for (const key of keys.slice(20)) origin.set(key, 2);
+      await Promise.all(keys.slice(20, 30).map((key) => writer.set(key, 2)));
+      await Promise.all(keys.slice(30).map((key) => writer.delete(key)));
+      await until(
+        'the reader to see every write made after it',
+        async () => (await current(reader, keys)).length === 0,
+      );
+      // What Redis holds now: each key's current version, or nothing.
+      const stored = await Promise.all(keys.map((key) => instance(false).get(key)));
+      expect(keys.filter((key, i) => stored[i] !== undefined && stored[i] !== origin.get(key))).toEqual([]);
+      // A write may time out while the slot moves (it is then repaired); nothing is corrupt.
+      expect(errors.filter((error) => error.code !== 'E_TIER')).toEqual([]);
     });
   },
 );
