@@ -19,7 +19,7 @@ import { SlotLinks } from './slot-links.js';
  *   (*probation* and *protected*). When the cache is over its bounds the candidate competes with
  *   probation's LRU *victim*: the one the frequency sketch has seen less often leaves. A hit in
  *   probation promotes a node to protected; protected's overflow is demoted back to probation
- *   at the next write.
+ *   at the next insertion (as in Caffeine, where maintenance does it after the reads).
  * - The window's share of the capacity (1% at first, at least 0.3%, at most 80%) adapts by hill climbing
  *   towards equal marginal hit rates of window and main, measured with ghosts of evicted keys
  *   (see `GhostClimber`): recency-heavy workloads get a large window (Scarab at 100,000 entries:
