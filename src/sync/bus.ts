@@ -301,6 +301,7 @@ export class InvalidationBus {
       this.#retryDelay = RETRY_MIN_MS;
     } catch (error) {
       this.counters.publishErrors++;
+      this.#transport.publishFailed?.();
       if (this.#queue.hold(inv)) {
         this.#events.emit('bus:overflow', { limit: this.#settings.maxQueue });
       }

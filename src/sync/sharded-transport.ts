@@ -38,9 +38,10 @@ export function shardChannels(base: string, shards: number): string[] {
  * a shard message only travels within the shard (master and replicas) that owns its channel.
  *
  * The bus uses a fixed set of shard channels whose hash tags spread them over the slots. Each
- * publisher sends every message on one of them, chosen once, so its sequence numbers arrive in
- * order and the bus's gap detection still works; every subscriber listens on all of them, with
- * one connection per master that owns any.
+ * publisher sends its messages on one of them, chosen at random, so its sequence numbers arrive
+ * in order and the bus's gap detection still works, and moves to the next one only when a
+ * publish fails (see publishFailed); every subscriber listens on all of them, with one
+ * connection per master that owns any.
  *
  * The subscriber connections are managed here rather than by ioredis' cluster subscriber, so
  * that the bus learns exactly when it is subscribed everywhere: a lost connection (a master
@@ -62,8 +63,8 @@ export function shardChannels(base: string, shards: number): string[] {
  */
 export class ShardedPubSubTransport implements BusTransport {
   readonly channels: readonly string[];
-  /** The channel this instance publishes on. */
-  readonly publishChannel: string;
+  /** Which of `channels` this instance publishes on (see publishFailed). */
+  #publishing: number;
   /** One private heartbeat channel per shard channel, in its slot (so on its master and connection). */
   readonly heartbeatChannels: readonly string[];
   readonly log: BusLog | undefined;
@@ -98,13 +99,32 @@ export class ShardedPubSubTransport implements BusTransport {
     this.#client = client;
     this.#connection = watchConnectionErrors(client);
     this.channels = shardChannels(base, shards);
-    this.publishChannel = this.channels[randomInt(shards)]!;
+    this.#publishing = randomInt(shards);
     this.heartbeatChannels = this.channels.map(heartbeatChannel);
     this.#listened = new Set([...this.channels, ...this.heartbeatChannels]);
     this.log = this.#log = logLength === false ? undefined : new RedisBusLog(client, logLength, true);
     this.#wasReady = client.status === 'ready';
     if (!this.#wasReady) client.once('ready', () => (this.#wasReady = true));
     client.on('refresh', this.#onRefresh);
+  }
+
+  /** The channel this instance publishes on. */
+  get publishChannel(): string {
+    return this.channels[this.#publishing]!;
+  }
+
+  /**
+   * The last publish did not go through in time: the next goes out on the next channel, whose
+   * slot most likely another master serves. The master of this one may be dying or failing
+   * over, and ioredis holds the commands sent for its slots until the cluster has settled
+   * (seconds), while every other instance's L1 keeps what the writes replaced. Switching costs
+   * nothing in correctness: invalidations commute (deletes are idempotent, tag times and
+   * namespace versions only rise), each channel's log orders the messages it carries, and a
+   * late message heard after a newer one of the same publisher on another channel only makes
+   * a receiver without the log drop its L1.
+   */
+  publishFailed(): void {
+    this.#publishing = (this.#publishing + 1) % this.channels.length;
   }
 
   publish(message: string): Promise<void> {

@@ -32,6 +32,11 @@ export interface BusTransport {
   readonly channels?: readonly string[];
   /** The one of `channels` that `publish` sends on. */
   readonly publishChannel?: string;
+  /**
+   * A `publish` failed or took longer than publishTimeout: a transport of several channels may
+   * send the next one on another (see ShardedPubSubTransport.publishFailed).
+   */
+  publishFailed?(): void;
   publishTo?(channel: string, message: string): Promise<void>;
   /**
    * Private channels `subscribe` also listens on, which no other instance uses: one per

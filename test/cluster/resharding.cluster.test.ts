@@ -16,13 +16,18 @@ import type { RedisProcess } from '../helpers/redis-server.js';
 import { until } from '../helpers/wait-for.js';
 
 // A cluster of its own, without replicas: the bus's shard channels live in 16 slots whatever the
-// prefix (their hash tags are {0} … {15}), and these tests move all of them.
+// prefix (their hash tags are {0} … {15}), and these tests move all of them, and stop a master.
 let cluster: RedisClusterHandle;
 const clients: TestClient[] = [];
 const caches: TierCache[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster({ masters: 3, replicasPerMaster: 0 });
+  // Without full coverage, a stopped master takes down only its own slots (see the last test).
+  cluster = await startCluster({
+    masters: 3,
+    replicasPerMaster: 0,
+    args: ['--cluster-require-full-coverage', 'no'],
+  });
 });
 
 afterAll(async () => {
@@ -177,3 +182,54 @@ describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
     });
   },
 );
+
+describe('a master that stops answering while writers publish', () => {
+  it('sends their invalidations on a channel another master serves, long before any heartbeat could tell', async () => {
+    const prefix = `stalled${++prefixes}:`;
+    // Two shard channels on two masters: each writer publishes on one of them, chosen at random.
+    const [paused, other] = shardChannels(`tiercache:bus:${prefix}`, 2);
+    const stopping = await cluster.masterFor(paused!);
+    if ((await cluster.masterFor(other!)).port === stopping.port) {
+      await moveSlot(keySlot(other!), stopping, await nextMaster(stopping));
+    }
+    const instance = (): TierCache => {
+      const client = ioredis5.cluster(cluster.startupNodes);
+      clients.push(client);
+      // Heartbeats every 30 s (silence counts after 90 s): only the invalidations themselves
+      // can reach the reader within this test.
+      const cache = createCache({
+        tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: client.client, prefix })],
+        bus: { heartbeat: '30s', shardChannels: 2 },
+      });
+      caches.push(cache);
+      return cache;
+    };
+    // Eight writers: that none publishes on the stopped master's channel has odds of 1 in 256.
+    const writers = Array.from({ length: 8 }, instance);
+    const reader = instance();
+    await subscribed(reader, ...writers);
+    // Every key in one slot, on a master that goes on answering.
+    const keys = writers.map((_, i) => `{data}:${i}`);
+    if ((await cluster.masterFor(prefix + keys[0]!)).port === stopping.port) {
+      await moveSlot(keySlot(prefix + keys[0]!), stopping, await nextMaster(stopping));
+    }
+    await Promise.all(writers.map((writer, i) => writer.set(keys[i]!, 1)));
+    await until('the reader to hold every key', async () =>
+      (await Promise.all(keys.map((key) => reader.get(key)))).every((value) => value === 1),
+    );
+
+    await stopping.pause();
+    try {
+      await Promise.all(writers.map((writer, i) => writer.set(keys[i]!, 2)));
+      await until(
+        'the reader to hear every write',
+        async () => (await Promise.all(keys.map((key) => reader.get(key)))).every((value) => value === 2),
+        10_000,
+      );
+      expect(reader.stats().bus.disconnects).toBe(0);
+    } finally {
+      await stopping.resume();
+      await cluster.waitUntilHealthy();
+    }
+  });
+});
