@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
+import {
+  createCache,
+  memoryTier,
+  redisTier,
+  type CacheError,
+  type CacheOptions,
+  type TierCache,
+} from '../../src/index.js';
 import { keySlot } from '../../src/internal/key-slot.js';
 import { shardChannels } from '../../src/sync/sharded-transport.js';
 import { heard, subscribed } from '../helpers/bus-waits.js';
@@ -82,24 +89,35 @@ async function nextMaster(node: RedisProcess): Promise<RedisProcess> {
 
 let prefixes = 0;
 
+/**
+ * A cache on its own `library` client of the cluster: L1 (unless `l1` is false) over a Redis
+ * tier under `prefix`, with `options` besides; closed after the file.
+ */
+function instance(
+  library: ClientLibrary,
+  prefix: string,
+  options: Omit<CacheOptions, 'tiers'> = {},
+  l1 = true,
+): TierCache {
+  const client = library.cluster(cluster.startupNodes);
+  clients.push(client);
+  const cache = createCache({
+    tiers: [...(l1 ? [memoryTier({ ttl: '1h' })] : []), redisTier({ client: client.client, prefix })],
+    ...options,
+  });
+  caches.push(cache);
+  return cache;
+}
+
 describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
   'a resharding that moves the bus channels to other masters ($name)',
   (library: ClientLibrary) => {
     it('makes every instance resubscribe at once, without a publish of its own, and hear the writes after', async () => {
       const prefix = `reshard${++prefixes}:`;
-      const instance = (): TierCache => {
-        const client = library.cluster(cluster.startupNodes);
-        clients.push(client);
-        // Heartbeats every 30 s: neither a heartbeat gone silent nor a heartbeat's SPUBLISH
-        // redirected to the new master can be what tells an instance here.
-        const cache = createCache({
-          tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: client.client, prefix })],
-          bus: { heartbeat: '30s' },
-        });
-        caches.push(cache);
-        return cache;
-      };
-      const [a, b] = [instance(), instance()];
+      // Heartbeats every 30 s: neither a heartbeat gone silent nor a heartbeat's SPUBLISH
+      // redirected to the new master can be what tells an instance here.
+      const bus = { heartbeat: '30s' } as const;
+      const [a, b] = [instance(library, prefix, { bus }), instance(library, prefix, { bus })];
       await subscribed(a, b);
       await heard([b], () => a.set('k', 1));
       expect(await b.get('k')).toBe(1);
@@ -132,17 +150,11 @@ describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
     it('answers every getOrSet with the current version, and leaves no stale copy once it is done', async () => {
       const prefix = `migrating${++prefixes}:`;
       const errors: CacheError[] = [];
-      const instance = (l1: boolean): TierCache => {
-        const client = library.cluster(cluster.startupNodes);
-        clients.push(client);
-        const cache = createCache({
-          tiers: [...(l1 ? [memoryTier({ ttl: '1h' })] : []), redisTier({ client: client.client, prefix })],
-          onError: (error) => errors.push(error),
-        });
-        caches.push(cache);
-        return cache;
-      };
-      const [writer, reader] = [instance(true), instance(true)];
+      const onError = (error: CacheError): void => void errors.push(error);
+      const [writer, reader] = [
+        instance(library, prefix, { onError }),
+        instance(library, prefix, { onError }),
+      ];
       // One hash tag: every key in the slot that moves.
       const keys = Array.from({ length: 40 }, (_, i) => `{moving}:${i}`);
       const origin = new Map(keys.map((key) => [key, 0]));
@@ -174,8 +186,9 @@ describe.each([ioredis5, ioredis6, iovalkey, nodeRedis5])(
         'the reader to see every write made after it',
         async () => (await current(reader, keys)).length === 0,
       );
-      // What Redis holds now: each key's current version, or nothing.
-      const stored = await Promise.all(keys.map((key) => instance(false).get(key)));
+      // What Redis holds now (read by a cache without L1): each key's current version, or nothing.
+      const redisOnly = instance(library, prefix, { onError }, false);
+      const stored = await Promise.all(keys.map((key) => redisOnly.get(key)));
       expect(keys.filter((key, i) => stored[i] !== undefined && stored[i] !== origin.get(key))).toEqual([]);
       // A write may time out while the slot moves (it is then repaired); nothing is corrupt.
       expect(errors.filter((error) => error.code !== 'E_TIER')).toEqual([]);
@@ -192,21 +205,13 @@ describe('a master that stops answering while writers publish', () => {
     if ((await cluster.masterFor(other!)).port === stopping.port) {
       await moveSlot(keySlot(other!), stopping, await nextMaster(stopping));
     }
-    const instance = (): TierCache => {
-      const client = ioredis5.cluster(cluster.startupNodes);
-      clients.push(client);
-      // Heartbeats every 30 s (silence counts after 90 s): only the invalidations themselves
-      // can reach the reader within this test.
-      const cache = createCache({
-        tiers: [memoryTier({ ttl: '1h' }), redisTier({ client: client.client, prefix })],
-        bus: { heartbeat: '30s', shardChannels: 2 },
-      });
-      caches.push(cache);
-      return cache;
-    };
+    // Heartbeats every 30 s (silence counts after 90 s): only the invalidations themselves can
+    // reach the reader within this test.
+    const stalling = (): TierCache =>
+      instance(ioredis5, prefix, { bus: { heartbeat: '30s', shardChannels: 2 } });
     // Eight writers: that none publishes on the stopped master's channel has odds of 1 in 256.
-    const writers = Array.from({ length: 8 }, instance);
-    const reader = instance();
+    const writers = Array.from({ length: 8 }, stalling);
+    const reader = stalling();
     await subscribed(reader, ...writers);
     // Every key in one slot, on a master that goes on answering.
     const keys = writers.map((_, i) => `{data}:${i}`);
