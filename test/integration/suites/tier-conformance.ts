@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { redisTier, type RedisTier } from '../../../src/index.js';
+import type { StoredEntry } from '../../../src/tiers/tier.js';
 import { adoptClient, type RedisClientOption } from '../../../src/tiers/redis/clients.js';
 import { RedisStore } from '../../../src/tiers/redis/redis-tier.js';
 import { msgpackSerializer } from '../../../src/serializers/msgpack.js';
@@ -87,6 +89,45 @@ export function redisTierConformance(
         values: { date: new Date(1_700_000_000_000) },
       },
     ),
+  );
+
+  each('json', () =>
+    describe(`redisTier on ${backend.name} Redis: text reads beside a peer that compresses`, () => {
+      // A JSON tier without compression reads payloads as text, and a compressed payload, which
+      // is not UTF-8, is read again as bytes: alone, in a tick's batch and in getMany().
+      it("reads the peer's compressed entries and its own plain ones, however they are read", async () => {
+        const prefix = `text-reads.${Date.now()}:`;
+        const peer = redisTier({ client: shared(), prefix, timeout: PATIENT, compression: { threshold: 0 } });
+        const reader = redisTier({ client: shared(), prefix, timeout: PATIENT });
+        const now = Date.now();
+        const entry = (value: unknown) => ({ value, createdAt: now, expiresAt: now + 60_000 });
+        const values: Record<string, unknown> = {
+          packed: { n: 1, text: 'é'.repeat(50) },
+          plain: 'ü',
+          other: [2],
+        };
+        await peer.setMany(
+          [peer.prepare('packed', entry(values['packed'])), peer.prepare('other', entry(values['other']))],
+          [60_000, 60_000],
+        );
+        await reader.setMany([reader.prepare('plain', entry(values['plain']))], [60_000]);
+        const admin = adoptClient(shared(), 'client').client;
+        assert.equal((await admin.getBuffer(`${prefix}packed`))![0], 0xc1, 'the peer compressed');
+        const keys = ['packed', 'plain', 'missing', 'other', 'packed'];
+        const expected = keys.map((key) => values[key]);
+        const valuesOf = (found: readonly (StoredEntry | undefined)[]) =>
+          found.map((one) => one?.entry.value);
+        assert.deepEqual(
+          valuesOf(await Promise.all(keys.map((key) => reader.get(key)))),
+          expected,
+          'get(), one tick',
+        );
+        for (const key of keys)
+          assert.deepEqual((await reader.get(key))?.entry.value, values[key], `get("${key}")`);
+        assert.deepEqual(valuesOf(await reader.getMany(keys)), expected, 'getMany()');
+        await reader.clear();
+      });
+    }),
   );
 
   each('msgpack', () =>
