@@ -3,7 +3,7 @@ import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
 import { keySlot } from '../../src/internal/key-slot.js';
-import { clusterFixture } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/cluster-fixture.js';
 import { startSentinel, type RedisSentinelHandle } from '../helpers/redis-sentinel.js';
 import { subscribed } from '../helpers/bus-waits.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type CacheError, type TierCache } from '../../src/index.js';
 import { ShardedPubSubTransport } from '../../src/sync/sharded-transport.js';
 import { subscribed } from '../helpers/bus-waits.js';
-import { clusterFixture } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/cluster-fixture.js';
 import { holdsEntry } from '../helpers/stored.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
 import { findStaleReads, type HistoryOp } from '../helpers/history-checker.js';
-import { clusterFixture } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/cluster-fixture.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCache, memoryTier, redisTier, type TierCache } from '../../src/index.js';
-import { clusterFixture } from '../helpers/redis-cluster.js';
+import { clusterFixture } from '../helpers/cluster-fixture.js';
 import { done, notYet, waitFor } from '../helpers/wait-for.js';
 
 /**

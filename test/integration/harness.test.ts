@@ -181,3 +181,25 @@ describe('redis sentinel', () => {
     expect(await client.call('ROLE')).toEqual(expect.arrayContaining(['master']));
   });
 });
+
+describe('outside vitest', () => {
+  // npm run bench and npm run demo start their servers through these files in a plain Node
+  // process, where importing vitest throws: a hook registered there broke the bench once.
+  it('the helpers the bench and the demo import load in a plain Node process', async () => {
+    const { execFile } = await import('node:child_process');
+    const helpers = ['redis-server', 'redis-cluster'].map((name) => `../helpers/${name}.ts`);
+    const script = helpers
+      .map((helper) => `await import(${JSON.stringify(new URL(helper, import.meta.url).href)});`)
+      .join(' ');
+    const outcome = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { timeout: 60_000 },
+        (error, _stdout, stderr) => resolve({ code: error === null ? 0 : (child.exitCode ?? 1), stderr }),
+      );
+    });
+    expect(outcome.stderr).toBe('');
+    expect(outcome.code).toBe(0);
+  });
+});
