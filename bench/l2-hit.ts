@@ -150,11 +150,11 @@ function ceilingNote(ceiling: PairResult): string {
  * pipeline, so this is the cache's per-read overhead on top of the round trip (guard, decode,
  * envelope, counters).
  */
-export async function l2HitSequential(url: string): Promise<boolean> {
-  const result = await compareL2(url, GUARD_DEFAULTS.batchReads, SEQUENTIAL_OPS, sequentialRate);
+export async function l2HitSequential(url: string, clients: Clients = ioredis): Promise<boolean> {
+  const result = await compareL2(url, GUARD_DEFAULTS.batchReads, SEQUENTIAL_OPS, sequentialRate, clients);
   const ok = result.ratio >= 0.95;
   console.log(
-    `L2 hit, sequential: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
+    `L2 hit, sequential, ${clients.name}: cache.get ${fmtRate(result.subject)} vs raw ${clients.name} GET+parse ${fmtRate(result.baseline)}` +
       ` → ${result.ratio.toFixed(2)}x (target ≥ 0.95x) ${verdict(ok)}`,
   );
   return ok;
@@ -166,6 +166,11 @@ export async function l2HitSequential(url: string): Promise<boolean> {
  */
 export function l2HitNodeRedis(url: string): Promise<boolean> {
   return batchedL2(url, nodeRedis, GUARD_DEFAULTS.batchReads);
+}
+
+/** The sequential row on node-redis, for the record beside ioredis's. */
+export function l2HitSequentialNodeRedis(url: string): Promise<boolean> {
+  return l2HitSequential(url, nodeRedis);
 }
 
 /**
