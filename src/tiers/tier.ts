@@ -6,6 +6,7 @@ import type { ReadHandler } from './read-batch.js';
 /** An entry read from a remote tier, with its encoded size so L1 can account bytes exactly. */
 export interface StoredEntry {
   entry: Entry;
+  /** The payload's length: bytes, or UTF-16 units for a payload read as text (the same for ASCII). */
   size: number;
 }
 

@@ -1,6 +1,13 @@
-import { createClient } from 'redis';
+import { createClient, createClientPool, RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCache, hasErrorCode, memoryTier, redisTier, type CacheError } from '../../src/index.js';
+import {
+  createCache,
+  hasErrorCode,
+  memoryTier,
+  redisTier,
+  type CacheError,
+  type TierCache,
+} from '../../src/index.js';
 import { msgpackSerializer } from '../../src/serializers/msgpack.js';
 import { nodeRedis5, nodeRedis6 } from '../helpers/client-libraries.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-server.js';
@@ -56,6 +63,52 @@ describe('node-redis clients the tier cannot use, and the connections it makes',
     }
   });
 
+  it('refuses a client pool and a legacy-mode client, saying what to give instead', async () => {
+    const pool = createClientPool({ socket: { host: server.host, port: server.port } });
+    pool.on('error', () => {});
+    await pool.connect();
+    const client = await connected();
+    try {
+      const pooled = refusal(pool) as Error;
+      expect(hasErrorCode(pooled, 'E_INVALID_OPTION')).toBe(true);
+      expect(pooled.message).toContain('client pool (createClientPool) cannot serve a tier');
+      expect((refusal(client.legacy()) as Error).message).toContain('the client .legacy() was called on');
+    } finally {
+      pool.destroy();
+      await client.close();
+    }
+  });
+
+  it('works on a client whose commands default to Buffer replies, and on a withTypeMapping() proxy', async () => {
+    const buffers = { [RESP_TYPES.BLOB_STRING]: Buffer };
+    const client = await connected({ commandOptions: { typeMapping: buffers } });
+    const base = await connected();
+    const caches: TierCache[] = [];
+    try {
+      for (const [i, given] of [client, base.withTypeMapping(buffers)].entries()) {
+        const prefix = `mapped${i}:`;
+        const writer = createCache({ tiers: [memoryTier(), redisTier({ client: given, prefix })] });
+        // Redis alone, so that every read below goes through the mapped client.
+        const reader = createCache({ tiers: [redisTier({ client: given, prefix })], bus: false });
+        caches.push(writer, reader);
+        await writer.set('k', { s: 'é' });
+        expect(await writer.getOrSet('loaded', () => 'v')).toBe('v');
+        expect(await reader.get('k')).toEqual({ s: 'é' });
+        expect(await Promise.all(['k', 'loaded', 'none'].map((key) => reader.get(key)))).toEqual([
+          { s: 'é' },
+          'v',
+          undefined,
+        ]);
+        expect(await reader.deleteByPattern('k*')).toBe(1);
+        expect(await reader.getMany(['k', 'loaded'])).toEqual([undefined, 'v']);
+      }
+    } finally {
+      await Promise.all(caches.map((cache) => cache.close()));
+      await client.close();
+      await base.close();
+    }
+  });
+
   it('works on a RESP3 client as on RESP2: reads, batches, scripts, deleteByPattern and the bus', async () => {
     const client = await connected({ RESP: 3 });
     const make = () =>
@@ -76,6 +129,19 @@ describe('node-redis clients the tier cannot use, and the connections it makes',
       await a.deleteByPattern('k*');
       await until('b to hear the pattern delete', async () => (await b.get('k1')) === undefined);
       expect(await a.getMany(['k2', 'loaded'])).toEqual([undefined, 'v']);
+      // JSON payloads are read as text: RESP3's replies to that as RESP2's.
+      const json = createCache({ tiers: [redisTier({ client, prefix: 'resp3-json:' })], bus: false });
+      try {
+        await json.setMany([1, 2].map((i) => ({ key: `j${i}`, value: { i, s: 'é' } })));
+        expect(await Promise.all(['j1', 'j2', 'none'].map((key) => json.get(key)))).toEqual([
+          { i: 1, s: 'é' },
+          { i: 2, s: 'é' },
+          undefined,
+        ]);
+        expect(await json.get('j1')).toEqual({ i: 1, s: 'é' });
+      } finally {
+        await json.close();
+      }
     } finally {
       await Promise.all([a.close(), b.close()]);
       await client.close();

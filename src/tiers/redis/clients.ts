@@ -86,7 +86,6 @@ function kindOf(value: unknown, path: string): ClientKind {
   if (typeof value === 'string' && /^rediss?:\/\//.test(value)) return 'url';
   if (typeof value === 'object' && value !== null) {
     if (isIoredisFamily(value)) return 'ioredis';
-    // A Sentinel first: node-redis 6's Sentinel also has the duplicate() of a client.
     // A Sentinel first: node-redis 6's Sentinel also has the duplicate() of a client; then a
     // Cluster: node-redis 6's Cluster also has the isOpen and isReady of a client.
     if (isNodeRedisSentinel(value))
@@ -103,8 +102,25 @@ function kindOf(value: unknown, path: string): ClientKind {
         nodeRedisProblem('client', value.isOpen, value.options?.clientSideCache),
         path,
       );
+    const near = nearMiss(value);
+    if (near !== undefined) throw new InvalidOptionError(path, near);
   }
   throw new InvalidOptionError(path, `expected ${SUPPORTED_CLIENTS}, got ${describe(value)}`);
+}
+
+/**
+ * Why a node-redis object that is not a client cannot serve a tier, or undefined: a pool spreads
+ * a tick's commands over its connections (no batched reads, no order between a write and its bus
+ * message) and has no connection to subscribe on; a legacy-mode wrapper answers by callback.
+ */
+function nearMiss(value: object): string | undefined {
+  if ('idleClients' in value && hasShape(value, ['execute', 'sendCommand'])) {
+    return 'a node-redis client pool (createClientPool) cannot serve a tier, which needs one connection for its commands and another to subscribe on: give it a client (createClient) of its own';
+  }
+  if (value.constructor?.name === 'RedisLegacyClient') {
+    return 'a node-redis legacy-mode client (client.legacy()) answers by callback: give the tier the client .legacy() was called on';
+  }
+  return undefined;
 }
 
 /** `kind`, unless `problem` says why that client cannot serve a tier: then an InvalidOptionError. */
