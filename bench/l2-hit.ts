@@ -1,5 +1,8 @@
 import { Redis } from 'ioredis';
+import { Redis as Ioredis6 } from 'ioredis6';
+import { Redis as Iovalkey } from 'iovalkey';
 import { createClient } from 'redis';
+import { createClient as createClient6 } from 'redis6';
 import type { RedisTierOptions } from '../src/index.js';
 import { createCache, GUARD_DEFAULTS, redisTier } from './library.js';
 import { comparePair, concurrentRate, fmtRate, sequentialRate, verdict, type PairResult } from './harness.js';
@@ -26,34 +29,65 @@ interface Clients {
   }>;
 }
 
-/** ioredis with auto-pipelining, as recommended for the tier. */
-const ioredis: Clients = {
-  name: 'ioredis',
-  connect: async (url) => {
-    const redis = new Redis(url, { enableAutoPipelining: true });
-    return {
-      get: (key) => redis.get(key),
-      mget: (keys) => redis.mget(keys),
-      client: redis,
-      close: () => redis.disconnect(),
-    };
-  },
+/** What the bench uses of an ioredis-family client class. */
+type IoredisClass = new (
+  url: string,
+  options: { enableAutoPipelining: boolean },
+) => {
+  get(key: string): Promise<string | null>;
+  mget(keys: string[]): Promise<(string | null)[]>;
+  disconnect(): void;
 };
 
-/** node-redis, which pipelines the commands of one tick by itself. */
-const nodeRedis: Clients = {
-  name: 'node-redis',
-  connect: async (url) => {
-    const redis = createClient({ url });
-    await redis.connect();
-    return {
-      get: (key) => redis.get(key),
-      mget: (keys) => redis.mGet(keys),
-      client: redis,
-      close: () => redis.destroy(),
-    };
-  },
+/** What the bench uses of a node-redis major's createClient. */
+type CreateClient = (options: { url: string }) => {
+  connect(): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  mGet(keys: string[]): Promise<unknown>;
+  destroy(): void;
 };
+
+/** A package of the ioredis family, with auto-pipelining as recommended for the tier. */
+function ioredisFamily(name: string, Client: IoredisClass): Clients {
+  return {
+    name,
+    connect: async (url) => {
+      const redis = new Client(url, { enableAutoPipelining: true });
+      return {
+        get: (key) => redis.get(key),
+        mget: (keys) => redis.mget(keys),
+        client: redis as unknown as RedisTierOptions['client'],
+        close: () => redis.disconnect(),
+      };
+    },
+  };
+}
+
+/** A node-redis major, which pipelines the commands of one tick by itself. */
+function nodeRedisMajor(name: string, create: CreateClient): Clients {
+  return {
+    name,
+    connect: async (url) => {
+      const redis = create({ url });
+      await redis.connect();
+      return {
+        get: (key) => redis.get(key) as Promise<string | null>,
+        mget: (keys) => redis.mGet(keys) as Promise<(string | null)[]>,
+        client: redis as unknown as RedisTierOptions['client'],
+        close: () => redis.destroy(),
+      };
+    },
+  };
+}
+
+const ioredis = ioredisFamily('ioredis', Redis);
+const nodeRedis = nodeRedisMajor('node-redis', createClient);
+/** The other clients the tier supports, each with a row of its own (see l2HitOtherClients). */
+const OTHER_CLIENTS: readonly Clients[] = [
+  ioredisFamily('ioredis 6', Ioredis6),
+  ioredisFamily('iovalkey', Iovalkey),
+  nodeRedisMajor('node-redis 6', createClient6),
+];
 
 /**
  * L2 hits with L1 out of the way (a Redis-only cache) against the raw client of the same
@@ -166,6 +200,16 @@ export async function l2HitSequential(url: string, clients: Clients = ioredis): 
  */
 export function l2HitNodeRedis(url: string): Promise<boolean> {
   return batchedL2(url, nodeRedis, GUARD_DEFAULTS.batchReads);
+}
+
+/**
+ * The 64-caller row on each other supported client (ioredis 6, iovalkey, node-redis 6), each
+ * against its own raw client and held to the same target.
+ */
+export async function l2HitOtherClients(url: string): Promise<boolean> {
+  let ok = true;
+  for (const clients of OTHER_CLIENTS) ok = (await batchedL2(url, clients, GUARD_DEFAULTS.batchReads)) && ok;
+  return ok;
 }
 
 /** The sequential row on node-redis, for the record beside ioredis's. */

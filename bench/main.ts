@@ -10,7 +10,13 @@ import { hitRatios } from './hit-ratio.js';
 import { memoryFootprint } from './memory.js';
 import { l1Hit } from './l1-hit.js';
 import { l1Scale } from './l1-scale.js';
-import { l2Hit, l2HitNodeRedis, l2HitSequential, l2HitSequentialNodeRedis } from './l2-hit.js';
+import {
+  l2Hit,
+  l2HitNodeRedis,
+  l2HitOtherClients,
+  l2HitSequential,
+  l2HitSequentialNodeRedis,
+} from './l2-hit.js';
 import { missPath } from './miss.js';
 import { resilienceHit } from './resilience.js';
 import { redisDown } from './redis-down.js';
@@ -60,6 +66,8 @@ async function main(): Promise<void> {
       // One GET per read, as on a cluster: the cache's own cost per read, for the record.
       await l2Hit(redis.url, false);
       results.push(await l2HitNodeRedis(redis.url));
+      // ioredis 6, iovalkey and node-redis 6, each against its own raw client.
+      results.push(await l2HitOtherClients(redis.url));
       // One caller on node-redis, for the record beside ioredis's row.
       await l2HitSequentialNodeRedis(redis.url);
       results.push(await resilienceHit(redis.url));
