@@ -331,7 +331,9 @@ export class RedisStore implements RemoteTier, RawReads {
     }
     this.maxValueBytes = maxValueBytes;
     this.#compressor = compressorOf(options.compression, `${this.name}.compression`);
-    this.#text = this.#serializer.binary !== true && this.#compressor === undefined;
+    // Only a serializer that says it writes text: one that gives no answer (a JavaScript user's
+    // may not) could be binary, and a text read would mangle its bytes.
+    this.#text = this.#serializer.binary === false && this.#compressor === undefined;
     this.#replicas =
       options.replicas === undefined ? undefined : new ReplicaWait(options.replicas, `${this.name}.replicas`);
     this.#mark = tombstoneMark(this.#serializer);

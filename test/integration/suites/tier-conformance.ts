@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { redisTier, type RedisTier } from '../../../src/index.js';
 import type { StoredEntry } from '../../../src/tiers/tier.js';
+import type { Serializer } from '../../../src/serializers/serializer.js';
 import { adoptClient, type RedisClientOption } from '../../../src/tiers/redis/clients.js';
 import { RedisStore } from '../../../src/tiers/redis/redis-tier.js';
 import { msgpackSerializer } from '../../../src/serializers/msgpack.js';
@@ -126,6 +127,37 @@ export function redisTierConformance(
           assert.deepEqual((await reader.get(key))?.entry.value, values[key], `get("${key}")`);
         assert.deepEqual(valuesOf(await reader.getMany(keys)), expected, 'getMany()');
         await reader.clear();
+      });
+
+      it('reads as bytes what a serializer writes that does not say it writes text', async () => {
+        // As a JavaScript user may write one: no `binary` field, and bytes that are not UTF-8
+        // after a first byte that is (a text read would hand decode() a mangled string).
+        const bytes = {
+          name: 'xor',
+          encode: (value: unknown) =>
+            Buffer.concat([Buffer.from('B'), Buffer.from(JSON.stringify(value)).map((b) => b ^ 0x80)]),
+          decode: (payload: string | Buffer): unknown => {
+            if (!Buffer.isBuffer(payload)) throw new TypeError('expected bytes');
+            return JSON.parse(Buffer.from(payload.subarray(1).map((b) => b ^ 0x80)).toString());
+          },
+        } as unknown as Serializer;
+        const tier = redisTier({
+          client: shared(),
+          prefix: `bytes.${Date.now()}:`,
+          timeout: PATIENT,
+          serializer: bytes,
+        });
+        const now = Date.now();
+        const entry = { value: { s: 'é', n: [1, 2] }, createdAt: now, expiresAt: now + 60_000 };
+        await tier.setMany([tier.prepare('k', entry), tier.prepare('j', entry)], [60_000, 60_000]);
+        const read = await Promise.all([tier.get('k'), tier.get('j'), tier.get('none')]);
+        assert.deepEqual(
+          read.map((one) => one?.entry.value),
+          [entry.value, entry.value, undefined],
+        );
+        assert.deepEqual((await tier.get('k'))?.entry.value, entry.value);
+        assert.deepEqual((await tier.getMany(['k', 'j']))[1]?.entry.value, entry.value);
+        await tier.clear();
       });
     }),
   );
