@@ -247,7 +247,9 @@ describe('the silence check', () => {
     const [socket] = (await accepted) as [Socket];
     if (client.connecting) await once(client, 'connect');
     let silences = 0;
-    const timeout = 100;
+    // Long enough for the kernel to deliver the heartbeat within the stall even on a loaded
+    // machine: at 100 ms, with both cores busy, it once arrived after the stall had ended.
+    const timeout = 300;
     const heartbeat = new Heartbeat(
       [{ publisher: 'p', send: () => ({ result: Promise.resolve(), settled: Promise.resolve() }) }],
       { interval: 60_000, timeout },
