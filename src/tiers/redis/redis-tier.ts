@@ -393,10 +393,15 @@ export class RedisStore implements RemoteTier, RawReads {
     const full = this.prefix + key;
     if (this.#oversized.size !== 0 && this.#oversized.has(key))
       return this.#readCapped(full).catch(notAString);
-    if (!this.#text) return this.client.getBuffer(full).catch(notAString);
+    if (!this.#text) return this.#readBytes(full);
     return this.client
       .get(full)
-      .then((reply) => (mangled(reply) ? this.client.getBuffer(full).catch(notAString) : reply), notAString);
+      .then((reply) => (mangled(reply) ? this.#readBytes(full) : reply), notAString);
+  }
+
+  /** A GET of `full` as bytes. */
+  #readBytes(full: string): Promise<RawReply> {
+    return this.client.getBuffer(full).catch(notAString);
   }
 
   /** `replies` (of a text read of `full`) with each mangled payload read again as bytes. */
@@ -405,7 +410,7 @@ export class RedisStore implements RemoteTier, RawReads {
     for (let i = 0; i < replies.length; i++) if (mangled(replies[i]!)) (again ??= []).push(i);
     if (again === undefined) return replies;
     // One GET each: compressed payloads are large, and a Cluster routes a GET by its own key.
-    const bytes = await Promise.all(again.map((i) => this.client.getBuffer(full[i]!).catch(notAString)));
+    const bytes = await Promise.all(again.map((i) => this.#readBytes(full[i]!)));
     again.forEach((i, j) => (replies[i] = bytes[j]!));
     return replies;
   }
