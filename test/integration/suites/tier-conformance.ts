@@ -127,6 +127,8 @@ export function redisTierConformance(
           assert.deepEqual((await reader.get(key))?.entry.value, values[key], `get("${key}")`);
         assert.deepEqual(valuesOf(await reader.getMany(keys)), expected, 'getMany()');
         await reader.clear();
+        // Closing a tier leaves the shared client open; it removes the tier's listeners on it.
+        await Promise.all([peer.close(), reader.close()]);
       });
 
       it('reads as bytes what a serializer writes that does not say it writes text', async () => {
@@ -158,6 +160,7 @@ export function redisTierConformance(
         assert.deepEqual((await tier.get('k'))?.entry.value, entry.value);
         assert.deepEqual((await tier.getMany(['k', 'j']))[1]?.entry.value, entry.value);
         await tier.clear();
+        await tier.close();
       });
     }),
   );
