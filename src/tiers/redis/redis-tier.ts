@@ -32,6 +32,7 @@ import {
 import { adoptClient, checkClient, type RedisClientOption } from './clients.js';
 import { ClusterRoutes, REDIRECTS, isRedirect, throwFirstError } from './cluster-routes.js';
 import { redisCoordination } from './coordination.js';
+import { directReads, type EntryReads } from './direct-reads.js';
 import { ReplicaWait, type ReplicasOptions } from './replica-wait.js';
 import {
   BURY_SCRIPT,
@@ -237,6 +238,8 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly ttl: number;
   readonly prefix: string;
   readonly client: RedisClient;
+  /** How entries are read: at once where the client allows it (see direct-reads.ts). */
+  readonly #reads: EntryReads;
   readonly #owned: boolean;
   /** The client's last connection error (see connection-errors.ts). */
   readonly connection: ConnectionErrors;
@@ -341,6 +344,7 @@ export class RedisStore implements RemoteTier, RawReads {
     // and one made before a throw would go on reconnecting for the life of the process.
     const { client, owned } = adoptClient(options.client, 'redisTier.client');
     this.client = client;
+    this.#reads = directReads(client);
     this.#owned = owned;
     if (isCluster(client)) this.#routes = new ClusterRoutes(client, this.#replicas);
     // Connection errors surface through command rejections, which name the last one; this
@@ -394,14 +398,14 @@ export class RedisStore implements RemoteTier, RawReads {
     if (this.#oversized.size !== 0 && this.#oversized.has(key))
       return this.#readCapped(full).catch(notAString);
     if (!this.#text) return this.#readBytes(full);
-    return this.client
+    return this.#reads
       .get(full)
       .then((reply) => (mangled(reply) ? this.#readBytes(full) : reply), notAString);
   }
 
   /** A GET of `full` as bytes. */
   #readBytes(full: string): Promise<RawReply> {
-    return this.client.getBuffer(full).catch(notAString);
+    return this.#reads.getBuffer(full).catch(notAString);
   }
 
   /** `replies` (of a text read of `full`) with each mangled payload read again as bytes. */
@@ -482,8 +486,8 @@ export class RedisStore implements RemoteTier, RawReads {
     const full = keys.map((key) => this.prefix + key);
     const text = this.#text;
     if (this.#routes === undefined) {
-      if (!text) return this.client.mgetBuffer(full);
-      return this.client.mget(full).then((replies) => this.#unmangled(full, replies));
+      if (!text) return this.#reads.mgetBuffer(full);
+      return this.#reads.mget(full).then((replies) => this.#unmangled(full, replies));
     }
     const payloads = new Array<RawReply>(full.length).fill(null);
     // MGET must stay within one slot (CROSSSLOT otherwise); one pipeline per master keeps it

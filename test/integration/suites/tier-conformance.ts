@@ -165,6 +165,39 @@ export function redisTierConformance(
     }),
   );
 
+  each('json', () =>
+    describe(`redisTier on ${backend.name} Redis: reads and the writes before them`, () => {
+      it('a read sees the writes sent on its client before it, though it is batched after them', async () => {
+        // Reads wait for the end of the tick to go as one command, and may then skip the
+        // client's auto-pipeline (direct-reads.ts): neither may let them overtake a write
+        // already handed to the client, by the tier or by the application sharing the client.
+        const prefix = `read-order.${Date.now()}:`;
+        const tier = redisTier({ client: shared(), prefix, timeout: PATIENT });
+        const admin = adoptClient(shared(), 'client').client;
+        const now = Date.now();
+        const entry = (value: unknown) => ({ value, createdAt: now, expiresAt: now + 60_000 });
+        const write = (value: string) => [
+          tier.setMany([tier.prepare('a', entry(value))], [60_000]),
+          admin.set(`${prefix}b`, tier.prepare('b', entry(value)).payload as string),
+        ];
+        const valueOf = async (read: Promise<StoredEntry | undefined>) => (await read)?.entry.value;
+        let writes = write('first');
+        assert.equal(await valueOf(tier.get('a')), 'first', "a lone read of the tier's write");
+        writes = [...writes, ...write('second')];
+        assert.equal(await valueOf(tier.get('b')), 'second', "a lone read of the application's write");
+        writes = [...writes, ...write('third')];
+        assert.deepEqual(
+          await Promise.all([valueOf(tier.get('a')), valueOf(tier.get('b'))]),
+          ['third', 'third'],
+          'a batch of reads',
+        );
+        await Promise.all(writes);
+        await tier.clear();
+        await tier.close();
+      });
+    }),
+  );
+
   each('msgpack', () =>
     remoteTierConformance(
       `redisTier on ${backend.name} Redis (msgpack)`,
