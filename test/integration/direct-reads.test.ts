@@ -93,6 +93,19 @@ describe.each(FAMILY)('reads sent at once on %s', (_name, Client) => {
     await written;
   });
 
+  it('but not unbatched: each read then joins the auto-pipeline with the others of its tick', async () => {
+    const made = client();
+    const one = redisTier({ client: made as never, prefix: 'direct:', timeout: PATIENT, batchReads: false });
+    tiers.push(one);
+    await one.setMany([one.prepare('u', entry('unbatched'))], [60_000]);
+    const reads = Promise.all([one.get('u'), one.get('u')]);
+    assert.equal(made.autoPipelineQueueSize, 2, 'both reads wait for the one write of the tick');
+    assert.deepEqual(
+      (await reads).map((found) => found?.entry.value),
+      ['unbatched', 'unbatched'],
+    );
+  });
+
   it("apply the client's keyPrefix, as its own commands do", async () => {
     const made = client({ keyPrefix: 'app:' });
     const one = tier(made);

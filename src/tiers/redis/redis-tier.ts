@@ -238,7 +238,7 @@ export class RedisStore implements RemoteTier, RawReads {
   readonly ttl: number;
   readonly prefix: string;
   readonly client: RedisClient;
-  /** How entries are read: at once where the client allows it (see direct-reads.ts). */
+  /** How entries are read: written at once where the client allows it (see direct-reads.ts). */
   readonly #reads: EntryReads;
   readonly #owned: boolean;
   /** The client's last connection error (see connection-errors.ts). */
@@ -344,7 +344,10 @@ export class RedisStore implements RemoteTier, RawReads {
     // and one made before a throw would go on reconnecting for the life of the process.
     const { client, owned } = adoptClient(options.client, 'redisTier.client');
     this.client = client;
-    this.#reads = directReads(client);
+    // Only where the guard batches reads: unbatched, each read written at once is a write (a
+    // syscall) of its own where the auto-pipeline makes one of a tick's reads; 64 concurrent
+    // callers read at 0.77x raw ioredis that way, against 0.88x through the auto-pipeline.
+    this.#reads = options.batchReads === false ? client : directReads(client);
     this.#owned = owned;
     if (isCluster(client)) this.#routes = new ClusterRoutes(client, this.#replicas);
     // Connection errors surface through command rejections, which name the last one; this
