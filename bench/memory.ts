@@ -43,7 +43,9 @@ export async function memoryFootprint(policy: NonNullable<MemoryTierOptions['pol
     console.log(
       `L1 memory (${String(policy)}, ${sizing} sizes, maxBytes ${budget / 1024 / 1024} MiB): ${entries.toLocaleString('en-US')} entries, ` +
         `${(weight / 1024 / 1024).toFixed(1)} MiB accounted, heap grew ${(grown / 1024 / 1024).toFixed(1)} MiB ` +
-        `→ ${((grown - weight) / entries).toFixed(0)} B per entry beyond the accounted size`,
+        (grown > weight
+          ? `→ ${((grown - weight) / entries).toFixed(0)} B per entry beyond the accounted size`
+          : `→ within the accounted size (${(grown / weight).toFixed(2)} of it: the count errs high)`),
     );
     tier.store.clear();
   }
