@@ -123,7 +123,8 @@ describe.each(FAMILY)('reads sent at once on %s', (_name, Client) => {
     const writer = tier(client());
     await writer.setMany([writer.prepare('lazy', entry('later'))], [60_000]);
     const lazy = client({ lazyConnect: true });
-    const read = Promise.all([tier(lazy).get('lazy'), tier(lazy).get('none')]);
+    const reader = tier(lazy);
+    const read = Promise.all([reader.get('lazy'), reader.get('none')]);
     assert.deepEqual(
       (await read).map((found) => found?.entry.value),
       ['later', undefined],

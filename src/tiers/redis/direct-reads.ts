@@ -41,25 +41,28 @@ export function directReads(client: RedisClient): EntryReads {
   const Command = commandClassOf(client);
   if (Command === undefined) return client;
   const connection = sender as CommandSender;
-  // The reply is what the same command through the client answers.
-  const send = <Reply>(
-    name: string,
-    args: string | string[],
-    replyEncoding: 'utf8' | null,
-  ): Promise<Reply> => {
-    const { keyPrefix, showFriendlyErrorStack } = connection.options;
-    const errorStack = showFriendlyErrorStack === true ? new Error() : undefined;
-    return connection.sendCommand(
-      new Command(name, [args], { replyEncoding, keyPrefix, errorStack }),
-    ) as Promise<Reply>;
-  };
+  /**
+   * `name` written at once while nothing waits in the auto-pipeline, else through the client
+   * (`queued`): behind what waits there. Its reply is what the client's own command answers.
+   */
+  const read =
+    <Args extends string | string[], Reply>(
+      name: string,
+      replyEncoding: 'utf8' | null,
+      queued: (args: Args) => Promise<Reply>,
+    ) =>
+    (args: Args): Promise<Reply> => {
+      if (connection.autoPipelineQueueSize !== 0) return queued(args);
+      const { keyPrefix, showFriendlyErrorStack } = connection.options;
+      const errorStack = showFriendlyErrorStack === true ? new Error() : undefined;
+      const command = new Command(name, [args], { replyEncoding, keyPrefix, errorStack });
+      return connection.sendCommand(command) as Promise<Reply>;
+    };
   return {
-    get: (key) => (connection.autoPipelineQueueSize === 0 ? send('get', key, 'utf8') : client.get(key)),
-    getBuffer: (key) =>
-      connection.autoPipelineQueueSize === 0 ? send('get', key, null) : client.getBuffer(key),
-    mget: (keys) => (connection.autoPipelineQueueSize === 0 ? send('mget', keys, 'utf8') : client.mget(keys)),
-    mgetBuffer: (keys) =>
-      connection.autoPipelineQueueSize === 0 ? send('mget', keys, null) : client.mgetBuffer(keys),
+    get: read('get', 'utf8', (key: string) => client.get(key)),
+    getBuffer: read('get', null, (key: string) => client.getBuffer(key)),
+    mget: read('mget', 'utf8', (keys: string[]) => client.mget(keys)),
+    mgetBuffer: read('mget', null, (keys: string[]) => client.mgetBuffer(keys)),
   };
 }
 
