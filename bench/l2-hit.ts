@@ -103,10 +103,20 @@ const OTHER_CLIENTS: readonly Clients[] = [
   nodeRedisMajor('node-redis 6', createClient6),
 ];
 
+/** How compareL2 departs from its default comparison. */
+interface Variation {
+  /** Reads made on the raw client that stand in for the cache's (see idealBatcher). */
+  against?: (
+    raw: Awaited<ReturnType<Clients['connect']>>,
+    prefix: string,
+  ) => (key: string) => Promise<unknown>;
+  /** false: the baseline's client without auto-pipelining (see Clients.connect). */
+  rawPipelined?: boolean;
+}
+
 /**
  * L2 hits with L1 out of the way (a Redis-only cache) against the raw client of the same
- * package doing GET + JSON.parse of the very same payloads, both driven by `drive`. With
- * `against`, the reads it makes on the raw client stand in for the cache's (see idealBatcher).
+ * package doing GET + JSON.parse of the very same payloads, both driven by `drive`.
  */
 async function compareL2(
   url: string,
@@ -114,11 +124,7 @@ async function compareL2(
   count: number,
   drive: Driver,
   clients: Clients = ioredis,
-  against?: (
-    raw: Awaited<ReturnType<Clients['connect']>>,
-    prefix: string,
-  ) => (key: string) => Promise<unknown>,
-  rawPipelined = true,
+  { against, rawPipelined = true }: Variation = {},
 ): Promise<PairResult> {
   const prefix = 'bench-l2:';
   const raw = await clients.connect(url, rawPipelined);
@@ -181,7 +187,7 @@ export async function l2Hit(
  */
 async function batchedL2(url: string, clients: Clients, batchReads: number): Promise<boolean> {
   const result = await compareL2(url, batchReads, OPS, concurrent, clients);
-  const ceiling = await compareL2(url, batchReads, OPS, concurrent, clients, idealBatcher);
+  const ceiling = await compareL2(url, batchReads, OPS, concurrent, clients, { against: idealBatcher });
   const ok = result.ratio >= 1.3;
   console.log(
     `L2 hit, ${WORKERS} concurrent, ${clients.name}, reads batched: cache.get ${fmtRate(result.subject)} vs raw ${clients.name} GET+parse ${fmtRate(result.baseline)}` +
@@ -203,15 +209,9 @@ export async function l2HitSequential(url: string): Promise<boolean> {
   const result = await compareL2(url, GUARD_DEFAULTS.batchReads, SEQUENTIAL_OPS, sequentialRate);
   // The tier writes its lone GET at once (direct-reads.ts), where the baseline's auto-pipelined
   // client waits for setImmediate; a client without auto-pipelining writes it at once too.
-  const plain = await compareL2(
-    url,
-    GUARD_DEFAULTS.batchReads,
-    SEQUENTIAL_OPS,
-    sequentialRate,
-    ioredis,
-    undefined,
-    false,
-  );
+  const plain = await compareL2(url, GUARD_DEFAULTS.batchReads, SEQUENTIAL_OPS, sequentialRate, ioredis, {
+    rawPipelined: false,
+  });
   const ok = result.ratio >= 0.95;
   console.log(
     `L2 hit, sequential, ioredis: cache.get ${fmtRate(result.subject)} vs raw ioredis GET+parse ${fmtRate(result.baseline)}` +
